@@ -1,0 +1,64 @@
+# syntax=docker/dockerfile:1
+
+# ---- builder: resolve the locked dependencies into /app/.venv ---------------------------
+FROM python:3.11-slim AS builder
+
+# Pinned so image builds are reproducible; must read uv.lock's format.
+ARG UV_VERSION=0.13.9
+RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ignore "uv==${UV_VERSION}"
+
+# Use the image's interpreter (the runtime stage has the same one at the same path, so
+# the copied venv works there), compile bytecode once at build time, and copy rather
+# than hard-link because the cache mount is a different filesystem from the venv.
+ENV UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy
+
+WORKDIR /app
+
+# Dependencies first: this layer is rebuilt only when the lock changes, not on every edit.
+COPY pyproject.toml uv.lock ./
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-project
+
+# README.md is the project's declared readme; the build backend refuses to build without it.
+COPY README.md ./
+COPY app/ app/
+# Non-editable, so the venv is self-contained and does not point back at this stage.
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable
+
+# ---- runtime --------------------------------------------------------------------------
+FROM python:3.11-slim AS runtime
+
+ENV APP_ENV=prod \
+    LOG_FORMAT=json \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    VIRTUAL_ENV=/app/.venv \
+    PATH="/app/.venv/bin:${PATH}"
+
+RUN groupadd --system app \
+    && useradd --system --gid app --no-create-home --home-dir /app --shell /usr/sbin/nologin app
+
+WORKDIR /app
+
+# Left owned by root (readable, not writable, by `app`): the service cannot rewrite its own code.
+COPY --from=builder /app/.venv /app/.venv
+COPY alembic.ini ./
+COPY migrations/ migrations/
+COPY app/ app/
+
+USER app
+
+EXPOSE 8000 50051
+
+# slim has no curl; urlopen raises (exit 1) on a refused connection or a non-2xx status.
+# PORT is honoured so the check follows the server if the port is overridden.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '8000'), timeout=4)"]
+
+# Through sh so PORT/WORKERS expand at run time; exec so uvicorn is PID 1 and gets SIGTERM.
+# Migrations use the same image: `docker run IMAGE alembic upgrade head`.
+CMD ["sh", "-c", "exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log"]

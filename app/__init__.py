@@ -1,0 +1,1 @@
+"""A Litestar service template on an onion architecture: domain, application, infrastructure, interfaces."""

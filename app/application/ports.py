@@ -1,0 +1,91 @@
+"""Ports the use cases depend on; infrastructure provides the adapters, tests provide fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from app.domain.auth.ports import RefreshTokenRepository, SessionRepository
+from app.domain.users.ports import UserRepository
+
+
+class DependencyUnavailable(Exception):
+    """A backing service (database, cache, broker) cannot be reached right now.
+
+    Not a ``DomainError``: it says nothing about the request, only that it can be retried.
+    """
+
+    def __init__(self, dependency: str) -> None:
+        super().__init__(f"The {dependency} is unavailable")
+        self.dependency = dependency
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository.
+
+    Leaving the ``async with`` block without ``commit()`` rolls back, so a use case that
+    raises half-way leaves nothing behind. Adapters translate storage failures into
+    ``DependencyUnavailable`` and uniqueness violations into domain conflicts.
+    """
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def sessions(self) -> SessionRepository: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+Clock = Callable[[], datetime]
+IdFactory = Callable[[], UUID]
+
+
+class PasswordHasher(Protocol):
+    """Slow, salted hashing; adapters must keep the event loop free while they work."""
+
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Check a password; with no hash, spend the same time on a dummy one and return False.
+
+        This is what keeps "unknown account" indistinguishable from "wrong password".
+        """
+
+    def needs_rehash(self, password_hash: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: UUID
+    session_id: UUID
+
+
+class AccessTokenCodec(Protocol):
+    def issue(self, claims: AccessClaims, now: datetime) -> str: ...
+
+    def decode(self, token: str) -> AccessClaims:
+        """Verify signature, expiry and type locally; raise ``Unauthorized`` on any defect."""
+
+
+class OpaqueTokens(Protocol):
+    """Random bearer secrets (refresh tokens) stored only as hashes."""
+
+    def new(self) -> tuple[str, str]:
+        """A fresh ``(token, token_hash)`` pair."""
+
+    def hash(self, token: str) -> str: ...

@@ -1,0 +1,98 @@
+"""Registration and self-service changes to one's own account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.application.auth.principal import Principal
+from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWorkFactory
+from app.application.users.dto import UserRead
+from app.application.validation import validate_fields
+from app.domain.errors import NotFound, ValidationFailed
+from app.domain.users.model import User
+from app.domain.users.ports import UserRepository
+from app.domain.users.values import Email, Password, Role
+
+
+class UserCommands:
+    def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock, ids: IdFactory) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._clock = clock
+        self._ids = ids
+
+    async def sign_up(self, email: str, password: str, profile: dict[str, Any]) -> UserRead:
+        """Register a user; a taken email is reported by the database constraint, not a pre-check,
+        so two concurrent sign-ups with one email cannot both succeed."""
+        values = validate_fields(email=lambda: Email(email), password=lambda: Password(password))
+        password_hash = await self._hasher.hash(values["password"].value)
+        user = User.register(
+            id=self._ids(), email=values["email"], password_hash=password_hash, now=self._clock(), profile=profile
+        )
+        async with self._uow() as uow:
+            await uow.users.add(user)
+            await uow.commit()
+        return UserRead.from_entity(user)
+
+    async def update_profile(self, principal: Principal, changes: dict[str, Any]) -> UserRead:
+        async with self._uow() as uow:
+            user = await _load(uow.users, principal)
+            if user.update_profile(changes, self._clock()):
+                await uow.users.save(user)
+                await uow.commit()
+        return UserRead.from_entity(user)
+
+    async def change_password(self, principal: Principal, current_password: str, new_password: str) -> None:
+        """Set a new password and sign out every other device; this one stays signed in."""
+        new = validate_fields(new_password=lambda: Password(new_password))["new_password"]
+        if not await self._hasher.verify(principal.user.password_hash, current_password):
+            raise ValidationFailed.single("current_password", "Current password is incorrect")
+        new_hash = await self._hasher.hash(new.value)
+        now = self._clock()
+        async with self._uow() as uow:
+            user = await _load(uow.users, principal)
+            user.change_password_hash(new_hash, now)
+            await uow.users.save(user)
+            await uow.sessions.revoke_all(user.id, now, keep=principal.session_id)
+            await uow.commit()
+
+    async def deactivate(self, principal: Principal) -> None:
+        """Close one's own account: it can no longer sign in and every session ends now."""
+        now = self._clock()
+        async with self._uow() as uow:
+            user = await _load(uow.users, principal)
+            user.deactivate(now)
+            await uow.users.save(user)
+            await uow.sessions.revoke_all(user.id, now)
+            await uow.commit()
+
+    async def create_admin(self, email: str, password: str) -> tuple[UserRead, bool]:
+        """Create an admin, or promote the existing user with that email (password unchanged).
+
+        Returns the user and whether it was created.
+        """
+        values = validate_fields(email=lambda: Email(email), password=lambda: Password(password))
+        now = self._clock()
+        async with self._uow() as uow:
+            existing = await uow.users.get_by_email(values["email"].value)
+            if existing is not None:
+                existing.promote_to_admin(now)
+                await uow.users.save(existing)
+                await uow.commit()
+                return UserRead.from_entity(existing), False
+        password_hash = await self._hasher.hash(values["password"].value)
+        user = User.register(
+            id=self._ids(), email=values["email"], password_hash=password_hash, now=now, role=Role.ADMIN
+        )
+        async with self._uow() as uow:
+            await uow.users.add(user)
+            await uow.commit()
+        return UserRead.from_entity(user), True
+
+
+async def _load(users: UserRepository, principal: Principal) -> User:
+    """The caller's row as it is now (the principal's copy may be a moment old)."""
+    user = await users.get(principal.user_id)
+    if user is None:
+        raise NotFound(f"User {principal.user_id} does not exist")
+    return user

@@ -1,0 +1,74 @@
+"""The composition root: the one place that builds adapters from settings.
+
+Every entry point (HTTP app, CLI, and the gRPC server, consumer and worker to come) calls
+``build_container`` so that they all share one wiring and one set of use cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import uuid_utils.compat as uuid_utils
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.application.auth.commands import AuthCommands
+from app.application.auth.policy import TokenPolicy
+from app.application.auth.queries import AuthQueries
+from app.application.ports import UnitOfWork
+from app.application.users.commands import UserCommands
+from app.infrastructure.config import Settings
+from app.infrastructure.db.engine import create_engine, create_session_factory
+from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
+from app.infrastructure.security.passwords import Argon2PasswordHasher
+from app.infrastructure.security.tokens import JwtAccessTokenCodec, Sha256OpaqueTokens
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    auth: AuthCommands
+    auth_queries: AuthQueries
+    users: UserCommands
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def build_container(settings: Settings) -> Container:
+    engine = create_engine(settings)
+    session_factory = create_session_factory(engine)
+
+    def unit_of_work() -> UnitOfWork:
+        return SqlAlchemyUnitOfWork(session_factory)
+
+    hasher = Argon2PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+    )
+    policy = TokenPolicy(
+        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+    access_tokens = JwtAccessTokenCodec(settings.secret_key, policy.access_ttl)
+    return Container(
+        settings=settings,
+        engine=engine,
+        auth=AuthCommands(
+            uow=unit_of_work,
+            hasher=hasher,
+            access_tokens=access_tokens,
+            refresh_tokens=Sha256OpaqueTokens(),
+            policy=policy,
+            clock=utc_now,
+            ids=uuid_utils.uuid7,
+        ),
+        auth_queries=AuthQueries(uow=unit_of_work, access_tokens=access_tokens, clock=utc_now),
+        users=UserCommands(uow=unit_of_work, hasher=hasher, clock=utc_now, ids=uuid_utils.uuid7),
+    )

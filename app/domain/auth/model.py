@@ -1,0 +1,71 @@
+"""Sign-in sessions: what a login creates and what every token is checked against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+
+@dataclass(slots=True, kw_only=True)
+class Session:
+    """One login on one device.
+
+    Access tokens name their session, so revoking the session revokes them at once; the
+    refresh token is rotated on every use and only its hash is stored (see ``RefreshToken``).
+    """
+
+    id: UUID
+    user_id: UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None = None
+    ip: str | None = None
+    revoked_at: datetime | None = None
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        id: UUID,  # noqa: A002 - mirrors the attribute name
+        user_id: UUID,
+        now: datetime,
+        lifetime: timedelta,
+        user_agent: str | None,
+        ip: str | None,
+    ) -> Session:
+        return cls(
+            id=id,
+            user_id=user_id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + lifetime,
+            user_agent=user_agent,
+            ip=ip,
+        )
+
+    def is_active(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+    def extend(self, now: datetime, lifetime: timedelta) -> None:
+        """Sliding expiry: a session stays alive as long as it keeps being refreshed."""
+        self.last_used_at = now
+        self.expires_at = now + lifetime
+
+    def revoke(self, now: datetime) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = now
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """A refresh token as stored: its hash, the session it extends and whether it was spent.
+
+    Spent tokens are kept until their session is purged so that presenting one again is
+    recognised as theft (reuse) rather than as an unknown token.
+    """
+
+    token_hash: str
+    session_id: UUID
+    spent_at: datetime | None = None

@@ -1,0 +1,38 @@
+"""What sessions and refresh tokens need from persistence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from app.domain.auth.model import RefreshToken, Session
+from app.domain.users.model import User
+
+
+class SessionRepository(Protocol):
+    async def get(self, session_id: UUID) -> Session | None: ...
+
+    async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
+        """The session and its (not soft-deleted) owner in one round trip: the authenticated hot path."""
+
+    async def add(self, session: Session) -> None: ...
+
+    async def save(self, session: Session) -> None: ...
+
+    async def list_active(self, user_id: UUID, now: datetime) -> list[Session]: ...
+
+    async def revoke_all(self, user_id: UUID, now: datetime, *, keep: UUID | None = None) -> None:
+        """Revoke every active session of a user, except ``keep``, in one statement."""
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def spend(self, token_hash: str, now: datetime) -> RefreshToken | None:
+        """Atomically mark an unspent token spent.
+
+        Returns the token as it was before the call (``spent_at`` set if it had already
+        been spent), or ``None`` if no such token exists. Atomicity matters: two concurrent
+        refreshes with the same token must not both succeed.
+        """

@@ -1,0 +1,79 @@
+"""The user aggregate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from app.domain.users.values import Address, Email, Role
+
+#: Attributes a user may change about themselves; everything else needs another path.
+PROFILE_FIELDS = frozenset({"first_name", "last_name", "phone", "birthday", "photo_url", "address", "meta"})
+
+
+@dataclass(slots=True, kw_only=True)
+class User:
+    id: UUID
+    email: str
+    password_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    birthday: date | None = None
+    photo_url: str | None = None
+    address: Address | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    role: Role = Role.USER
+    is_active: bool = True
+    deleted_at: datetime | None = None
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        id: UUID,  # noqa: A002 - mirrors the attribute name
+        email: Email,
+        password_hash: str | None,
+        now: datetime,
+        role: Role = Role.USER,
+        profile: dict[str, Any] | None = None,
+    ) -> User:
+        user = cls(id=id, email=email.value, password_hash=password_hash, created_at=now, updated_at=now, role=role)
+        if profile:
+            user.update_profile(profile, now)
+        return user
+
+    @property
+    def can_sign_in(self) -> bool:
+        """A user created without a password, deactivated or deleted cannot obtain tokens."""
+        return self.password_hash is not None and self.is_active and self.deleted_at is None
+
+    def update_profile(self, changes: dict[str, Any], now: datetime) -> list[str]:
+        """Apply profile changes and return the names of the attributes that really changed."""
+        unknown = set(changes) - PROFILE_FIELDS
+        if unknown:
+            raise ValueError(f"Not profile fields: {sorted(unknown)}")
+        changed = [name for name, value in changes.items() if getattr(self, name) != value]
+        for name in changed:
+            setattr(self, name, changes[name])
+        if changed:
+            self.updated_at = now
+        return changed
+
+    def change_password_hash(self, password_hash: str, now: datetime) -> None:
+        self.password_hash = password_hash
+        self.updated_at = now
+
+    def promote_to_admin(self, now: datetime) -> None:
+        if self.role is not Role.ADMIN:
+            self.role = Role.ADMIN
+            self.updated_at = now
+
+    def deactivate(self, now: datetime) -> None:
+        if self.is_active:
+            self.is_active = False
+            self.updated_at = now

@@ -1,0 +1,138 @@
+"""Settings: read once from the environment (and ``.env``), validated into a typed structure.
+
+A bad value stops the process at start-up with the variable's name, instead of failing on
+the first request that happens to need it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+from dotenv import dotenv_values
+
+DATA_DIR = Path(".data")
+EMBEDDED_DATABASE_URL = f"sqlite+aiosqlite:///{DATA_DIR}/app.db"
+SECRET_KEY_MIN_LENGTH = 32
+
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid_unknown_fields=False):
+    """Every setting the service reads; names are the environment variables, upper-cased."""
+
+    app_env: Literal["local", "test", "prod"] = "local"
+    debug: bool = False
+    secret_key: str = ""
+    database_url: str = EMBEDDED_DATABASE_URL
+    database_pool_size: PositiveInt = 10
+    database_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    redis_url: str | None = None
+    broker_url: str | None = None
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    workers: PositiveInt = 1
+    grpc_port: Port = 50051
+    access_token_ttl_seconds: PositiveInt = 900
+    refresh_token_ttl_seconds: PositiveInt = 1_209_600
+    rate_limit_auth: Annotated[str, msgspec.Meta(pattern=r"^\d+/(second|minute|hour|day)$")] = "20/minute"
+    cors_origins: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "console"] = "console"
+    smtp_url: str | None = None
+    consumer_max_retries: Annotated[int, msgspec.Meta(ge=0)] = 5
+    request_max_body_bytes: PositiveInt = 1_048_576
+    password_hash_time_cost: PositiveInt = 3
+    password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=8)] = 65_536
+    password_hash_parallelism: PositiveInt = 4
+
+    def __repr__(self) -> str:
+        # Settings end up in logs and tracebacks; the key must not.
+        shown = {name: getattr(self, name) for name in self.__struct_fields__}
+        shown["secret_key"] = "***"  # noqa: S105 - the mask, not a key
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "prod"
+
+    @property
+    def exposes_internals(self) -> bool:
+        """Error details reach clients only on a developer's own machine."""
+        return self.app_env == "local" and self.debug
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+
+class SettingsError(Exception):
+    """Raised at start-up with a message that names the offending variable."""
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Build settings from ``.env`` overlaid by the real environment (which wins)."""
+    raw: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        raw.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    raw.update(os.environ if environ is None else environ)
+    known = {name.upper() for name in Settings.__struct_fields__}
+    values = {key: value for key, value in raw.items() if key in known and value != ""}
+    try:
+        settings = msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"Invalid setting: {_name_variable(str(exc))}") from None
+    return _with_secret_key(settings)
+
+
+def _name_variable(message: str) -> str:
+    """Rewrite msgspec's ``... - at `$.PORT``` into ``PORT: ...`` for operators."""
+    if " - at `$." in message:
+        detail, _, location = message.partition(" - at `$.")
+        return f"{location.rstrip('`')}: {detail}"
+    return message
+
+
+def _with_secret_key(settings: Settings) -> Settings:
+    if len(settings.secret_key) >= SECRET_KEY_MIN_LENGTH:
+        return settings
+    if settings.is_production:
+        raise SettingsError(
+            f"Invalid setting: SECRET_KEY: required when APP_ENV=prod, at least {SECRET_KEY_MIN_LENGTH} characters"
+        )
+    if settings.secret_key:
+        raise SettingsError(f"Invalid setting: SECRET_KEY: at least {SECRET_KEY_MIN_LENGTH} characters")
+    return msgspec.structs.replace(settings, secret_key=_local_secret_key())
+
+
+def _local_secret_key() -> str:
+    """Outside production, a key generated once and kept in the git-ignored data folder.
+
+    Every worker and every reload reads the same file, so tokens stay valid across them,
+    and no key ever has to be committed.
+    """
+    path = DATA_DIR / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    DATA_DIR.mkdir(exist_ok=True)
+    # Written aside then linked into place: linking is atomic and fails if another process
+    # won the race, in which case its key is the one everybody uses.
+    candidate = DATA_DIR / f".secret_key.{os.getpid()}"
+    candidate.write_text(secrets.token_urlsafe(48))
+    candidate.chmod(0o600)
+    try:
+        os.link(candidate, path)
+    except FileExistsError:
+        pass
+    finally:
+        candidate.unlink()
+    return path.read_text().strip()

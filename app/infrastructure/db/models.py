@@ -1,0 +1,68 @@
+"""Tables, as advanced-alchemy declarative models.
+
+Kept apart from the domain entities so that the domain stays free of SQLAlchemy; the
+repositories translate between the two. Constraint names are fixed here because the
+unit of work maps them to domain errors.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase, UUIDv7Base
+from advanced_alchemy.types import DateTimeUTC, JsonB
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, column, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.domain.users.values import EMAIL_MAX_LENGTH, Role
+
+UQ_USERS_EMAIL = "uq_users_email"
+
+_ROLES = ", ".join(f"'{role.value}'" for role in Role)
+
+
+class UserModel(UUIDv7AuditBase):
+    __tablename__ = "users"
+    __table_args__ = (
+        # Unique on lower(email): the domain stores emails lower-cased already, the index
+        # makes case-insensitivity hold for rows written by any other path too.
+        Index(UQ_USERS_EMAIL, func.lower(column("email")), unique=True),
+        Index("ix_users_created_at_id", "created_at", "id"),
+        CheckConstraint(f"role IN ({_ROLES})", name="role_known"),
+    )
+
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    birthday: Mapped[date | None] = mapped_column(Date)
+    photo_url: Mapped[str | None] = mapped_column(String(2048))
+    address: Mapped[dict[str, Any] | None] = mapped_column(JsonB)
+    meta: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
+    role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class SessionModel(UUIDv7Base):
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_id_expires_at", "user_id", "expires_at"),)
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    last_used_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class RefreshTokenModel(DefaultBase):
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[UUID] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    spent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -1,0 +1,185 @@
+"""Domain repository ports implemented with advanced-alchemy repositories.
+
+Each adapter converts between a domain entity and its table model at the boundary; the
+use cases never see SQLAlchemy. Statements that must be atomic or set-based (spending a
+refresh token, revoking every session of a user) are single SQL statements, not
+read-modify-write loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.auth.model import RefreshToken, Session
+from app.domain.users.model import User
+from app.domain.users.values import Address, Role
+from app.infrastructure.db.models import RefreshTokenModel, SessionModel, UserModel
+
+_SESSION_FIELDS = tuple(f.name for f in fields(Session))
+_ADDRESS_FIELDS = tuple(f.name for f in fields(Address))
+
+
+class _UserModels(SQLAlchemyAsyncRepository[UserModel]):
+    model_type = UserModel
+
+
+class _SessionModels(SQLAlchemyAsyncRepository[SessionModel]):
+    model_type = SessionModel
+
+
+class _RefreshTokenModels(SQLAlchemyAsyncRepository[RefreshTokenModel]):
+    model_type = RefreshTokenModel
+
+
+def user_from_model(model: UserModel) -> User:
+    return User(
+        id=model.id,
+        email=model.email,
+        password_hash=model.password_hash,
+        first_name=model.first_name,
+        last_name=model.last_name,
+        phone=model.phone,
+        birthday=model.birthday,
+        photo_url=model.photo_url,
+        address=Address(**model.address) if model.address is not None else None,
+        meta=model.meta,
+        role=Role(model.role),
+        is_active=model.is_active,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+        deleted_at=model.deleted_at,
+    )
+
+
+def _user_columns(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "password_hash": user.password_hash,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "phone": user.phone,
+        "birthday": user.birthday,
+        "photo_url": user.photo_url,
+        "address": {name: getattr(user.address, name) for name in _ADDRESS_FIELDS} if user.address else None,
+        "meta": user.meta,
+        "role": user.role.value,
+        "is_active": user.is_active,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+        "deleted_at": user.deleted_at,
+    }
+
+
+def _session_from_model(model: SessionModel) -> Session:
+    return Session(**{name: getattr(model, name) for name in _SESSION_FIELDS})
+
+
+def _session_columns(session: Session) -> dict[str, Any]:
+    return {name: getattr(session, name) for name in _SESSION_FIELDS}
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._models = _UserModels(session=session, auto_commit=False)
+
+    async def get(self, user_id: UUID) -> User | None:
+        model = await self._models.get_one_or_none(UserModel.id == user_id, UserModel.deleted_at.is_(None))
+        return user_from_model(model) if model else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        # lower(email) matches the unique functional index, so this is an index lookup.
+        model = await self._models.get_one_or_none(
+            func.lower(UserModel.email) == email.lower(), UserModel.deleted_at.is_(None)
+        )
+        return user_from_model(model) if model else None
+
+    async def add(self, user: User) -> None:
+        await self._models.add(UserModel(**_user_columns(user)), auto_refresh=False)
+
+    async def save(self, user: User) -> None:
+        await self._models.update(UserModel(**_user_columns(user)), auto_refresh=False)
+
+
+class SqlSessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._db = session
+        self._models = _SessionModels(session=session, auto_commit=False)
+
+    async def get(self, session_id: UUID) -> Session | None:
+        model = await self._models.get_one_or_none(SessionModel.id == session_id)
+        return _session_from_model(model) if model else None
+
+    async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
+        statement = (
+            select(SessionModel, UserModel)
+            .join(UserModel, UserModel.id == SessionModel.user_id)
+            .where(SessionModel.id == session_id, UserModel.deleted_at.is_(None))
+        )
+        row = (await self._db.execute(statement)).one_or_none()
+        if row is None:
+            return None
+        session_model, user_model = row
+        return _session_from_model(session_model), user_from_model(user_model)
+
+    async def add(self, session: Session) -> None:
+        await self._models.add(SessionModel(**_session_columns(session)), auto_refresh=False)
+
+    async def save(self, session: Session) -> None:
+        await self._models.update(SessionModel(**_session_columns(session)), auto_refresh=False)
+
+    async def list_active(self, user_id: UUID, now: datetime) -> list[Session]:
+        models = await self._models.list(
+            SessionModel.user_id == user_id,
+            SessionModel.revoked_at.is_(None),
+            SessionModel.expires_at > now,
+            order_by=[SessionModel.created_at.desc()],
+        )
+        return [_session_from_model(model) for model in models]
+
+    async def revoke_all(self, user_id: UUID, now: datetime, *, keep: UUID | None = None) -> None:
+        statement = (
+            update(SessionModel)
+            .where(SessionModel.user_id == user_id, SessionModel.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        if keep is not None:
+            statement = statement.where(SessionModel.id != keep)
+        await self._db.execute(statement)
+
+
+class SqlRefreshTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._db = session
+        self._models = _RefreshTokenModels(session=session, auto_commit=False)
+
+    async def add(self, token: RefreshToken) -> None:
+        model = RefreshTokenModel(token_hash=token.token_hash, session_id=token.session_id, spent_at=token.spent_at)
+        await self._models.add(model, auto_refresh=False)
+
+    async def spend(self, token_hash: str, now: datetime) -> RefreshToken | None:
+        # The conditional UPDATE is the atomic step: of two concurrent refreshes with one
+        # token, exactly one matches "spent_at IS NULL"; the other sees a spent token.
+        spent = await self._db.execute(
+            update(RefreshTokenModel)
+            .where(RefreshTokenModel.token_hash == token_hash, RefreshTokenModel.spent_at.is_(None))
+            .values(spent_at=now)
+            .returning(RefreshTokenModel.session_id)
+        )
+        session_id = spent.scalar_one_or_none()
+        if session_id is not None:
+            return RefreshToken(token_hash=token_hash, session_id=session_id)
+        earlier = await self._db.execute(
+            select(RefreshTokenModel.session_id, RefreshTokenModel.spent_at).where(
+                RefreshTokenModel.token_hash == token_hash
+            )
+        )
+        row = earlier.one_or_none()
+        return RefreshToken(token_hash=token_hash, session_id=row.session_id, spent_at=row.spent_at) if row else None

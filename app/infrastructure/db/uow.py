@@ -1,0 +1,79 @@
+"""The SQLAlchemy unit of work, and the one place storage errors become application errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.application.ports import DependencyUnavailable
+from app.domain.errors import DomainError, EmailAlreadyRegistered
+from app.infrastructure.db.models import UQ_USERS_EMAIL
+from app.infrastructure.db.repositories import SqlRefreshTokenRepository, SqlSessionRepository, SqlUserRepository
+
+#: Unique constraints whose violation is a client error, by name: no check-then-insert race.
+_CONSTRAINT_ERRORS: dict[str, Callable[[], DomainError]] = {UQ_USERS_EMAIL: EmailAlreadyRegistered}
+
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError, TimeoutError)
+
+
+class SqlAlchemyUnitOfWork:
+    users: SqlUserRepository
+    sessions: SqlSessionRepository
+    refresh_tokens: SqlRefreshTokenRepository
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+
+    async def __aenter__(self) -> Self:
+        self._session = self._session_factory()
+        self.users = SqlUserRepository(self._session)
+        self.sessions = SqlSessionRepository(self._session)
+        self.refresh_tokens = SqlRefreshTokenRepository(self._session)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await self._session.close()  # rolls back whatever was not committed
+        except Exception as close_error:
+            if exc is None:
+                raise translate_storage_error(close_error) from close_error
+        if isinstance(exc, Exception):
+            translated = translate_storage_error(exc)
+            if translated is not exc:
+                raise translated from exc
+
+    async def commit(self) -> None:
+        await self._session.commit()
+
+
+def translate_storage_error(error: Exception) -> Exception:
+    """Map a storage failure to what the application understands, or return it unchanged.
+
+    advanced-alchemy wraps driver errors in its own types, so the whole cause chain is
+    searched for the original.
+    """
+    for cause in _causes(error):
+        if isinstance(cause, sa_exc.IntegrityError):
+            message = str(cause.orig)
+            for constraint, domain_error in _CONSTRAINT_ERRORS.items():
+                if constraint in message:
+                    return domain_error()
+            return error
+        if isinstance(cause, _UNAVAILABLE) or (isinstance(cause, sa_exc.DBAPIError) and cause.connection_invalidated):
+            return DependencyUnavailable("database")
+    return error
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

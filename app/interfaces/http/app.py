@@ -1,0 +1,55 @@
+"""The HTTP application factory (``uvicorn --factory app.interfaces.http.app:create_app``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.exceptions import ValidationException
+from litestar.plugins import CLIPluginProtocol
+
+from app.bootstrap import Container, build_container
+from app.infrastructure.config import Settings, load_settings
+from app.infrastructure.logging import configure_logging
+from app.interfaces.cli import AdminCommandsPlugin
+from app.interfaces.http.controllers.auth import AuthController
+from app.interfaces.http.controllers.health import HealthController
+from app.interfaces.http.controllers.users import MeController
+from app.interfaces.http.deps import dependencies
+from app.interfaces.http.openapi import openapi_config
+from app.interfaces.http.problems import problem_details_plugin, validation_exception_handler
+from app.interfaces.http.request_context import RequestContextMiddleware
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings)
+    container = container or build_container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await container.close()
+
+    plugins: list[CLIPluginProtocol | object] = [problem_details_plugin(), AdminCommandsPlugin()]
+    app = Litestar(
+        route_handlers=[AuthController, MeController, HealthController],
+        dependencies=dependencies(container),
+        plugins=plugins,  # type: ignore[arg-type]
+        exception_handlers={ValidationException: validation_exception_handler},
+        openapi_config=openapi_config(),
+        cors_config=CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None,
+        request_max_body_size=settings.request_max_body_bytes,
+        lifespan=[lifespan],
+        debug=False,
+    )
+    app.state.exposes_internals = settings.exposes_internals
+    app.state.container = container
+    # Outermost layer, outside Litestar's router, so that even unmatched routes get a
+    # request id and an access-log line.
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    return app

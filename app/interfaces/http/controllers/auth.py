@@ -1,0 +1,85 @@
+"""``/api/v1/auth``: sign-up, tokens, refresh, logout and sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, delete, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from app.application.auth.commands import AuthCommands
+from app.application.auth.dto import ClientInfo, RefreshBody, SessionRead, TokenForm, TokenPair, TokenRequestBody
+from app.application.auth.principal import Principal
+from app.application.auth.queries import AuthQueries
+from app.application.users.commands import UserCommands
+from app.application.users.dto import SignUpBody, UserRead
+from app.interfaces.http.openapi import AUTHENTICATED, problems
+
+_USER_AGENT_MAX = 512
+
+
+def client_info(request: Request[Any, Any, Any]) -> ClientInfo:
+    user_agent = request.headers.get("user-agent")
+    return ClientInfo(
+        user_agent=user_agent[:_USER_AGENT_MAX] if user_agent else None,
+        ip=request.client.host if request.client else None,
+    )
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["auth"]
+
+    @post("/sign-up", status_code=201, responses=problems(400, 409, 413, 422), summary="Register a new user")
+    async def sign_up(self, data: SignUpBody, users: UserCommands) -> UserRead:
+        profile = {"first_name": data.first_name, "last_name": data.last_name}
+        return await users.sign_up(data.email, data.password, {k: v for k, v in profile.items() if v is not None})
+
+    @post("/tokens", status_code=200, responses=problems(400, 401, 413, 422), summary="Sign in with email and password")
+    async def issue_tokens(
+        self, data: TokenRequestBody, auth: AuthCommands, request: Request[Any, Any, Any]
+    ) -> TokenPair:
+        return await auth.issue_tokens(data.email, data.password, client_info(request))
+
+    @post(
+        "/token",
+        status_code=200,
+        responses=problems(400, 401, 413, 422),
+        summary="Sign in with the OAuth2 password grant (form)",
+    )
+    async def issue_tokens_form(
+        self,
+        data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+        auth: AuthCommands,
+        request: Request[Any, Any, Any],
+    ) -> TokenPair:
+        return await auth.issue_tokens(data.username, data.password, client_info(request))
+
+    @post(
+        "/tokens/refresh",
+        status_code=200,
+        responses=problems(400, 401, 413, 422),
+        summary="Rotate a refresh token; presenting a spent one revokes its session",
+    )
+    async def refresh(self, data: RefreshBody, auth: AuthCommands) -> TokenPair:
+        return await auth.refresh(data.refresh_token)
+
+    @post("/logout", status_code=204, security=AUTHENTICATED, responses=problems(401), summary="Revoke this session")
+    async def logout(self, principal: Principal, auth: AuthCommands) -> None:
+        await auth.logout(principal)
+
+    @get("/sessions", security=AUTHENTICATED, responses=problems(401), summary="The caller's active sessions")
+    async def list_sessions(self, principal: Principal, auth_queries: AuthQueries) -> list[SessionRead]:
+        return await auth_queries.list_sessions(principal)
+
+    @delete(
+        "/sessions/{session_id:uuid}",
+        status_code=204,
+        security=AUTHENTICATED,
+        responses=problems(401, 404),
+        summary="Revoke one of the caller's sessions",
+    )
+    async def revoke_session(self, session_id: UUID, principal: Principal, auth: AuthCommands) -> None:
+        await auth.revoke_session(principal, session_id)

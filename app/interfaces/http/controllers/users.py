@@ -1,0 +1,38 @@
+"""``/api/v1/users/me``: the caller's own account."""
+
+from __future__ import annotations
+
+from litestar import Controller, delete, get, patch, post
+
+from app.application.auth.principal import Principal
+from app.application.users.commands import UserCommands
+from app.application.users.dto import PasswordChangeBody, ProfilePatch, UserRead
+from app.application.users.queries import get_me
+from app.interfaces.http.openapi import AUTHENTICATED, problems
+
+
+class MeController(Controller):
+    path = "/api/v1/users/me"
+    tags = ["users"]
+    security = AUTHENTICATED
+
+    @get(responses=problems(401), summary="The caller's profile")
+    async def read(self, principal: Principal) -> UserRead:
+        return get_me(principal)
+
+    @patch(responses=problems(400, 401, 413, 422), summary="Change profile fields; absent fields stay as they are")
+    async def update(self, data: ProfilePatch, principal: Principal, users: UserCommands) -> UserRead:
+        return await users.update_profile(principal, data.changes())
+
+    @post(
+        "/password",
+        status_code=204,
+        responses=problems(400, 401, 413, 422),
+        summary="Change password; every other session is revoked",
+    )
+    async def change_password(self, data: PasswordChangeBody, principal: Principal, users: UserCommands) -> None:
+        await users.change_password(principal, data.current_password, data.new_password)
+
+    @delete(status_code=204, responses=problems(401), summary="Deactivate the account and revoke all its sessions")
+    async def deactivate(self, principal: Principal, users: UserCommands) -> None:
+        await users.deactivate(principal)

@@ -1,0 +1,62 @@
+# Recipes for developing, testing and running the service. `just --list` shows them.
+# Each recipe installs what it needs first (uv and the locked dependencies).
+
+set dotenv-load := true
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+host := env("HOST", "127.0.0.1")
+port := env("PORT", "8000")
+workers := env("WORKERS", "1")
+litestar := "uv run --frozen litestar --app app.interfaces.http.app:create_app"
+
+# List the recipes.
+default:
+    @just --list
+
+# Install the locked dependencies (development ones included) into .venv.
+sync:
+    @command -v uv >/dev/null || python3 -m pip install --quiet uv
+    uv sync --frozen --quiet
+
+# Serve the API with reload; with nothing configured it runs on embedded SQLite.
+dev: sync migrate
+    {{litestar}} run --reload --host {{host}} --port {{port}}
+
+# Production server: WORKERS processes, no reload.
+serve: sync
+    uv run --frozen uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --proxy-headers
+
+# Upgrade the database to the newest migration.
+migrate: sync
+    uv run --frozen alembic upgrade head
+
+# Write a new migration from the model changes: just makemigration "add column x".
+makemigration MSG: sync
+    uv run --frozen alembic revision --autogenerate -m "{{MSG}}"
+
+# Create an admin user, or promote an existing one.
+create-admin EMAIL PASSWORD: sync
+    {{litestar}} create-admin "{{EMAIL}}" "{{PASSWORD}}"
+
+# Static checks: ruff (lint and format) and mypy --strict.
+lint: sync
+    uv run --frozen ruff check .
+    uv run --frozen ruff format --check .
+    uv run --frozen mypy
+
+# Format the code.
+fmt: sync
+    uv run --frozen ruff check --fix .
+    uv run --frozen ruff format .
+
+# The whole suite: static checks, then every test against real servers it starts itself.
+test *ARGS: lint
+    uv run --frozen pytest {{ARGS}}
+
+# Start the compose stack (PostgreSQL, Redis, RabbitMQ, migrations, API).
+up:
+    docker compose up --build -d
+
+# Stop the compose stack.
+down:
+    docker compose down

@@ -1,0 +1,431 @@
+"""Throwaway backing servers for the test suite.
+
+``just test`` must run against *real* PostgreSQL (and later Redis and RabbitMQ), and
+when no settings name one, against servers it starts and stops itself. Each context
+manager here starts one private server on a free loopback port in a fresh temp
+directory, yields its URL and removes every trace on exit, even when the body raised.
+
+A server that cannot be started is a loud failure (``RuntimeError``), never a skip: a
+suite that silently skips its database tests proves nothing.
+
+New servers (Redis, RabbitMQ) belong beside :func:`throwaway_postgres`, built from the
+same helpers: :func:`_server_account`, :func:`_throwaway_dir`, :func:`_free_port`,
+:func:`_run` and :func:`_wait_for_tcp`.
+
+Self-check: ``python -m tests.support.servers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pwd
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+__all__ = ["throwaway_postgres"]
+
+STARTUP_TIMEOUT_SECONDS = 30.0
+"""How long a server may take to accept connections before we give up and show its log."""
+
+_COMMAND_TIMEOUT_SECONDS = 120.0
+"""Upper bound for one helper command (initdb, pg_ctl …) so a wedged tool cannot hang CI."""
+
+_FALLBACK_SERVER_USER = "apptest"
+"""System account created when running as root on a machine without a ``postgres`` user."""
+
+_PORT_ATTEMPTS = 3
+"""A port found free can be taken by someone else before the server binds it: retry."""
+
+_LOG_TAIL_CHARS = 4000
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True, slots=True)
+class _Account:
+    """The OS account a server runs as; ``name`` is None when that is the current user."""
+
+    name: str | None
+    uid: int
+    gid: int
+
+
+def _which_admin_tool(name: str) -> str | None:
+    """Find an admin tool; sbin directories are often missing from a non-login PATH."""
+    return shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+
+
+def _server_account(preferred: str) -> _Account:
+    """Pick the account to run a server as.
+
+    PostgreSQL refuses to run as root, and CI runs as root, so root drops privileges to
+    ``preferred`` if that account exists, else to a system account we create. Anyone
+    else simply runs the server as themselves.
+    """
+    if os.geteuid() != 0:
+        return _Account(name=None, uid=os.getuid(), gid=os.getgid())
+    for name in (preferred, _FALLBACK_SERVER_USER):
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwnam(name)
+            return _Account(name=name, uid=entry.pw_uid, gid=entry.pw_gid)
+    useradd = _which_admin_tool("useradd")
+    if useradd is None:
+        raise RuntimeError(
+            f"running as root, no {preferred!r} or {_FALLBACK_SERVER_USER!r} account exists "
+            "and useradd is not available to create one; servers cannot run as root"
+        )
+    created = subprocess.run(
+        [
+            useradd,
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            _FALLBACK_SERVER_USER,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        # Parallel test workers may race to create it; whoever lost still finds it here.
+        entry = pwd.getpwnam(_FALLBACK_SERVER_USER)
+    except KeyError:
+        raise RuntimeError(
+            f"could not create system user {_FALLBACK_SERVER_USER!r}: {created.stderr.strip()}"
+        ) from None
+    return _Account(name=_FALLBACK_SERVER_USER, uid=entry.pw_uid, gid=entry.pw_gid)
+
+
+def _as_account(account: _Account, argv: Sequence[str]) -> list[str]:
+    """Prefix ``argv`` so it runs as ``account`` (a no-op when that is the current user)."""
+    if account.name is None:
+        return list(argv)
+    runuser = _which_admin_tool("runuser")
+    if runuser is not None:
+        return [runuser, "-u", account.name, "--", *argv]
+    setpriv = _which_admin_tool("setpriv")
+    if setpriv is not None:
+        return [
+            setpriv,
+            f"--reuid={account.uid}",
+            f"--regid={account.gid}",
+            "--init-groups",
+            *argv,
+        ]
+    raise RuntimeError("running as root but neither runuser nor setpriv is available to drop privileges")
+
+
+def _server_env() -> dict[str, str]:
+    """Build the environment for server tools: ours, minus anything that could redirect them.
+
+    A developer's ``PGDATA``, ``PGPORT`` or ``PGHOST`` must not point our tools at
+    their own cluster, and ``LC_ALL=C`` keeps start-up independent of installed locales.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
+    env["LC_ALL"] = "C"
+    return env
+
+
+def _run(
+    account: _Account,
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    stdin: str | None = None,
+    timeout: float = _COMMAND_TIMEOUT_SECONDS,
+) -> subprocess.CompletedProcess[str]:
+    """Run one tool as ``account`` and raise with its full output if it fails.
+
+    ``cwd`` is the throwaway directory because the unprivileged account may not be
+    allowed to enter the caller's working directory.
+    """
+    command = _as_account(account, argv)
+    try:
+        result = subprocess.run(
+            command,
+            cwd=cwd,
+            env=_server_env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{' '.join(command)} did not finish within {timeout:.0f}s") from exc
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(command)} exited with status {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout}--- stderr ---\n{result.stderr}"
+        )
+    return result
+
+
+@contextlib.contextmanager
+def _throwaway_dir(prefix: str, account: _Account) -> Iterator[Path]:
+    """Yield a fresh private directory owned by ``account``; delete it on exit whatever happens."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        if account.name is not None:
+            os.chown(path, account.uid, account.gid)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now (the kernel picks it for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_tcp(port: int, deadline: float) -> bool:
+    """Poll until something accepts TCP connections on 127.0.0.1:``port`` or time runs out."""
+    while True:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=1.0),
+        ):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _tail(path: Path) -> str:
+    """Return the end of a server log for error messages; never raise."""
+    try:
+        return path.read_text(errors="replace")[-_LOG_TAIL_CHARS:]
+    except OSError as exc:
+        return f"<no log at {path}: {exc}>"
+
+
+# ------------------------------------------------------------------------ PostgreSQL
+
+_PG_TOOLS = ("initdb", "pg_ctl", "postgres")
+
+
+def _has_pg_tools(directory: Path) -> bool:
+    return all(os.access(directory / tool, os.X_OK) for tool in _PG_TOOLS)
+
+
+def _postgres_bin_dir() -> Path:
+    """Where initdb, pg_ctl and postgres live: ``PATH`` first, then Debian's layout.
+
+    Debian does not put the server binaries on ``PATH``; it installs them under
+    ``/usr/lib/postgresql/<major>/bin``, and the newest major is the best guess. The
+    ``PATH`` hit is resolved through symlinks because the tools must come from one
+    installation.
+    """
+    pg_ctl = shutil.which("pg_ctl")
+    if pg_ctl is not None:
+        directory = Path(pg_ctl).resolve().parent
+        if _has_pg_tools(directory):
+            return directory
+
+    def major(directory: Path) -> tuple[int, ...]:
+        return tuple(int(part) for part in re.findall(r"\d+", directory.parent.name))
+
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=major, reverse=True)
+    for directory in candidates:
+        if _has_pg_tools(directory):
+            return directory
+    raise RuntimeError(
+        "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found on PATH nor in "
+        "/usr/lib/postgresql/*/bin; install the PostgreSQL server (e.g. apt-get install "
+        "postgresql-15) or set DATABASE_URL to an existing server"
+    )
+
+
+def _conf_string(value: str) -> str:
+    """Quote a value for postgresql.conf."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@contextlib.contextmanager
+def throwaway_postgres(
+    *,
+    user: str = "app",
+    database: str = "app",
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+) -> Iterator[str]:
+    """Start a private PostgreSQL server and yield its SQLAlchemy asyncpg URL.
+
+    The URL has the form ``postgresql+asyncpg://USER:PASSWORD@127.0.0.1:PORT/DBNAME``.
+    The server listens on 127.0.0.1 only, requires a generated password (SCRAM) and
+    trades durability for speed (``fsync=off`` …), which is right for data that is
+    deleted minutes later. On exit it is stopped with ``pg_ctl stop -m immediate`` and
+    its directory removed, even if the body raised.
+    """
+    bin_dir = _postgres_bin_dir()
+    account = _server_account(preferred="postgres")
+    password = secrets.token_urlsafe(24)  # URL-safe: needs no escaping in the DSN.
+
+    with _throwaway_dir("throwaway-postgres-", account) as root:
+        data_dir = root / "data"
+        socket_dir = root / "sock"
+        log_file = root / "server.log"
+        password_file = root / "pwfile"
+
+        socket_dir.mkdir(mode=0o700)
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o600)
+        if account.name is not None:
+            for path in (socket_dir, password_file):
+                os.chown(path, account.uid, account.gid)
+
+        _run(
+            account,
+            [
+                str(bin_dir / "initdb"),
+                f"--pgdata={data_dir}",
+                f"--username={user}",
+                f"--pwfile={password_file}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",  # The cluster is deleted afterwards; flushing it is wasted time.
+            ],
+            cwd=root,
+        )
+        password_file.unlink()
+
+        settings = {
+            "listen_addresses": _conf_string("127.0.0.1"),
+            "unix_socket_directories": _conf_string(str(socket_dir)),
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "max_connections": "200",
+            "shared_buffers": _conf_string("128MB"),
+        }
+        # Appending keeps the file's owner; later lines override initdb's defaults.
+        with (data_dir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# throwaway test server\n")
+            conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
+
+        if database != "postgres":  # initdb already made that one.
+            _create_database(account, bin_dir, data_dir, database, cwd=root)
+
+        pg_ctl = str(bin_dir / "pg_ctl")
+        try:
+            port = _start_postgres(
+                account,
+                pg_ctl=pg_ctl,
+                data_dir=data_dir,
+                log_file=log_file,
+                cwd=root,
+                startup_timeout=startup_timeout,
+            )
+            yield f"postgresql+asyncpg://{user}:{password}@127.0.0.1:{port}/{database}"
+        finally:
+            if (data_dir / "postmaster.pid").exists():
+                with contextlib.suppress(RuntimeError):
+                    _run(
+                        account,
+                        [pg_ctl, "stop", "-D", str(data_dir), "-m", "immediate", "-w"],
+                        cwd=root,
+                    )
+
+
+def _create_database(account: _Account, bin_dir: Path, data_dir: Path, database: str, *, cwd: Path) -> None:
+    """Create ``database`` before the server starts.
+
+    Single-user mode needs only the server binary (Debian ships createdb and psql in a
+    separate package). It exits 0 even when the statement fails, hence the ERROR check.
+    """
+    quoted = '"' + database.replace('"', '""') + '"'
+    result = _run(
+        account,
+        [str(bin_dir / "postgres"), "--single", "-D", str(data_dir), "postgres"],
+        cwd=cwd,
+        stdin=f"CREATE DATABASE {quoted}\n",
+    )
+    if "ERROR:" in result.stderr or "FATAL:" in result.stderr:
+        msg = f"could not create database {database!r}:\n{result.stderr}"
+        raise RuntimeError(msg)
+
+
+def _start_postgres(
+    account: _Account,
+    *,
+    pg_ctl: str,
+    data_dir: Path,
+    log_file: Path,
+    cwd: Path,
+    startup_timeout: float,
+) -> int:
+    """Start the cluster on a free port and return the port once it accepts connections.
+
+    The port is only known to be free when we looked, so if another process took it
+    first (the server cannot bind) we try again with a new one.
+    """
+    deadline = time.monotonic() + startup_timeout
+    attempt = 0
+    while True:
+        attempt += 1
+        port = _free_port()
+        remaining = max(1, int(deadline - time.monotonic()))
+        command = [pg_ctl, "start", "-D", str(data_dir), "-l", str(log_file)]
+        command += ["-w", "-t", str(remaining), "-o", f"-p {port}"]
+        try:
+            _run(account, command, cwd=cwd, timeout=remaining + 10)
+        except RuntimeError as exc:
+            log = _tail(log_file)
+            port_taken = "could not bind" in log
+            if port_taken and attempt < _PORT_ATTEMPTS and time.monotonic() < deadline:
+                log_file.write_text("")  # Keep the next failure's log unambiguous.
+                continue
+            msg = f"PostgreSQL did not start: {exc}\n--- server log ---\n{log}"
+            raise RuntimeError(msg) from exc
+        if _wait_for_tcp(port, deadline):
+            return port
+        msg = (
+            f"PostgreSQL did not accept TCP connections on 127.0.0.1:{port} within "
+            f"{startup_timeout:.0f}s\n--- server log ---\n{_tail(log_file)}"
+        )
+        raise RuntimeError(msg)
+
+
+# ------------------------------------------------------------------------ self-check
+
+
+async def _postgres_version(url: str) -> str:
+    """Connect the way the app will (asyncpg, TCP, password) and ask for the version."""
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    connection = await asyncpg.connect(dsn)
+    try:
+        return str(await connection.fetchval("select version()"))
+    finally:
+        await connection.close()
+
+
+def main() -> int:
+    """Start, use and stop each throwaway server, so a broken machine is found in seconds."""
+    started = time.monotonic()
+    with throwaway_postgres() as url:
+        print(f"postgres: {url}")
+        print(f"postgres: {asyncio.run(_postgres_version(url))}")
+    print(f"ok ({time.monotonic() - started:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
