@@ -1,0 +1,111 @@
+"""Fixtures shared by the whole suite: a real, migrated PostgreSQL and the app on top of it.
+
+PostgreSQL is the one named by ``DATABASE_URL`` when that is a PostgreSQL URL (the suite
+creates and drops a database of its own there), else a throwaway server started here.
+There is no fallback: if neither can be had, the suite fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from alembic import command
+from alembic.config import Config
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.bootstrap import Container, build_container
+from app.infrastructure.config import Settings, load_settings
+from app.interfaces.http.app import create_app
+from tests.support.servers import throwaway_postgres
+
+TABLES = ("refresh_tokens", "sessions", "users")
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config("alembic.ini")
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def make_settings(database_url: str, **overrides: str) -> Settings:
+    """Settings as a deployment would give them, with hashing made cheap for speed."""
+    return load_settings(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "PASSWORD_HASH_TIME_COST": "1",
+            "PASSWORD_HASH_MEMORY_KIB": "1024",
+            "PASSWORD_HASH_PARALLELISM": "1",
+            "LOG_LEVEL": "WARNING",
+            **overrides,
+        },
+        env_file=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    configured = os.environ.get("DATABASE_URL", "")
+    if configured.startswith("postgresql"):
+        yield configured
+    else:
+        with throwaway_postgres() as url:
+            yield url
+
+
+@pytest.fixture(scope="session")
+async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A fresh database on the server, migrated to head, dropped at the end."""
+    server = make_url(postgres_server_url)
+    name = f"app_test_{secrets.token_hex(4)}"
+    admin_dsn = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(admin_dsn)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+        url = server.set(database=name).render_as_string(hide_password=False)
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
+        yield url
+    finally:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture(scope="session")
+async def container(settings: Settings) -> AsyncIterator[Container]:
+    container = build_container(settings)
+    yield container
+    await container.close()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, container: Container) -> Litestar:
+    return create_app(settings, container)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as client:
+        yield client
+
+
+@pytest.fixture
+async def clean_database(container: Container) -> AsyncIterator[None]:
+    """Every database test starts from empty tables."""
+    async with container.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+    yield

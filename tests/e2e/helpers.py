@@ -1,0 +1,59 @@
+"""Client-side steps the end-to-end tests repeat: sign up, sign in, authenticate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from httpx import Response
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+Client = AsyncTestClient[Litestar]
+
+PASSWORD = "correct horse battery"
+
+
+async def sign_up(client: Client, email: str, password: str = PASSWORD, **profile: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/auth/sign-up", json={"email": email, "password": password, **profile})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def sign_in(client: Client, email: str, password: str = PASSWORD, **headers: str) -> dict[str, Any]:
+    response = await client.post("/api/v1/auth/tokens", json={"email": email, "password": password}, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def registered(client: Client, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    """A signed-up user's token pair."""
+    await sign_up(client, email, password)
+    return await sign_in(client, email, password)
+
+
+def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
+    token = tokens if isinstance(tokens, str) else tokens["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]:
+    """The contract's error shape: problem+json with code, error_id echoed in X-Error-Id."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == "about:blank"
+    assert body["title"]
+    assert body["instance"] == response.request.url.path
+    assert body["error_id"] and response.headers["x-error-id"] == body["error_id"]
+    assert "traceback" not in body
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    return body
+
+
+def error_fields(body: dict[str, Any]) -> set[str]:
+    return {error["field"] for error in body.get("errors", [])}
