@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from alembic import command
 from alembic.config import Config
+from httpx import ASGITransport, AsyncClient
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -98,8 +98,13 @@ def app(settings: Settings, container: Container) -> Litestar:
 
 
 @pytest.fixture(scope="session")
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app) as client:
+async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
+    """An HTTP client calling the app in-process, on the test's own event loop.
+
+    (Litestar's test client runs the app on a thread with its own loop; the database pool
+    shared with the fixtures must stay on one loop.)
+    """
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver.local") as client:
         yield client
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from httpx import Response
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+from httpx import AsyncClient, Response
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncClient
 
 PASSWORD = "correct horse battery"
 

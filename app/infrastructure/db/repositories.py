@@ -136,7 +136,7 @@ class SqlSessionRepository:
         await self._models.update(SessionModel(**_session_columns(session)), auto_refresh=False)
 
     async def list_active(self, user_id: UUID, now: datetime) -> list[Session]:
-        models = await self._models.list(
+        models = await self._models.get_many(
             SessionModel.user_id == user_id,
             SessionModel.revoked_at.is_(None),
             SessionModel.expires_at > now,

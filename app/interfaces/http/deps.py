@@ -6,7 +6,7 @@ from typing import Any
 
 import structlog
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from app.application.auth.principal import Principal
 from app.application.auth.queries import AuthQueries
@@ -17,7 +17,7 @@ from app.interfaces.http.request_context import USER_ID_STATE_KEY
 _BEARER_PREFIX = "bearer "
 
 
-async def provide_principal(request: Request[Any, Any, Any], auth_queries: AuthQueries) -> Principal:
+async def provide_principal(request: Request[Any, Any, Any], auth_queries: NamedDependency[AuthQueries]) -> Principal:
     """Authenticate the request from ``Authorization: Bearer <access token>``."""
     header = request.headers.get("authorization", "")
     if not header[: len(_BEARER_PREFIX)].lower() == _BEARER_PREFIX or not header[len(_BEARER_PREFIX) :].strip():
@@ -28,7 +28,7 @@ async def provide_principal(request: Request[Any, Any, Any], auth_queries: AuthQ
     return principal
 
 
-def dependencies(container: Container) -> dict[str, Provide]:
+def dependencies(container: NamedDependency[Container]) -> dict[str, Provide]:
     """Use cases are built once per process; providing them is a dictionary lookup."""
     return {
         "container": Provide(lambda: container, use_cache=True, sync_to_thread=False),

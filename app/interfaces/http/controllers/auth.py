@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, URLEncodedBody
 
 from app.application.auth.commands import AuthCommands
 from app.application.auth.dto import ClientInfo, RefreshBody, SessionRead, TokenForm, TokenPair, TokenRequestBody
@@ -33,13 +33,13 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/sign-up", status_code=201, responses=problems(400, 409, 413, 422), summary="Register a new user")
-    async def sign_up(self, data: SignUpBody, users: UserCommands) -> UserRead:
+    async def sign_up(self, data: JSONBody[SignUpBody], users: NamedDependency[UserCommands]) -> UserRead:
         profile = {"first_name": data.first_name, "last_name": data.last_name}
         return await users.sign_up(data.email, data.password, {k: v for k, v in profile.items() if v is not None})
 
     @post("/tokens", status_code=200, responses=problems(400, 401, 413, 422), summary="Sign in with email and password")
     async def issue_tokens(
-        self, data: TokenRequestBody, auth: AuthCommands, request: Request[Any, Any, Any]
+        self, data: JSONBody[TokenRequestBody], auth: NamedDependency[AuthCommands], request: Request[Any, Any, Any]
     ) -> TokenPair:
         return await auth.issue_tokens(data.email, data.password, client_info(request))
 
@@ -51,8 +51,8 @@ class AuthController(Controller):
     )
     async def issue_tokens_form(
         self,
-        data: Annotated[TokenForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-        auth: AuthCommands,
+        data: URLEncodedBody[TokenForm],
+        auth: NamedDependency[AuthCommands],
         request: Request[Any, Any, Any],
     ) -> TokenPair:
         return await auth.issue_tokens(data.username, data.password, client_info(request))
@@ -63,15 +63,17 @@ class AuthController(Controller):
         responses=problems(400, 401, 413, 422),
         summary="Rotate a refresh token; presenting a spent one revokes its session",
     )
-    async def refresh(self, data: RefreshBody, auth: AuthCommands) -> TokenPair:
+    async def refresh(self, data: JSONBody[RefreshBody], auth: NamedDependency[AuthCommands]) -> TokenPair:
         return await auth.refresh(data.refresh_token)
 
     @post("/logout", status_code=204, security=AUTHENTICATED, responses=problems(401), summary="Revoke this session")
-    async def logout(self, principal: Principal, auth: AuthCommands) -> None:
+    async def logout(self, principal: NamedDependency[Principal], auth: NamedDependency[AuthCommands]) -> None:
         await auth.logout(principal)
 
     @get("/sessions", security=AUTHENTICATED, responses=problems(401), summary="The caller's active sessions")
-    async def list_sessions(self, principal: Principal, auth_queries: AuthQueries) -> list[SessionRead]:
+    async def list_sessions(
+        self, principal: NamedDependency[Principal], auth_queries: NamedDependency[AuthQueries]
+    ) -> list[SessionRead]:
         return await auth_queries.list_sessions(principal)
 
     @delete(
@@ -81,5 +83,7 @@ class AuthController(Controller):
         responses=problems(401, 404),
         summary="Revoke one of the caller's sessions",
     )
-    async def revoke_session(self, session_id: UUID, principal: Principal, auth: AuthCommands) -> None:
+    async def revoke_session(
+        self, session_id: FromPath[UUID], principal: NamedDependency[Principal], auth: NamedDependency[AuthCommands]
+    ) -> None:
         await auth.revoke_session(principal, session_id)

@@ -6,6 +6,7 @@ from typing import Literal
 
 import msgspec
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from app.bootstrap import Container
@@ -39,7 +40,7 @@ class HealthController(Controller):
         summary="Every configured dependency answers",
         responses={503: ResponseSpec(data_container=Readiness, description="A dependency check failed")},
     )
-    async def ready(self, container: Container) -> Response[Readiness]:
+    async def ready(self, container: NamedDependency[Container]) -> Response[Readiness]:
         checks: dict[str, CheckStatus] = {}
         try:
             await ping(container.engine, READINESS_CHECK_TIMEOUT_SECONDS)

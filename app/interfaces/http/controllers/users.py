@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
 
 from app.application.auth.principal import Principal
 from app.application.users.commands import UserCommands
@@ -17,11 +19,13 @@ class MeController(Controller):
     security = AUTHENTICATED
 
     @get(responses=problems(401), summary="The caller's profile")
-    async def read(self, principal: Principal) -> UserRead:
+    async def read(self, principal: NamedDependency[Principal]) -> UserRead:
         return get_me(principal)
 
     @patch(responses=problems(400, 401, 413, 422), summary="Change profile fields; absent fields stay as they are")
-    async def update(self, data: ProfilePatch, principal: Principal, users: UserCommands) -> UserRead:
+    async def update(
+        self, data: JSONBody[ProfilePatch], principal: NamedDependency[Principal], users: NamedDependency[UserCommands]
+    ) -> UserRead:
         return await users.update_profile(principal, data.changes())
 
     @post(
@@ -30,9 +34,14 @@ class MeController(Controller):
         responses=problems(400, 401, 413, 422),
         summary="Change password; every other session is revoked",
     )
-    async def change_password(self, data: PasswordChangeBody, principal: Principal, users: UserCommands) -> None:
+    async def change_password(
+        self,
+        data: JSONBody[PasswordChangeBody],
+        principal: NamedDependency[Principal],
+        users: NamedDependency[UserCommands],
+    ) -> None:
         await users.change_password(principal, data.current_password, data.new_password)
 
     @delete(status_code=204, responses=problems(401), summary="Deactivate the account and revoke all its sessions")
-    async def deactivate(self, principal: Principal, users: UserCommands) -> None:
+    async def deactivate(self, principal: NamedDependency[Principal], users: NamedDependency[UserCommands]) -> None:
         await users.deactivate(principal)
