@@ -1,0 +1,151 @@
+"""The service as operators start it: real server processes over real sockets.
+
+These start the justfile's own recipes, so a broken recipe fails here, not in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.helpers import PASSWORD, assert_problem, bearer
+
+STARTUP_TIMEOUT_SECONDS = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def running(recipe: str, env: dict[str, str], log_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """Start ``just <recipe>`` in its own process group and yield a client once it answers.
+
+    Output goes to a file, not a pipe: a pipe nobody reads would eventually block the server.
+    """
+    port = free_port()
+    environment = {**os.environ, "LOG_LEVEL": "WARNING", **env, "HOST": "127.0.0.1", "PORT": str(port)}
+    log_path = log_dir / f"{recipe}.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            "just", recipe, env=environment, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            await _wait_until_live(client, process, log_path)
+            yield client
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout=15)
+        except TimeoutError:
+            os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+
+
+async def _wait_until_live(client: httpx.AsyncClient, process: asyncio.subprocess.Process, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            if (await client.get("/health/live")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)
+    pytest.fail(f"server did not start in time:\n{log_path.read_text()[-4000:]}")
+
+
+async def sign_up_and_in(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    signed_up = await client.post("/api/v1/auth/sign-up", json={"email": email, "password": PASSWORD})
+    assert signed_up.status_code == 201, signed_up.text
+    tokens = await client.post("/api/v1/auth/tokens", json={"email": email, "password": PASSWORD})
+    assert tokens.status_code == 200, tokens.text
+    pair: dict[str, str] = tokens.json()
+    return pair
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "process-test-secret-key-0123456789abcdef",
+        "PASSWORD_HASH_TIME_COST": "1",
+        "PASSWORD_HASH_MEMORY_KIB": "1024",
+        "PASSWORD_HASH_PARALLELISM": "1",
+    }
+
+
+async def test_production_server_serves_a_whole_session(database_url: str, tmp_path: Path) -> None:
+    """``just serve`` with two workers: sign up, sign in, refresh, read, log out over TCP.
+
+    With two worker processes, consecutive requests land on different workers, so this
+    also shows that tokens and revocation hold across processes.
+    """
+    env = {**server_env(database_url), "WORKERS": "2", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+    async with running("serve", env, tmp_path) as client:
+        tokens = await sign_up_and_in(client, "smoke@example.com")
+        user_id = (await client.get("/api/v1/users/me", headers=bearer(tokens))).json()["id"]
+
+        refreshed = await client.post("/api/v1/auth/tokens/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert refreshed.status_code == 200, refreshed.text
+        access = refreshed.json()["access_token"]
+
+        for _ in range(4):
+            me = await client.get("/api/v1/users/me", headers=bearer(access))
+            assert me.status_code == 200
+            assert me.json()["email"] == "smoke@example.com"
+            assert me.headers["x-request-id"]
+
+        assert (await client.post("/api/v1/auth/logout", headers=bearer(access))).status_code == 204
+        for _ in range(4):
+            assert_problem(await client.get("/api/v1/users/me", headers=bearer(access)), 401, "unauthorized")
+        ready = await client.get("/health/ready")
+        assert ready.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+    log = (tmp_path / "serve.log").read_text()
+    assert PASSWORD not in log
+    assert "password_hash" not in log
+    assert_request_logged(log, route="/api/v1/users/me", status=200, user_id=user_id)
+    assert_request_logged(log, route="/api/v1/users/me", status=401, user_id=None)
+
+
+def assert_request_logged(log: str, *, route: str, status: int, user_id: str | None) -> None:
+    """The access log is JSON lines with request id, route template, status, duration and user."""
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    matching = [e for e in events if e.get("event") == "request" and e["route"] == route and e["status"] == status]
+    assert matching, f"no request log for {route} {status}"
+    event = matching[0]
+    assert event["user_id"] == user_id
+    assert event["request_id"]
+    assert event["duration_ms"] >= 0
+    assert event["method"] == "GET"
+
+
+async def test_dev_server_runs_on_embedded_sqlite(tmp_path: Path) -> None:
+    """``just dev`` migrates an empty SQLite file and serves on it: no servers needed."""
+    database = tmp_path / "embedded.db"
+    async with running("dev", server_env(f"sqlite+aiosqlite:///{database}"), tmp_path) as client:
+        tokens = await sign_up_and_in(client, "embedded@example.com")
+        me = await client.get("/api/v1/users/me", headers=bearer(tokens))
+        assert me.json()["email"] == "embedded@example.com"
+        duplicate = await client.post(
+            "/api/v1/auth/sign-up", json={"email": "EMBEDDED@example.com", "password": PASSWORD}
+        )
+        assert_problem(duplicate, 409, "conflict")
+    assert database.is_file()
