@@ -104,13 +104,14 @@ async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
     (Litestar's test client runs the app on a thread with its own loop; the database pool
     shared with the fixtures must stay on one loop.)
     """
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver.local") as client:
+    # httpx types its ASGI app narrower than Litestar's (wider) scope union; they are compatible.
+    transport = ASGITransport(app=app)  # type: ignore[arg-type]
+    async with AsyncClient(transport=transport, base_url="http://testserver.local") as client:
         yield client
 
 
 @pytest.fixture
-async def clean_database(container: Container) -> AsyncIterator[None]:
+async def clean_database(container: Container) -> None:
     """Every database test starts from empty tables."""
     async with container.engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
-    yield

@@ -46,7 +46,8 @@ def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]
     assert body["type"] == "about:blank"
     assert body["title"]
     assert body["instance"] == response.request.url.path
-    assert body["error_id"] and response.headers["x-error-id"] == body["error_id"]
+    assert body["error_id"]
+    assert response.headers["x-error-id"] == body["error_id"]
     assert "traceback" not in body
     if status == 401:
         assert response.headers["www-authenticate"] == "Bearer"

@@ -80,9 +80,7 @@ async def test_taken_email_is_a_domain_conflict(container: Container, second_ema
     duplicate.email = second_email  # as another writer might store it, bypassing normalization
 
     with pytest.raises(EmailAlreadyRegistered):
-        async with unit_of_work(container) as uow:
-            await uow.users.add(duplicate)
-            await uow.commit()
+        await persisted(container, duplicate)
 
 
 async def test_concurrent_sign_ups_with_one_email_admit_exactly_one(container: Container) -> None:

@@ -20,6 +20,7 @@ from app.application.ports import (
 )
 from app.domain.auth.model import RefreshToken, Session
 from app.domain.errors import NotFound, Unauthorized
+from app.domain.users.model import User
 
 _BAD_CREDENTIALS = "Invalid email or password"
 
@@ -70,8 +71,7 @@ class AuthCommands:
         )
         async with self._uow() as uow:
             if rehashed is not None:
-                user.change_password_hash(rehashed, now)
-                await uow.users.save(user)
+                await self._upgrade_hash(uow, user, rehashed, now)
             await uow.sessions.add(session)
             pair = await self._start_refresh_chain(uow, session, now)
             await uow.commit()
@@ -119,12 +119,25 @@ class AuthCommands:
     async def logout(self, principal: Principal) -> None:
         await self.revoke_session(principal, principal.session_id)
 
+    @staticmethod
+    async def _upgrade_hash(uow: UnitOfWork, seen: User, rehashed: str, now: datetime) -> None:
+        """Store the rehashed password on the row as it is *now*, not on the copy read before hashing.
+
+        Saving the earlier copy would silently undo whatever changed while the hash ran (a
+        deactivation, a profile edit); a password changed meanwhile is left alone.
+        """
+        current = await uow.users.get(seen.id)
+        if current is not None and current.password_hash == seen.password_hash:
+            current.change_password_hash(rehashed, now)
+            await uow.users.save(current)
+
     async def _start_refresh_chain(self, uow: UnitOfWork, session: Session, now: datetime) -> TokenPair:
         token, token_hash = self._refresh_tokens.new()
         await uow.refresh_tokens.add(RefreshToken(token_hash=token_hash, session_id=session.id))
         return TokenPair(
             access_token=self._access_tokens.issue(AccessClaims(user_id=session.user_id, session_id=session.id), now),
             refresh_token=token,
+            token_type="bearer",  # noqa: S106 - the OAuth2 token type, not a secret
             expires_in=int(self._policy.access_ttl.total_seconds()),
             refresh_expires_in=int((session.expires_at - now).total_seconds()),
             session_id=session.id,

@@ -9,14 +9,15 @@ from uuid import UUID
 
 import msgspec
 
-from app.application.users.dto import Input
+from app.application.users.dto import TEXT_PATTERN, Input
 from app.domain.users.values import PASSWORD_MAX_LENGTH
 
 # Sign-in accepts any string up to the bounds: a malformed email is just an unknown one,
 # and answering 401 rather than 422 tells a guesser nothing new.
-LoginEmail = Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+LoginEmail = Annotated[str, msgspec.Meta(min_length=1, max_length=320, pattern=TEXT_PATTERN)]
 LoginPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=PASSWORD_MAX_LENGTH)]
-OpaqueToken = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+# Generous: a wrong kind of token (an access token, say) must read as 401, not as 422.
+OpaqueToken = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 
 
 class TokenRequestBody(Input):
@@ -42,7 +43,7 @@ class RefreshBody(Input):
 class TokenPair(msgspec.Struct, kw_only=True):
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    token_type: Literal["bearer"]
     expires_in: int
     refresh_expires_in: int
     session_id: UUID

@@ -8,7 +8,7 @@ from app.application.auth.principal import Principal
 from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWorkFactory
 from app.application.users.dto import UserRead
 from app.application.validation import validate_fields
-from app.domain.errors import NotFound, ValidationFailed
+from app.domain.errors import FieldError, NotFound, ValidationFailed
 from app.domain.users.model import User
 from app.domain.users.ports import UserRepository
 from app.domain.users.values import Email, Password, Role
@@ -44,9 +44,15 @@ class UserCommands:
 
     async def change_password(self, principal: Principal, current_password: str, new_password: str) -> None:
         """Set a new password and sign out every other device; this one stays signed in."""
-        new = validate_fields(new_password=lambda: Password(new_password))["new_password"]
+        errors: list[FieldError] = []
         if not await self._hasher.verify(principal.user.password_hash, current_password):
-            raise ValidationFailed.single("current_password", "Current password is incorrect")
+            errors.append(FieldError("current_password", "Current password is incorrect"))
+        try:
+            new = Password(new_password)
+        except ValueError as exc:
+            errors.append(FieldError("new_password", str(exc)))
+        if errors:
+            raise ValidationFailed(errors)
         new_hash = await self._hasher.hash(new.value)
         now = self._clock()
         async with self._uow() as uow:

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import msgspec
 
+from app.domain.errors import ValidationFailed
 from app.domain.users.model import User
 from app.domain.users.values import (
     EMAIL_MAX_LENGTH,
@@ -22,17 +23,25 @@ from app.domain.users.values import (
     Role,
 )
 
+#: Text of any kind but NUL, which no client means to send and PostgreSQL cannot store.
+TEXT_PATTERN = r"^[^\x00]*$"
+META_MAX_KEYS = 64
+META_MAX_DEPTH = 8
+
 EmailField = Annotated[
     str, msgspec.Meta(max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
 ]
 PasswordField = Annotated[str, msgspec.Meta(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
-NameField = Annotated[str, msgspec.Meta(max_length=100)]
+NameField = Annotated[str, msgspec.Meta(max_length=100, pattern=TEXT_PATTERN)]
 PhoneField = Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9][0-9 ().\-]{2,31}$")]
-UrlField = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://\S+$")]
-AddressPart = Annotated[str, msgspec.Meta(max_length=200)]
+UrlField = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\s\x00]+$")]
+AddressPart = Annotated[str, msgspec.Meta(max_length=200, pattern=TEXT_PATTERN)]
 MetaField = Annotated[
     dict[str, Any],
-    msgspec.Meta(max_length=64, description="Free-form JSON object, at most 64 top-level keys"),
+    msgspec.Meta(
+        max_length=META_MAX_KEYS,
+        description=f"JSON object: at most {META_MAX_KEYS} top-level keys, nested at most {META_MAX_DEPTH} deep",
+    ),
 ]
 
 
@@ -44,7 +53,7 @@ class AddressBody(Input):
     street: AddressPart | None = None
     city: AddressPart | None = None
     state: AddressPart | None = None
-    zip_code: Annotated[str, msgspec.Meta(max_length=20)] | None = None
+    zip_code: Annotated[str, msgspec.Meta(max_length=20, pattern=TEXT_PATTERN)] | None = None
     country: AddressPart | None = None
 
     def to_value(self) -> Address:
@@ -74,6 +83,8 @@ class ProfilePatch(Input):
         changes = {name: value for name, value in msgspec.structs.asdict(self).items() if value is not msgspec.UNSET}
         if isinstance(address := changes.get("address"), AddressBody):
             changes["address"] = address.to_value()
+        if "meta" in changes:
+            _check_json_document("meta", changes["meta"], depth=1)
         return changes
 
 
@@ -110,3 +121,15 @@ class UserRead(msgspec.Struct, kw_only=True):
         # from_attributes reads the dataclass directly; the password hash has no field here,
         # so it cannot leak through this type.
         return msgspec.convert(user, cls, from_attributes=True)
+
+
+def _check_json_document(field: str, value: Any, *, depth: int) -> None:
+    """Bound nesting (deep documents cost recursion everywhere they are read) and refuse NUL."""
+    if depth > META_MAX_DEPTH:
+        raise ValidationFailed.single(field, f"Nested deeper than {META_MAX_DEPTH} levels")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValidationFailed.single(field, "Text must not contain NUL characters")
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        _check_json_document(field, key, depth=depth)
+        _check_json_document(field, child, depth=depth + 1)

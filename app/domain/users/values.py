@@ -13,7 +13,7 @@ from enum import StrEnum
 EMAIL_MAX_LENGTH = 254
 # Deliberately simple: one "@", no spaces, a dot in the domain. Deliverability is proven by
 # sending mail, not by a regex; this only rejects what can never be an address.
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$"
+EMAIL_PATTERN = r"^[^@\s\x00]{1,64}@[^@\s\x00]+\.[^@\s.\x00]{2,}$"
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
 
 PASSWORD_MIN_LENGTH = 8

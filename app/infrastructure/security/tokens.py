@@ -45,7 +45,7 @@ class JwtAccessTokenCodec:
             payload = jwt.decode(token, self._key, algorithms=[_ALGORITHM], options={"require": _REQUIRED_CLAIMS})
             if payload["typ"] != _ACCESS:
                 raise Unauthorized("Not an access token")
-            return AccessClaims(user_id=UUID(payload["sub"]), session_id=UUID(payload["sid"]))
+            return AccessClaims(user_id=UUID(str(payload["sub"])), session_id=UUID(str(payload["sid"])))
         except jwt.ExpiredSignatureError:
             raise Unauthorized("Access token expired") from None
         except (jwt.InvalidTokenError, ValueError, TypeError):

@@ -20,6 +20,7 @@ from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
 from app.interfaces.http.openapi import openapi_config
 from app.interfaces.http.problems import problem_details_plugin, validation_exception_handler
+from app.interfaces.http.request import AppRequest
 from app.interfaces.http.request_context import RequestContextMiddleware
 
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         openapi_config=openapi_config(),
         cors_config=CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None,
         request_max_body_size=settings.request_max_body_bytes,
+        request_class=AppRequest,
         lifespan=[lifespan],
         debug=False,
     )

@@ -24,17 +24,18 @@ _DESCRIPTIONS = {
     413: "Body over the size limit",
     422: "Invalid input; `errors` names every offending field",
     429: "Too many requests; see `Retry-After`",
+    500: "Unexpected failure; report the `error_id`",
     503: "A dependency is unavailable; retry shortly",
 }
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """Document the problem+json responses a route can return (503 and 500 apply to all)."""
+    """Document the problem+json responses a route can return (500 and 503 apply to all)."""
     return {
         status: ResponseSpec(
             data_container=ProblemBody, description=_DESCRIPTIONS[status], media_type="application/problem+json"
         )
-        for status in (*statuses, 503)
+        for status in (*statuses, 500, 503)
     }
 
 

@@ -15,7 +15,9 @@ import msgspec
 import structlog
 import uuid_utils.compat as uuid_utils
 from litestar import Request, Response
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import BodyKwarg
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
@@ -168,6 +170,9 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
     )
 
 
+_FORM_MEDIA_TYPES = {RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART}
+
+
 def validation_exception_handler(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     """Litestar rejects bad parameters and bodies with a 400 listing one error per argument.
 
@@ -178,6 +183,8 @@ def validation_exception_handler(request: Request[Any, Any, Any], exc: Validatio
     errors: list[FieldError] = []
     for message in messages:
         if message.get("source") == "body" or message.get("key", "").startswith("data"):
+            if not ScopeState.from_scope(request.scope).body and not _is_form(request):
+                return Problem(400, "A request body is required").to_response(request)
             errors.extend(_body_errors(request) or [FieldError(_body_key(message), message.get("message", ""))])
         elif "key" in message:
             errors.append(FieldError(message["key"], message.get("message", "Invalid value")))
@@ -192,10 +199,19 @@ def _body_key(message: dict[str, Any]) -> str:
     return "body" if key == "data" else key.removeprefix("data.")
 
 
+def _is_form(request: Request[Any, Any, Any]) -> bool:
+    """An empty form is still a form (with every field missing); an empty JSON body is not JSON."""
+    data_field = request.route_handler.parsed_data_field
+    kwarg = data_field.kwarg_definition if data_field else None
+    return isinstance(kwarg, BodyKwarg) and kwarg.media_type in _FORM_MEDIA_TYPES
+
+
 def _body_errors(request: Request[Any, Any, Any]) -> list[FieldError]:
     data_field = request.route_handler.parsed_data_field
     state = ScopeState.from_scope(request.scope)
     raw = state.json if state.json is not Empty else state.form
+    if raw is Empty and _is_form(request):
+        raw = {}
     if data_field is None or raw is Empty:
         return []
     return body_field_errors(data_field.annotation, raw)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+import types
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 
@@ -12,28 +13,45 @@ from app.domain.errors import FieldError
 _LOCATION = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 
 
-def body_field_errors(body_type: Any, raw: Any) -> list[FieldError]:
+def body_field_errors(body_type: Any, raw: Any, prefix: str = "") -> list[FieldError]:
     """Check each field of a ``msgspec.Struct`` body separately and collect all failures.
 
     Unknown fields, missing required fields and each invalid value are reported under
-    the field's name (nested paths joined with dots, e.g. ``address.zip_code``).
+    the field's name; nested structs are checked the same way, their fields named with
+    dots (``address.zip_code``).
     """
     if not (isinstance(body_type, type) and issubclass(body_type, msgspec.Struct)):
         return []
     if not isinstance(raw, dict):
-        return [FieldError("body", "Expected a JSON object")]
+        return [FieldError(prefix.rstrip(".") or "body", "Expected a JSON object")]
     declared = {field.encode_name: field for field in msgspec.structs.fields(body_type)}
-    errors = [FieldError(str(name), "Unknown field") for name in raw if name not in declared]
+    errors = [FieldError(f"{prefix}{name}", "Unknown field") for name in raw if name not in declared]
     for name, field in declared.items():
         if name not in raw:
             if field.required:
-                errors.append(FieldError(name, "Field required"))
+                errors.append(FieldError(f"{prefix}{name}", "Field required"))
+            continue
+        nested = _struct_in(field.type)
+        if nested is not None and isinstance(raw[name], dict):
+            errors.extend(body_field_errors(nested, raw[name], f"{prefix}{name}."))
             continue
         try:
             msgspec.convert(raw[name], type=field.type, strict=False)
         except msgspec.ValidationError as exc:
-            errors.append(_field_error(name, str(exc)))
+            errors.append(_field_error(f"{prefix}{name}", str(exc)))
     return errors
+
+
+def _struct_in(annotation: Any) -> type[msgspec.Struct] | None:
+    """The struct type inside ``Annotated``/``Optional``/``UnsetType`` wrappers, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return annotation
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _struct_in(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return next((found for arg in get_args(annotation) if (found := _struct_in(arg))), None)
+    return None
 
 
 def _field_error(name: str, message: str) -> FieldError:

@@ -80,7 +80,7 @@ class AuthController(Controller):
         "/sessions/{session_id:uuid}",
         status_code=204,
         security=AUTHENTICATED,
-        responses=problems(401, 404),
+        responses=problems(400, 401, 404),
         summary="Revoke one of the caller's sessions",
     )
     async def revoke_session(

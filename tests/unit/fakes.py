@@ -1,0 +1,338 @@
+"""In-memory stand-ins for the application's ports, for unit tests only.
+
+They keep the semantics the use cases rely on, without any I/O:
+
+- a unit of work publishes its changes only on ``commit()``; leaving the block without it
+  drops them, exactly like a rolled-back transaction;
+- repositories hand out copies, so changing an entity without ``save()`` changes nothing
+  stored, as with the SQL adapters that build fresh entities from rows;
+- a taken email (case-insensitive, soft-deleted users included, like the unique index on
+  ``lower(email)``) surfaces as ``EmailAlreadyRegistered`` at commit, not at ``add()``.
+
+Units of work do not lock rows: two interleaved ones see each other's changes only after
+commit, and the later commit wins row by row.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+from uuid import UUID
+
+from app.application.auth.commands import AuthCommands
+from app.application.auth.dto import ClientInfo, TokenPair
+from app.application.auth.policy import TokenPolicy
+from app.application.auth.principal import Principal
+from app.application.auth.queries import AuthQueries
+from app.application.ports import AccessClaims
+from app.application.users.commands import UserCommands
+from app.application.users.dto import UserRead
+from app.domain.auth.model import RefreshToken, Session
+from app.domain.errors import EmailAlreadyRegistered, Unauthorized
+from app.domain.users.model import User
+from app.infrastructure.security.tokens import Sha256OpaqueTokens
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _Table(Generic[K, V]):
+    """One table as a unit of work sees it: the committed rows overlaid with its own staged writes."""
+
+    def __init__(self, committed: dict[K, V]) -> None:
+        self._committed = committed
+        self._staged: dict[K, V] = {}
+
+    def __contains__(self, key: K) -> bool:
+        return key in self._staged or key in self._committed
+
+    def get(self, key: K) -> V | None:
+        row = self._staged[key] if key in self._staged else self._committed.get(key)
+        return copy.deepcopy(row)
+
+    def rows(self) -> list[V]:
+        return [copy.deepcopy(row) for row in {**self._committed, **self._staged}.values()]
+
+    def put(self, key: K, row: V) -> None:
+        self._staged[key] = copy.deepcopy(row)
+
+    def publish(self) -> None:
+        self._committed.update(self._staged)
+        self._staged.clear()
+
+
+class FakeUserRepository:
+    def __init__(self, table: _Table[UUID, User]) -> None:
+        self._table = table
+
+    async def get(self, user_id: UUID) -> User | None:
+        user = self._table.get(user_id)
+        return user if user is not None and user.deleted_at is None else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        wanted = email.lower()
+        return next((u for u in self._table.rows() if u.email.lower() == wanted and u.deleted_at is None), None)
+
+    async def add(self, user: User) -> None:
+        assert user.id not in self._table, f"user {user.id} added twice"
+        self._table.put(user.id, user)
+
+    async def save(self, user: User) -> None:
+        assert user.id in self._table, f"user {user.id} saved but never added"
+        self._table.put(user.id, user)
+
+
+class FakeSessionRepository:
+    def __init__(self, sessions: _Table[UUID, Session], users: _Table[UUID, User]) -> None:
+        self._sessions = sessions
+        self._users = users
+
+    async def get(self, session_id: UUID) -> Session | None:
+        return self._sessions.get(session_id)
+
+    async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        user = self._users.get(session.user_id)
+        if user is None or user.deleted_at is not None:
+            return None
+        return session, user
+
+    async def add(self, session: Session) -> None:
+        assert session.id not in self._sessions, f"session {session.id} added twice"
+        self._sessions.put(session.id, session)
+
+    async def save(self, session: Session) -> None:
+        assert session.id in self._sessions, f"session {session.id} saved but never added"
+        self._sessions.put(session.id, session)
+
+    async def list_active(self, user_id: UUID, now: datetime) -> list[Session]:
+        mine = [s for s in self._sessions.rows() if s.user_id == user_id and s.is_active(now)]
+        return sorted(mine, key=lambda s: s.created_at, reverse=True)
+
+    async def revoke_all(self, user_id: UUID, now: datetime, *, keep: UUID | None = None) -> None:
+        for session in self._sessions.rows():
+            if session.user_id == user_id and session.revoked_at is None and session.id != keep:
+                session.revoke(now)
+                self._sessions.put(session.id, session)
+
+
+class FakeRefreshTokenRepository:
+    def __init__(self, table: _Table[str, RefreshToken]) -> None:
+        self._table = table
+
+    async def add(self, token: RefreshToken) -> None:
+        assert token.token_hash not in self._table, "refresh token hash added twice"
+        self._table.put(token.token_hash, token)
+
+    async def spend(self, token_hash: str, now: datetime) -> RefreshToken | None:
+        token = self._table.get(token_hash)
+        if token is not None and token.spent_at is None:
+            self._table.put(token_hash, replace(token, spent_at=now))
+        return token
+
+
+@dataclass
+class FakeDatabase:
+    """The committed state, shared by every unit of work it opens."""
+
+    users: dict[UUID, User] = field(default_factory=dict)
+    sessions: dict[UUID, Session] = field(default_factory=dict)
+    refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+
+    def unit_of_work(self) -> FakeUnitOfWork:
+        """The ``UnitOfWorkFactory`` handed to the use cases."""
+        return FakeUnitOfWork(self)
+
+    def user_by_email(self, email: str) -> User:
+        """A committed user, for assertions on what is stored rather than on what was returned."""
+        return copy.deepcopy(next(u for u in self.users.values() if u.email == email))
+
+    def put_user(self, user: User) -> None:
+        """Write a user straight into committed state, for states no self-service path produces."""
+        self.users[user.id] = copy.deepcopy(user)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    users: _Table[UUID, User]
+    sessions: _Table[UUID, Session]
+    refresh_tokens: _Table[str, RefreshToken]
+
+
+class FakeUnitOfWork:
+    def __init__(self, database: FakeDatabase) -> None:
+        self._database = database
+        self._tables: _Tables | None = None
+        self._used = False
+
+    @property
+    def users(self) -> FakeUserRepository:
+        return FakeUserRepository(self._open().users)
+
+    @property
+    def sessions(self) -> FakeSessionRepository:
+        tables = self._open()
+        return FakeSessionRepository(tables.sessions, tables.users)
+
+    @property
+    def refresh_tokens(self) -> FakeRefreshTokenRepository:
+        return FakeRefreshTokenRepository(self._open().refresh_tokens)
+
+    async def __aenter__(self) -> Self:
+        assert not self._used, "a unit of work is entered once"
+        self._used = True
+        db = self._database
+        self._tables = _Tables(_Table(db.users), _Table(db.sessions), _Table(db.refresh_tokens))
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Dropping the overlays is the rollback: nothing staged since the last commit survives.
+        self._tables = None
+
+    async def commit(self) -> None:
+        tables = self._open()
+        emails = Counter(user.email.lower() for user in tables.users.rows())
+        if any(count > 1 for count in emails.values()):
+            raise EmailAlreadyRegistered
+        tables.users.publish()
+        tables.sessions.publish()
+        tables.refresh_tokens.publish()
+
+    def _open(self) -> _Tables:
+        assert self._tables is not None, "repositories and commit() are only available inside `async with`"
+        return self._tables
+
+
+@dataclass
+class FakePasswordHasher:
+    """An instant, deterministic stand-in for argon2 that records every call.
+
+    The "hash" is the password tagged with ``scheme``, which plays the part of argon2's
+    parameters: a hash made under another scheme still verifies but needs rehashing.
+    Recording ``verify`` calls lets tests check that the slow path ran at all (timing
+    equalisation), which no return value can show.
+    """
+
+    scheme: str = "v1"
+    hash_calls: list[str] = field(default_factory=list)
+    verify_calls: list[tuple[str | None, str]] = field(default_factory=list)
+
+    async def hash(self, password: str) -> str:
+        self.hash_calls.append(password)
+        return f"fake${self.scheme}${password}"
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        self.verify_calls.append((password_hash, password))
+        if password_hash is None:
+            return False
+        tag, _, rest = password_hash.partition("$")
+        _scheme, _, secret = rest.partition("$")
+        return tag == "fake" and secret == password
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return not password_hash.startswith(f"fake${self.scheme}$")
+
+
+class FakeClock:
+    """Stands still until a test moves it."""
+
+    def __init__(self, start: datetime = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, by: timedelta) -> None:
+        self.now += by
+
+
+class SequentialIds:
+    """Ids 1, 2, 3, … as UUIDs: readable in failure output and never colliding."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> UUID:
+        return UUID(int=next(self._counter))
+
+
+class FakeAccessTokens:
+    """Readable access tokens that carry their claims and never expire by themselves.
+
+    Signing and token expiry are ``JwtAccessTokenCodec``'s job, tested against the wall
+    clock in ``test_tokens.py``; here a token stays decodable however far a test moves
+    the fake clock, so what the use cases check (the session) is all that can refuse it.
+    """
+
+    _KIND = "access"
+
+    def issue(self, claims: AccessClaims, now: datetime) -> str:
+        return f"{self._KIND}|{claims.user_id}|{claims.session_id}|{now.isoformat()}"
+
+    def decode(self, token: str) -> AccessClaims:
+        kind, _, rest = token.partition("|")
+        user_id, _, rest = rest.partition("|")
+        session_id, _, _issued_at = rest.partition("|")
+        try:
+            if kind != self._KIND:
+                raise ValueError(kind)
+            return AccessClaims(user_id=UUID(user_id), session_id=UUID(session_id))
+        except ValueError:
+            raise Unauthorized("Invalid access token") from None
+
+
+EMAIL = "ada@example.com"
+PASSWORD = "correct horse battery"
+POLICY = TokenPolicy(access_ttl=timedelta(minutes=15), refresh_ttl=timedelta(days=14))
+
+
+@dataclass
+class Harness:
+    """The real use cases wired to the fakes, the way ``app.bootstrap`` wires them to real adapters.
+
+    Refresh tokens use the real (pure) ``Sha256OpaqueTokens``; access tokens use
+    ``FakeAccessTokens``, so that moving the clock ages sessions without the wall clock
+    expiring JWTs underneath the test.
+    """
+
+    db: FakeDatabase = field(default_factory=FakeDatabase)
+    hasher: FakePasswordHasher = field(default_factory=FakePasswordHasher)
+    clock: FakeClock = field(default_factory=FakeClock)
+    ids: SequentialIds = field(default_factory=SequentialIds)
+    policy: TokenPolicy = POLICY
+    access_tokens: FakeAccessTokens = field(default_factory=FakeAccessTokens)
+    auth: AuthCommands = field(init=False)
+    auth_queries: AuthQueries = field(init=False)
+    users: UserCommands = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth = AuthCommands(
+            uow=self.db.unit_of_work,
+            hasher=self.hasher,
+            access_tokens=self.access_tokens,
+            refresh_tokens=Sha256OpaqueTokens(),
+            policy=self.policy,
+            clock=self.clock,
+            ids=self.ids,
+        )
+        self.auth_queries = AuthQueries(uow=self.db.unit_of_work, access_tokens=self.access_tokens, clock=self.clock)
+        self.users = UserCommands(uow=self.db.unit_of_work, hasher=self.hasher, clock=self.clock, ids=self.ids)
+
+    async def sign_up(self, email: str = EMAIL, password: str = PASSWORD, **profile: Any) -> UserRead:
+        return await self.users.sign_up(email, password, profile)
+
+    async def sign_in(
+        self, email: str = EMAIL, password: str = PASSWORD, client: ClientInfo | None = None
+    ) -> tuple[TokenPair, Principal]:
+        """Log in and authenticate with the new access token, as a client's next request would."""
+        pair = await self.auth.issue_tokens(email, password, client or ClientInfo())
+        return pair, await self.auth_queries.authenticate(pair.access_token)

@@ -1,0 +1,164 @@
+"""Settings: a bad value stops start-up naming the variable; secrets never show.
+
+Every test runs in its own temporary directory, so the generated local key file
+(``.data/secret_key``) and any ``.env`` are the test's own.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from app.infrastructure.config import SECRET_KEY_MIN_LENGTH, Settings, SettingsError, load_settings
+
+PROD_KEY = "p" * SECRET_KEY_MIN_LENGTH
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _load(**environ: str) -> Settings:
+    """Settings from exactly these variables, with no ``.env``."""
+    return load_settings(environ, env_file=None)
+
+
+def _write_env(directory: Path, **values: str) -> Path:
+    env_file = directory / ".env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in values.items()))
+    return env_file
+
+
+def test_defaults_need_no_settings() -> None:
+    """``just dev`` runs on embedded defaults with nothing configured."""
+    settings = _load()
+
+    assert (settings.app_env, settings.port, settings.log_format) == ("local", 8000, "console")
+    assert settings.database_url.startswith("sqlite")
+    assert (settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds) == (900, 1_209_600)
+
+
+def test_values_are_parsed_to_their_types() -> None:
+    settings = _load(PORT="9000", DEBUG="true", WORKERS="4", CORS_ORIGINS="https://a.example, https://b.example")
+
+    assert (settings.port, settings.debug, settings.workers) == (9000, True, 4)
+    assert settings.cors_origin_list == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PORT", "abc"),
+        ("PORT", "70000"),
+        ("GRPC_PORT", "-1"),
+        ("WORKERS", "0"),
+        ("DEBUG", "maybe"),
+        ("APP_ENV", "staging"),
+        ("LOG_FORMAT", "xml"),
+        ("LOG_LEVEL", "LOUD"),
+        ("ACCESS_TOKEN_TTL_SECONDS", "soon"),
+        ("RATE_LIMIT_AUTH", "lots"),
+        ("CONSUMER_MAX_RETRIES", "-3"),
+    ],
+)
+def test_an_invalid_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=rf"^Invalid setting: {variable}:"):
+        _load(**{variable: value})
+
+
+@pytest.mark.parametrize("key", [None, "", "s" * (SECRET_KEY_MIN_LENGTH - 1)], ids=["unset", "empty", "short"])
+def test_production_refuses_to_start_without_a_strong_secret_key(workdir: Path, key: str | None) -> None:
+    environ = {"APP_ENV": "prod"} | ({} if key is None else {"SECRET_KEY": key})
+
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        _load(**environ)
+
+    assert not (workdir / ".data").exists(), "production must never fall back to a generated key"
+
+
+def test_production_uses_the_given_key() -> None:
+    assert _load(APP_ENV="prod", SECRET_KEY=PROD_KEY).secret_key == PROD_KEY
+
+
+def test_a_short_key_is_refused_outside_production_too() -> None:
+    """A key that was set on purpose but is weak is a mistake; silently replacing it would hide it."""
+    with pytest.raises(SettingsError, match="SECRET_KEY"):
+        _load(APP_ENV="local", SECRET_KEY="short")
+
+
+def test_local_key_is_generated_once_and_kept(workdir: Path) -> None:
+    """Every worker and every reload must sign with one key, or tokens break between them."""
+    first, second = _load(), _load()
+
+    assert first.secret_key == second.secret_key
+    assert len(first.secret_key) >= SECRET_KEY_MIN_LENGTH
+    key_file = workdir / ".data" / "secret_key"
+    assert key_file.read_text().strip() == first.secret_key
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert [p.name for p in key_file.parent.iterdir()] == ["secret_key"]
+
+
+def test_local_keys_differ_between_checkouts(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key is random, not a constant baked into the code."""
+    first = _load().secret_key
+    other = workdir / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    assert _load().secret_key != first
+
+
+def test_env_file_is_honoured(workdir: Path) -> None:
+    settings = load_settings({}, env_file=_write_env(workdir, PORT="9001", LOG_FORMAT="json"))
+    assert (settings.port, settings.log_format) == (9001, "json")
+
+
+def test_env_file_in_the_working_directory_is_read_by_default(workdir: Path) -> None:
+    _write_env(workdir, PORT="9001")
+    assert load_settings({}).port == 9001
+
+
+def test_environment_overrides_env_file(workdir: Path) -> None:
+    env_file = _write_env(workdir, PORT="9001", LOG_FORMAT="json")
+
+    settings = load_settings({"PORT": "9002"}, env_file=env_file)
+
+    assert (settings.port, settings.log_format) == (9002, "json")
+
+
+def test_invalid_value_in_env_file_is_named(workdir: Path) -> None:
+    with pytest.raises(SettingsError, match="LOG_FORMAT"):
+        load_settings({}, env_file=_write_env(workdir, LOG_FORMAT="xml"))
+
+
+def test_process_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an explicit mapping the real environment is used; unrelated variables are ignored."""
+    for name in Settings.__struct_fields__:
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("PORT", "9003")
+    monkeypatch.setenv("SOMETHING_ELSE", "ignored")
+
+    assert load_settings().port == 9003
+
+
+def test_empty_value_means_default() -> None:
+    """``PORT=`` in a compose file means "not set", not "invalid"."""
+    assert _load(PORT="", LOG_FORMAT="").port == 8000
+
+
+@pytest.mark.parametrize("app_env", ["local", "prod"])
+def test_repr_hides_the_secret_key(app_env: str) -> None:
+    """Settings get logged and appear in tracebacks; the key must not."""
+    settings = _load(APP_ENV=app_env, SECRET_KEY=PROD_KEY + "-secret")
+
+    for shown in (repr(settings), str(settings), f"{settings}", repr([settings])):
+        assert settings.secret_key not in shown
+        assert "secret_key='***'" in shown
+
+
+def test_generated_key_is_hidden_too() -> None:
+    settings = _load()
+    assert settings.secret_key not in repr(settings)

@@ -1,0 +1,111 @@
+"""The argon2id password hasher: correct hashes, safe failure, and an event loop left free."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from app.infrastructure.security.passwords import Argon2PasswordHasher
+
+PASSWORD = "correct horse battery"
+
+
+def _hasher(time_cost: int = 1, memory_kib: int = 1024) -> Argon2PasswordHasher:
+    return Argon2PasswordHasher(time_cost=time_cost, memory_kib=memory_kib, parallelism=1)
+
+
+@pytest.fixture(scope="module")
+def hasher() -> Argon2PasswordHasher:
+    return _hasher()
+
+
+@pytest.fixture(scope="module")
+def slow_hasher() -> Argon2PasswordHasher:
+    """Costly enough (tens of milliseconds) that blocking the loop for one hash would show."""
+    return _hasher(time_cost=2, memory_kib=16 * 1024)
+
+
+async def test_hashes_are_salted_argon2id(hasher: Argon2PasswordHasher) -> None:
+    first, second = await hasher.hash(PASSWORD), await hasher.hash(PASSWORD)
+
+    assert first.startswith("$argon2id$")
+    assert "m=1024,t=1,p=1" in first
+    assert first != second
+    assert PASSWORD not in first
+
+
+@pytest.mark.parametrize(
+    ("attempt", "accepted"),
+    [(PASSWORD, True), ("correct horse batterY", False), ("", False)],
+    ids=["right", "wrong-case", "empty"],
+)
+async def test_verify(hasher: Argon2PasswordHasher, attempt: str, accepted: bool) -> None:
+    assert await hasher.verify(await hasher.hash(PASSWORD), attempt) is accepted
+
+
+@pytest.mark.parametrize("stored", [None, "", "not-an-argon2-hash", "$argon2id$v=19$m=1024,t=1,p=1$broken"])
+async def test_verify_without_a_usable_hash_is_false(hasher: Argon2PasswordHasher, stored: str | None) -> None:
+    """No hash (unknown email, password-less user) or a corrupt one never matches, and never raises."""
+    assert await hasher.verify(stored, PASSWORD) is False
+
+
+async def test_verify_without_a_hash_costs_a_real_verification() -> None:
+    """Sign-in for an unknown email must not answer faster than for a wrong password.
+
+    A shortcut that skips argon2 is two to three orders of magnitude faster than a real
+    verification, so the bound is loose (a tenth) to stay clear of scheduling noise on a
+    busy machine; rounds are interleaved and the fastest of each kept for the same reason.
+    """
+    slow = _hasher(time_cost=2, memory_kib=4 * 1024)
+    real_hash = await slow.hash(PASSWORD)
+    with_hash: list[float] = []
+    without_hash: list[float] = []
+    for _ in range(5):
+        for stored, timings in ((real_hash, with_hash), (None, without_hash)):
+            started = time.perf_counter()
+            await slow.verify(stored, "wrong password")
+            timings.append(time.perf_counter() - started)
+
+    assert min(without_hash) > min(with_hash) / 10
+
+
+async def test_needs_rehash_only_when_the_parameters_change(hasher: Argon2PasswordHasher) -> None:
+    stored = await hasher.hash(PASSWORD)
+
+    assert not hasher.needs_rehash(stored)
+    assert _hasher(time_cost=2).needs_rehash(stored)
+    assert _hasher(memory_kib=2048).needs_rehash(stored)
+
+
+async def test_a_hash_from_old_parameters_still_verifies(hasher: Argon2PasswordHasher) -> None:
+    """Raising the cost must not lock anybody out: old hashes verify, then get replaced at login."""
+    assert await _hasher(time_cost=2).verify(await hasher.hash(PASSWORD), PASSWORD)
+
+
+@pytest.mark.parametrize("operation", ["hash", "verify"])
+async def test_hashing_runs_off_the_event_loop(slow_hasher: Argon2PasswordHasher, operation: str) -> None:
+    """While a hash is computed, other requests on the same loop keep being served."""
+    stored = await slow_hasher.hash(PASSWORD)
+    ticks = 0
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done.is_set():
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)  # let the ticker start
+    before = ticks
+    if operation == "hash":
+        await slow_hasher.hash(PASSWORD)
+    else:
+        await slow_hasher.verify(stored, PASSWORD)
+    during = ticks - before
+    done.set()
+    await task
+
+    assert during >= 3, f"the loop ran only {during} times while hashing"

@@ -1,0 +1,104 @@
+"""Value objects: an invalid email or password cannot be constructed at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.domain.users.values import (
+    EMAIL_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    PASSWORD_MIN_LENGTH,
+    Email,
+    Password,
+    Role,
+)
+
+
+def _email_of_length(length: int, local_length: int = 64) -> str:
+    """A well-formed address exactly ``length`` characters long."""
+    domain_length = length - local_length - 1 - len(".com")
+    return f"{'a' * local_length}@{'d' * domain_length}.com"
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"),
+    [
+        ("ada@example.com", "ada@example.com"),
+        ("Ada.Lovelace@Example.COM", "ada.lovelace@example.com"),
+        ("  ada@example.com\n", "ada@example.com"),
+        ("first+tag@mail.example.org", "first+tag@mail.example.org"),
+    ],
+)
+def test_email_is_stored_trimmed_and_lower_cased(raw: str, stored: str) -> None:
+    """Uniqueness is case-insensitive because every address is compared in one canonical form."""
+    email = Email(raw)
+    assert email.value == stored
+    assert str(email) == stored
+
+
+def test_emails_differing_only_in_case_are_equal() -> None:
+    assert Email("ADA@example.com") == Email("ada@EXAMPLE.com")
+
+
+def test_longest_allowed_email_is_accepted() -> None:
+    assert len(Email(_email_of_length(EMAIL_MAX_LENGTH)).value) == EMAIL_MAX_LENGTH
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("   ", id="blank"),
+        pytest.param("ada", id="no-at"),
+        pytest.param("@example.com", id="no-local-part"),
+        pytest.param("ada@", id="no-domain"),
+        pytest.param("ada@example", id="no-dot-in-domain"),
+        pytest.param("ada@example.c", id="one-letter-tld"),
+        pytest.param("ada@@example.com", id="two-ats"),
+        pytest.param("a@b@example.com", id="at-in-local-part"),
+        pytest.param("ada lovelace@example.com", id="space"),
+        pytest.param(f"{'a' * 65}@example.com", id="local-part-over-64"),
+        pytest.param(_email_of_length(EMAIL_MAX_LENGTH + 1), id="over-254"),
+    ],
+)
+def test_malformed_email_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="email"):
+        Email(raw)
+
+
+@pytest.mark.parametrize(
+    "length",
+    [PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH],
+    ids=["shortest", "longest"],
+)
+def test_password_at_the_length_bounds_is_accepted(length: int) -> None:
+    assert Password("p" * length).value == "p" * length
+
+
+@pytest.mark.parametrize(
+    "length",
+    [0, PASSWORD_MIN_LENGTH - 1, PASSWORD_MAX_LENGTH + 1],
+    ids=["empty", "one-too-short", "one-too-long"],
+)
+def test_password_outside_the_length_bounds_is_refused(length: int) -> None:
+    with pytest.raises(ValueError, match=f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters"):
+        Password("p" * length)
+
+
+def test_password_length_counts_characters_not_bytes() -> None:
+    """Eight accented letters are 16 UTF-8 bytes but still exactly the minimum length."""
+    assert Password("é" * PASSWORD_MIN_LENGTH)
+    with pytest.raises(ValueError, match="characters"):
+        Password("é" * (PASSWORD_MIN_LENGTH - 1))
+
+
+def test_password_repr_never_shows_the_password() -> None:
+    """Value objects end up in tracebacks and debug logs."""
+    secret = "hunter2-hunter2"
+    assert secret not in repr(Password(secret))
+    assert secret not in f"{[Password(secret)]}"
+
+
+def test_roles_are_the_wire_values() -> None:
+    assert {role.value for role in Role} == {"user", "admin"}
+    assert Role("admin") is Role.ADMIN
