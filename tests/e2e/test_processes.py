@@ -149,3 +149,40 @@ async def test_dev_server_runs_on_embedded_sqlite(tmp_path: Path) -> None:
         )
         assert_problem(duplicate, 409, "conflict")
     assert database.is_file()
+
+
+async def run_just(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        "just", *args, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_create_admin_creates_then_promotes(database_url: str, client: httpx.AsyncClient) -> None:
+    """``just create-admin`` makes the first admin, and promotes an existing user in place."""
+    env = server_env(database_url)
+
+    credentials = {"email": "root@example.com", "password": "an admin password"}
+    code, output = await run_just("create-admin", credentials["email"], credentials["password"], env=env)
+    assert code == 0, output
+    assert "Created admin root@example.com" in output
+    admin = await client.post(
+        "/api/v1/auth/tokens", json={"email": "root@example.com", "password": "an admin password"}
+    )
+    assert (await client.get("/api/v1/users/me", headers=bearer(admin.json()))).json()["role"] == "admin"
+
+    tokens = await sign_up_and_in(client, "ada@example.com")
+    code, output = await run_just("create-admin", "ADA@example.com", "ignored password", env=env)
+    assert code == 0, output
+    assert "Promoted existing user" in output
+    assert (await client.get("/api/v1/users/me", headers=bearer(tokens))).json()["role"] == "admin"
+    assert (
+        await client.post("/api/v1/auth/tokens", json={"email": "ada@example.com", "password": PASSWORD})
+    ).is_success
+
+    code, output = await run_just("create-admin", "not-an-email", "short", env=env)
+    assert code != 0
+    assert "email" in output
+    assert "password" in output
