@@ -16,6 +16,7 @@ from app.application.auth.commands import AuthCommands
 from app.application.auth.policy import TokenPolicy
 from app.application.auth.queries import AuthQueries
 from app.application.ports import UnitOfWork
+from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
@@ -35,6 +36,7 @@ class Container:
     auth: AuthCommands
     auth_queries: AuthQueries
     users: UserCommands
+    administration: UserAdministration
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -71,4 +73,5 @@ def build_container(settings: Settings) -> Container:
         ),
         auth_queries=AuthQueries(uow=unit_of_work, access_tokens=access_tokens, clock=utc_now),
         users=UserCommands(uow=unit_of_work, hasher=hasher, clock=utc_now, ids=uuid_utils.uuid7),
+        administration=UserAdministration(uow=unit_of_work, hasher=hasher, clock=utc_now, ids=uuid_utils.uuid7),
     )

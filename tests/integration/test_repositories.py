@@ -127,7 +127,7 @@ async def test_revoke_all_keeps_the_named_session(container: Container) -> None:
     later = NOW + timedelta(minutes=1)
 
     async with unit_of_work(container) as uow:
-        await uow.sessions.revoke_all(user.id, later, keep=kept.id)
+        await uow.sessions.revoke_all([user.id], later, keep=kept.id)
         await uow.commit()
 
     async with unit_of_work(container) as uow:

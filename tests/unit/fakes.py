@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -70,9 +71,16 @@ class FakeUserRepository:
     def __init__(self, table: _Table[UUID, User]) -> None:
         self._table = table
 
-    async def get(self, user_id: UUID) -> User | None:
+    async def get(self, user_id: UUID, *, include_deleted: bool = False) -> User | None:
         user = self._table.get(user_id)
-        return user if user is not None and user.deleted_at is None else None
+        return user if user is not None and (include_deleted or user.deleted_at is None) else None
+
+    async def get_many(self, user_ids: Collection[UUID]) -> list[User]:
+        return [user for user_id in user_ids if (user := await self.get(user_id)) is not None]
+
+    async def taken_emails(self, emails: Collection[str]) -> set[str]:
+        wanted = {email.lower() for email in emails}
+        return {user.email.lower() for user in self._table.rows()} & wanted
 
     async def get_by_email(self, email: str) -> User | None:
         wanted = email.lower()
@@ -82,9 +90,17 @@ class FakeUserRepository:
         assert user.id not in self._table, f"user {user.id} added twice"
         self._table.put(user.id, user)
 
+    async def add_many(self, users: Sequence[User]) -> None:
+        for user in users:
+            await self.add(user)
+
     async def save(self, user: User) -> None:
         assert user.id in self._table, f"user {user.id} saved but never added"
         self._table.put(user.id, user)
+
+    async def save_many(self, users: Sequence[User]) -> None:
+        for user in users:
+            await self.save(user)
 
 
 class FakeSessionRepository:
@@ -116,9 +132,9 @@ class FakeSessionRepository:
         mine = [s for s in self._sessions.rows() if s.user_id == user_id and s.is_active(now)]
         return sorted(mine, key=lambda s: s.created_at, reverse=True)
 
-    async def revoke_all(self, user_id: UUID, now: datetime, *, keep: UUID | None = None) -> None:
+    async def revoke_all(self, user_ids: Collection[UUID], now: datetime, *, keep: UUID | None = None) -> None:
         for session in self._sessions.rows():
-            if session.user_id == user_id and session.revoked_at is None and session.id != keep:
+            if session.user_id in user_ids and session.revoked_at is None and session.id != keep:
                 session.revoke(now)
                 self._sessions.put(session.id, session)
 

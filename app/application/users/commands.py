@@ -59,7 +59,7 @@ class UserCommands:
             user = await _load(uow.users, principal)
             user.change_password_hash(new_hash, now)
             await uow.users.save(user)
-            await uow.sessions.revoke_all(user.id, now, keep=principal.session_id)
+            await uow.sessions.revoke_all([user.id], now, keep=principal.session_id)
             await uow.commit()
 
     async def deactivate(self, principal: Principal) -> None:
@@ -69,7 +69,7 @@ class UserCommands:
             user = await _load(uow.users, principal)
             user.deactivate(now)
             await uow.users.save(user)
-            await uow.sessions.revoke_all(user.id, now)
+            await uow.sessions.revoke_all([user.id], now)
             await uow.commit()
 
     async def create_admin(self, email: str, password: str) -> tuple[UserRead, bool]:

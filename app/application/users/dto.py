@@ -133,3 +133,54 @@ def _check_json_document(field: str, value: Any, *, depth: int) -> None:
     for key, child in children:
         _check_json_document(field, key, depth=depth)
         _check_json_document(field, child, depth=depth + 1)
+
+
+class AdminUserCreate(Input):
+    """A user created by an administrator; without a password the user cannot sign in until one is set."""
+
+    email: EmailField
+    password: PasswordField | None = None
+    role: Role = Role.USER
+    first_name: NameField | None = None
+    last_name: NameField | None = None
+    phone: PhoneField | None = None
+    birthday: date | None = None
+    photo_url: UrlField | None = None
+    address: AddressBody | None = None
+    meta: MetaField = msgspec.field(default_factory=dict)
+
+    def profile(self) -> dict[str, Any]:
+        """The profile fields that were given, as domain values."""
+        return ProfilePatch(
+            first_name=self.first_name,
+            last_name=self.last_name,
+            phone=self.phone,
+            birthday=self.birthday,
+            photo_url=self.photo_url,
+            address=self.address,
+            meta=self.meta,
+        ).changes()
+
+
+class AdminUserPatch(ProfilePatch):
+    role: Role | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class BulkUserUpdate(AdminUserPatch, kw_only=True):
+    id: UUID
+
+
+BULK_MAX_ITEMS = 1000
+
+
+class BulkCreateBody(Input):
+    items: Annotated[list[AdminUserCreate], msgspec.Meta(min_length=1, max_length=BULK_MAX_ITEMS)]
+
+
+class BulkUpdateBody(Input):
+    items: Annotated[list[BulkUserUpdate], msgspec.Meta(min_length=1, max_length=BULK_MAX_ITEMS)]
+
+
+class UserItems(msgspec.Struct, kw_only=True):
+    items: list[UserRead]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -22,8 +23,8 @@ class SessionRepository(Protocol):
 
     async def list_active(self, user_id: UUID, now: datetime) -> list[Session]: ...
 
-    async def revoke_all(self, user_id: UUID, now: datetime, *, keep: UUID | None = None) -> None:
-        """Revoke every active session of a user, except ``keep``, in one statement."""
+    async def revoke_all(self, user_ids: Collection[UUID], now: datetime, *, keep: UUID | None = None) -> None:
+        """Revoke every active session of these users, except ``keep``, in one statement."""
 
 
 class RefreshTokenRepository(Protocol):

@@ -69,11 +69,27 @@ class User:
         self.updated_at = now
 
     def promote_to_admin(self, now: datetime) -> None:
-        if self.role is not Role.ADMIN:
-            self.role = Role.ADMIN
-            self.updated_at = now
+        self.change_role(Role.ADMIN, now)
+
+    def change_role(self, role: Role, now: datetime) -> bool:
+        if self.role is role:
+            return False
+        self.role = role
+        self.updated_at = now
+        return True
 
     def deactivate(self, now: datetime) -> None:
-        if self.is_active:
-            self.is_active = False
-            self.updated_at = now
+        self.set_active(False, now)
+
+    def set_active(self, active: bool, now: datetime) -> bool:
+        """Returns whether anything changed; deactivating is what ends the user's sessions."""
+        if self.is_active is active:
+            return False
+        self.is_active = active
+        self.updated_at = now
+        return True
+
+    def soft_delete(self, now: datetime) -> None:
+        """Hidden from lookups and lists from now on; the row stays for audit and references."""
+        self.deleted_at = now
+        self.updated_at = now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Protocol
 from uuid import UUID
 
@@ -9,8 +10,14 @@ from app.domain.users.model import User
 
 
 class UserRepository(Protocol):
-    async def get(self, user_id: UUID) -> User | None:
-        """The user, unless it does not exist or was soft-deleted."""
+    async def get(self, user_id: UUID, *, include_deleted: bool = False) -> User | None:
+        """The user, unless it does not exist or was soft-deleted (and ``include_deleted`` is off)."""
+
+    async def get_many(self, user_ids: Collection[UUID]) -> list[User]:
+        """The (not soft-deleted) users among ``user_ids``, in one round trip; unknown ids are left out."""
+
+    async def taken_emails(self, emails: Collection[str]) -> set[str]:
+        """Which of these (normalized) emails belong to an existing user, deleted or not."""
 
     async def get_by_email(self, email: str) -> User | None:
         """Look up by normalized (lower-cased) email; soft-deleted users are not returned."""
@@ -18,5 +25,11 @@ class UserRepository(Protocol):
     async def add(self, user: User) -> None:
         """Stage a new user; a taken email surfaces as ``EmailAlreadyRegistered`` at commit."""
 
+    async def add_many(self, users: Sequence[User]) -> None:
+        """Stage many new users as one set-based insert."""
+
     async def save(self, user: User) -> None:
         """Stage the changes made to a loaded user."""
+
+    async def save_many(self, users: Sequence[User]) -> None:
+        """Stage changes to many loaded users without a round trip per user."""

@@ -8,13 +8,14 @@ read-modify-write loops.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth.model import RefreshToken, Session
@@ -88,11 +89,24 @@ def _session_columns(session: Session) -> dict[str, Any]:
 
 class SqlUserRepository:
     def __init__(self, session: AsyncSession) -> None:
+        self._db = session
         self._models = _UserModels(session=session, auto_commit=False)
 
-    async def get(self, user_id: UUID) -> User | None:
-        model = await self._models.get_one_or_none(UserModel.id == user_id, UserModel.deleted_at.is_(None))
+    async def get(self, user_id: UUID, *, include_deleted: bool = False) -> User | None:
+        conditions = [UserModel.id == user_id]
+        if not include_deleted:
+            conditions.append(UserModel.deleted_at.is_(None))
+        model = await self._models.get_one_or_none(*conditions)
         return user_from_model(model) if model else None
+
+    async def get_many(self, user_ids: Collection[UUID]) -> list[User]:
+        models = await self._models.get_many(UserModel.id.in_(user_ids), UserModel.deleted_at.is_(None))
+        return [user_from_model(model) for model in models]
+
+    async def taken_emails(self, emails: Collection[str]) -> set[str]:
+        lowered = func.lower(UserModel.email)
+        result = await self._db.execute(select(lowered).where(lowered.in_([email.lower() for email in emails])))
+        return set(result.scalars())
 
     async def get_by_email(self, email: str) -> User | None:
         # lower(email) matches the unique functional index, so this is an index lookup.
@@ -104,8 +118,16 @@ class SqlUserRepository:
     async def add(self, user: User) -> None:
         await self._models.add(UserModel(**_user_columns(user)), auto_refresh=False)
 
+    async def add_many(self, users: Sequence[User]) -> None:
+        # One INSERT with many VALUES rows (SQLAlchemy's insertmanyvalues), not a loop.
+        await self._db.execute(insert(UserModel), [_user_columns(user) for user in users])
+
     async def save(self, user: User) -> None:
         await self._models.update(UserModel(**_user_columns(user)), auto_refresh=False)
+
+    async def save_many(self, users: Sequence[User]) -> None:
+        # ORM bulk UPDATE by primary key: executemany of one statement, not a round trip per row.
+        await self._db.execute(update(UserModel), [_user_columns(user) for user in users])
 
 
 class SqlSessionRepository:
@@ -144,10 +166,10 @@ class SqlSessionRepository:
         )
         return [_session_from_model(model) for model in models]
 
-    async def revoke_all(self, user_id: UUID, now: datetime, *, keep: UUID | None = None) -> None:
+    async def revoke_all(self, user_ids: Collection[UUID], now: datetime, *, keep: UUID | None = None) -> None:
         statement = (
             update(SessionModel)
-            .where(SessionModel.user_id == user_id, SessionModel.revoked_at.is_(None))
+            .where(SessionModel.user_id.in_(user_ids), SessionModel.revoked_at.is_(None))
             .values(revoked_at=now)
         )
         if keep is not None:

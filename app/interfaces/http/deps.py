@@ -1,39 +1,59 @@
-"""Litestar dependency providers: the use cases from the container, and the caller."""
+"""Litestar dependency providers and guards: the use cases from the container, and the caller."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import structlog
-from litestar import Request
-from litestar.di import NamedDependency, Provide
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.handlers import BaseRouteHandler
 
 from app.application.auth.principal import Principal
-from app.application.auth.queries import AuthQueries
 from app.bootstrap import Container
-from app.domain.errors import Unauthorized
+from app.domain.errors import Forbidden, Unauthorized
+from app.domain.users.values import Role
 from app.interfaces.http.request_context import USER_ID_STATE_KEY
 
 _BEARER_PREFIX = "bearer "
+_PRINCIPAL_STATE_KEY = "principal"
 
 
-async def provide_principal(request: Request[Any, Any, Any], auth_queries: NamedDependency[AuthQueries]) -> Principal:
-    """Authenticate the request from ``Authorization: Bearer <access token>``."""
-    header = request.headers.get("authorization", "")
-    if not header[: len(_BEARER_PREFIX)].lower() == _BEARER_PREFIX or not header[len(_BEARER_PREFIX) :].strip():
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Resolve ``Authorization: Bearer <access token>`` once per request (guards and handlers share it)."""
+    state = connection.scope["state"]
+    if (cached := state.get(_PRINCIPAL_STATE_KEY)) is not None:
+        return cached  # type: ignore[no-any-return]
+    header = connection.headers.get("authorization", "")
+    token = header[len(_BEARER_PREFIX) :].strip() if header[: len(_BEARER_PREFIX)].lower() == _BEARER_PREFIX else ""
+    if not token:
         raise Unauthorized("Missing bearer token")
-    principal = await auth_queries.authenticate(header[len(_BEARER_PREFIX) :].strip())
-    request.scope["state"][USER_ID_STATE_KEY] = str(principal.user_id)
+    container: Container = connection.app.state.container
+    principal = await container.auth_queries.authenticate(token)
+    state[_PRINCIPAL_STATE_KEY] = principal
+    state[USER_ID_STATE_KEY] = str(principal.user_id)
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
     return principal
 
 
-def dependencies(container: NamedDependency[Container]) -> dict[str, Provide]:
+async def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    return await authenticate(request)
+
+
+async def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: 401 for anonymous callers, 403 for authenticated non-admins."""
+    principal = await authenticate(connection)
+    if principal.user.role is not Role.ADMIN:
+        raise Forbidden("Administrators only")
+
+
+def dependencies(container: Container) -> dict[str, Provide]:
     """Use cases are built once per process; providing them is a dictionary lookup."""
     return {
         "container": Provide(lambda: container, use_cache=True, sync_to_thread=False),
         "auth": Provide(lambda: container.auth, use_cache=True, sync_to_thread=False),
         "auth_queries": Provide(lambda: container.auth_queries, use_cache=True, sync_to_thread=False),
         "users": Provide(lambda: container.users, use_cache=True, sync_to_thread=False),
+        "administration": Provide(lambda: container.administration, use_cache=True, sync_to_thread=False),
         "principal": Provide(provide_principal),
     }

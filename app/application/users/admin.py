@@ -1,0 +1,153 @@
+"""User administration: create, read, change, soft-delete, in bulk too; admins only.
+
+Bulk operations are all or nothing: every item is validated and every conflict found
+before anything is written, and the writes share one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+from uuid import UUID
+
+from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from app.application.users.dto import AdminUserCreate, AdminUserPatch, BulkUserUpdate, UserRead
+from app.application.validation import validate_fields
+from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
+from app.domain.users.model import User
+from app.domain.users.values import Email, Password
+
+
+class UserAdministration:
+    def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock, ids: IdFactory) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._clock = clock
+        self._ids = ids
+
+    async def get(self, user_id: UUID, *, include_deleted: bool = False) -> UserRead:
+        async with self._uow() as uow:
+            user = await _existing(uow, user_id, include_deleted=include_deleted)
+        return UserRead.from_entity(user)
+
+    async def create(self, data: AdminUserCreate) -> UserRead:
+        (user,) = await self._build([data])
+        async with self._uow() as uow:
+            await uow.users.add(user)
+            await uow.commit()
+        return UserRead.from_entity(user)
+
+    async def create_many(self, items: Sequence[AdminUserCreate]) -> list[UserRead]:
+        """Insert every user or none; emails already taken (or repeated in the batch) are named in a 409."""
+        users = await self._build(items)
+        repeated = sorted(email for email, count in Counter(u.email for u in users).items() if count > 1)
+        async with self._uow() as uow:
+            taken = sorted(await uow.users.taken_emails([u.email for u in users]))
+            if repeated or taken:
+                raise Conflict(f"Emails already registered or repeated: {', '.join(sorted({*repeated, *taken}))}")
+            await uow.users.add_many(users)
+            await uow.commit()
+        return [UserRead.from_entity(user) for user in users]
+
+    async def update(self, user_id: UUID, patch: AdminUserPatch) -> UserRead:
+        async with self._uow() as uow:
+            user = await _existing(uow, user_id)
+            if self._apply(user, patch):
+                await uow.users.save(user)
+                if not user.is_active:
+                    await uow.sessions.revoke_all([user.id], self._clock())
+                await uow.commit()
+        return UserRead.from_entity(user)
+
+    async def update_many(self, items: Sequence[BulkUserUpdate]) -> list[UserRead]:
+        """Change every listed user or none; unknown ids are named in a 404."""
+        ids = [item.id for item in items]
+        repeated = sorted(str(i) for i, count in Counter(ids).items() if count > 1)
+        if repeated:
+            raise ValidationFailed.single("items", f"Each id may appear once; repeated: {', '.join(repeated)}")
+        async with self._uow() as uow:
+            users = {user.id: user for user in await uow.users.get_many(ids)}
+            missing = [str(i) for i in ids if i not in users]
+            if missing:
+                raise NotFound(f"Users do not exist: {', '.join(missing)}")
+            changed = [users[item.id] for item in items if self._apply(users[item.id], item)]
+            if changed:
+                await uow.users.save_many(changed)
+                deactivated = [user.id for user in changed if not user.is_active]
+                if deactivated:
+                    await uow.sessions.revoke_all(deactivated, self._clock())
+                await uow.commit()
+        return [UserRead.from_entity(users[i]) for i in ids]
+
+    async def delete(self, user_id: UUID) -> None:
+        """Soft delete: the row stays, lookups and lists stop showing it, its sessions end."""
+        now = self._clock()
+        async with self._uow() as uow:
+            user = await _existing(uow, user_id)
+            user.soft_delete(now)
+            await uow.users.save(user)
+            await uow.sessions.revoke_all([user.id], now)
+            await uow.commit()
+
+    def _apply(self, user: User, patch: AdminUserPatch) -> bool:
+        """Apply a patch through the entity's own methods; returns whether anything changed."""
+        changes = patch.changes()
+        role = changes.pop("role", None)
+        is_active = changes.pop("is_active", None)
+        changes.pop("id", None)
+        now = self._clock()
+        changed = bool(user.update_profile(changes, now))
+        if role is not None:
+            changed = user.change_role(role, now) or changed
+        if is_active is not None:
+            changed = user.set_active(is_active, now) or changed
+        return changed
+
+    async def _build(self, items: Sequence[AdminUserCreate]) -> list[User]:
+        """Validate every item (errors named ``items.N.field`` in a batch), then hash the given passwords.
+
+        Hashes run concurrently in the hasher's threads; a batch without passwords costs none.
+        """
+        parsed: list[dict[str, Any]] = []
+        failures: list[FieldError] = []
+        for index, item in enumerate(items):
+            try:
+                parsed.append(_parse_credentials(item))
+            except ValidationFailed as exc:
+                prefix = f"items.{index}." if len(items) > 1 else ""
+                failures.extend(replace(error, field=f"{prefix}{error.field}") for error in exc.errors)
+        if failures:
+            raise ValidationFailed(failures)
+        hashes = await asyncio.gather(*(self._hash(values["password"]) for values in parsed))
+        now = self._clock()
+        return [
+            User.register(
+                id=self._ids(),
+                email=values["email"],
+                password_hash=password_hash,
+                now=now,
+                role=item.role,
+                profile=item.profile(),
+            )
+            for item, values, password_hash in zip(items, parsed, hashes, strict=True)
+        ]
+
+    async def _hash(self, password: Password | None) -> str | None:
+        return None if password is None else await self._hasher.hash(password.value)
+
+
+def _parse_credentials(item: AdminUserCreate) -> dict[str, Any]:
+    return validate_fields(
+        email=lambda: Email(item.email),
+        password=lambda: None if item.password is None else Password(item.password),
+    )
+
+
+async def _existing(uow: UnitOfWork, user_id: UUID, *, include_deleted: bool = False) -> User:
+    user = await uow.users.get(user_id, include_deleted=include_deleted)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist")
+    return user

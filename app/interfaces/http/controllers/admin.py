@@ -1,0 +1,82 @@
+"""``/api/v1/users``: user administration, for the ``admin`` role only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
+
+from app.application.users.admin import UserAdministration
+from app.application.users.dto import (
+    AdminUserCreate,
+    AdminUserPatch,
+    BulkCreateBody,
+    BulkUpdateBody,
+    UserItems,
+    UserRead,
+)
+from app.interfaces.http.deps import requires_admin
+from app.interfaces.http.openapi import AUTHENTICATED, problems
+
+IncludeDeleted = Annotated[bool, Parameter(description="Show a soft-deleted user too", default=False)]
+
+
+class AdminUsersController(Controller):
+    path = "/api/v1/users"
+    tags = ["administration"]
+    guards = [requires_admin]
+    security = AUTHENTICATED
+
+    @post(status_code=201, responses=problems(400, 401, 403, 409, 413, 422), summary="Create a user")
+    async def create(
+        self, data: JSONBody[AdminUserCreate], administration: NamedDependency[UserAdministration]
+    ) -> UserRead:
+        return await administration.create(data)
+
+    @get("/{user_id:uuid}", responses=problems(400, 401, 403, 404, 422), summary="One user")
+    async def read(
+        self,
+        user_id: FromPath[UUID],
+        administration: NamedDependency[UserAdministration],
+        include_deleted: IncludeDeleted = False,
+    ) -> UserRead:
+        return await administration.get(user_id, include_deleted=include_deleted)
+
+    @patch(
+        "/{user_id:uuid}", responses=problems(400, 401, 403, 404, 413, 422), summary="Change profile, role or activity"
+    )
+    async def update(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[AdminUserPatch],
+        administration: NamedDependency[UserAdministration],
+    ) -> UserRead:
+        return await administration.update(user_id, data)
+
+    @delete("/{user_id:uuid}", status_code=204, responses=problems(400, 401, 403, 404), summary="Soft-delete a user")
+    async def remove(self, user_id: FromPath[UUID], administration: NamedDependency[UserAdministration]) -> None:
+        await administration.delete(user_id)
+
+    @post(
+        "/bulk",
+        status_code=201,
+        responses=problems(400, 401, 403, 409, 413, 422),
+        summary="Create 1-1000 users, all or nothing",
+    )
+    async def create_many(
+        self, data: JSONBody[BulkCreateBody], administration: NamedDependency[UserAdministration]
+    ) -> UserItems:
+        return UserItems(items=await administration.create_many(data.items))
+
+    @patch(
+        "/bulk",
+        responses=problems(400, 401, 403, 404, 413, 422),
+        summary="Change 1-1000 users, all or nothing",
+    )
+    async def update_many(
+        self, data: JSONBody[BulkUpdateBody], administration: NamedDependency[UserAdministration]
+    ) -> UserItems:
+        return UserItems(items=await administration.update_many(data.items))
