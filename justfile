@@ -38,6 +38,10 @@ makemigration MSG: sync
 create-admin EMAIL PASSWORD: sync
     {{litestar}} create-admin "{{EMAIL}}" "{{PASSWORD}}"
 
+# Fill the (migrated, PostgreSQL) database with COUNT generated users via COPY.
+seed COUNT="1000000": sync
+    uv run --frozen python -m bench.seed {{COUNT}}
+
 # Static checks: ruff (lint and format) and mypy --strict.
 lint: sync
     uv run --frozen ruff check .
