@@ -31,6 +31,7 @@ from app.application.auth.policy import TokenPolicy
 from app.application.auth.principal import Principal
 from app.application.auth.queries import AuthQueries
 from app.application.ports import AccessClaims
+from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import UserRead
 from app.domain.auth.model import RefreshToken, Session
@@ -329,6 +330,7 @@ class Harness:
     auth: AuthCommands = field(init=False)
     auth_queries: AuthQueries = field(init=False)
     users: UserCommands = field(init=False)
+    administration: UserAdministration = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthCommands(
@@ -342,6 +344,9 @@ class Harness:
         )
         self.auth_queries = AuthQueries(uow=self.db.unit_of_work, access_tokens=self.access_tokens, clock=self.clock)
         self.users = UserCommands(uow=self.db.unit_of_work, hasher=self.hasher, clock=self.clock, ids=self.ids)
+        self.administration = UserAdministration(
+            uow=self.db.unit_of_work, hasher=self.hasher, clock=self.clock, ids=self.ids
+        )
 
     async def sign_up(self, email: str = EMAIL, password: str = PASSWORD, **profile: Any) -> UserRead:
         return await self.users.sign_up(email, password, profile)
