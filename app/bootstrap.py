@@ -6,6 +6,7 @@ Every entry point (HTTP app, CLI, and the gRPC server, consumer and worker to co
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -15,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.application.auth.commands import AuthCommands
 from app.application.auth.policy import TokenPolicy
 from app.application.auth.queries import AuthQueries
+from app.application.listing import CursorCodec
 from app.application.ports import UnitOfWork
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
 from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
+from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.security.passwords import Argon2PasswordHasher
 from app.infrastructure.security.tokens import JwtAccessTokenCodec, Sha256OpaqueTokens
 
@@ -59,6 +62,8 @@ def build_container(settings: Settings) -> Container:
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
     access_tokens = JwtAccessTokenCodec(settings.secret_key, policy.access_ttl)
+    # A key of its own for cursors, derived from the secret: a cursor can never pass as a token.
+    cursors = CursorCodec(hashlib.sha256(b"listing-cursor:" + settings.secret_key.encode()).digest())
     return Container(
         settings=settings,
         engine=engine,
@@ -73,5 +78,12 @@ def build_container(settings: Settings) -> Container:
         ),
         auth_queries=AuthQueries(uow=unit_of_work, access_tokens=access_tokens, clock=utc_now),
         users=UserCommands(uow=unit_of_work, hasher=hasher, clock=utc_now, ids=uuid_utils.uuid7),
-        administration=UserAdministration(uow=unit_of_work, hasher=hasher, clock=utc_now, ids=uuid_utils.uuid7),
+        administration=UserAdministration(
+            uow=unit_of_work,
+            listing=SqlUserListing(session_factory, cursors),
+            cursors=cursors,
+            hasher=hasher,
+            clock=utc_now,
+            ids=uuid_utils.uuid7,
+        ),
     )

@@ -9,7 +9,9 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
+from app.application.listing import ListQuery, Page
 from app.domain.auth.ports import RefreshTokenRepository, SessionRepository
+from app.domain.users.model import User
 from app.domain.users.ports import UserRepository
 
 
@@ -89,3 +91,9 @@ class OpaqueTokens(Protocol):
         """A fresh ``(token, token_hash)`` pair."""
 
     def hash(self, token: str) -> str: ...
+
+
+class UserListing(Protocol):
+    """The read side of users: one page of a filtered, ordered listing, with its next cursor."""
+
+    async def page(self, query: ListQuery) -> Page[User]: ...

@@ -56,3 +56,11 @@ def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]
 
 def error_fields(body: dict[str, Any]) -> set[str]:
     return {error["field"] for error in body.get("errors", [])}
+
+
+async def create(client: Client, admin: dict[str, str], **body: Any) -> dict[str, Any]:
+    """Create a user through the admin API."""
+    response = await client.post("/api/v1/users", json=body, headers=bearer(admin))
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created

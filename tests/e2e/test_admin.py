@@ -11,9 +11,8 @@ import pytest
 from sqlalchemy import event
 
 from app.bootstrap import Container
-from tests.e2e.helpers import PASSWORD, Client, assert_problem, bearer, registered, sign_in
+from tests.e2e.helpers import PASSWORD, Client, assert_problem, bearer, create, registered, sign_in
 
-ADMIN_EMAIL = "root@example.com"
 SOME_ID = "01a20000-0000-7000-8000-000000000000"
 
 ADMIN_ROUTES = [
@@ -25,20 +24,6 @@ ADMIN_ROUTES = [
     ("POST", "/api/v1/users/bulk", {"items": [{"email": "new@example.com"}]}),
     ("PATCH", "/api/v1/users/bulk", {"items": [{"id": SOME_ID, "first_name": "X"}]}),
 ]
-
-
-@pytest.fixture
-async def admin(client: Client, container: Container) -> dict[str, str]:
-    await container.users.create_admin(ADMIN_EMAIL, PASSWORD)
-    tokens: dict[str, str] = await sign_in(client, ADMIN_EMAIL)
-    return tokens
-
-
-async def create(client: Client, admin: dict[str, str], **body: Any) -> dict[str, Any]:
-    response = await client.post("/api/v1/users", json=body, headers=bearer(admin))
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from app.application.auth.dto import ClientInfo, TokenPair
 from app.application.auth.policy import TokenPolicy
 from app.application.auth.principal import Principal
 from app.application.auth.queries import AuthQueries
+from app.application.listing import CursorCodec, ListQuery, Page
 from app.application.ports import AccessClaims
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
@@ -312,6 +313,13 @@ PASSWORD = "correct horse battery"
 POLICY = TokenPolicy(access_ttl=timedelta(minutes=15), refresh_ttl=timedelta(days=14))
 
 
+class UnusedListing:
+    """Listing is SQL through and through; it is tested on real databases, never on a fake."""
+
+    async def page(self, query: ListQuery) -> Page[User]:
+        raise AssertionError("listing belongs in the integration tests")
+
+
 @dataclass
 class Harness:
     """The real use cases wired to the fakes, the way ``app.bootstrap`` wires them to real adapters.
@@ -345,7 +353,12 @@ class Harness:
         self.auth_queries = AuthQueries(uow=self.db.unit_of_work, access_tokens=self.access_tokens, clock=self.clock)
         self.users = UserCommands(uow=self.db.unit_of_work, hasher=self.hasher, clock=self.clock, ids=self.ids)
         self.administration = UserAdministration(
-            uow=self.db.unit_of_work, hasher=self.hasher, clock=self.clock, ids=self.ids
+            uow=self.db.unit_of_work,
+            listing=UnusedListing(),
+            cursors=CursorCodec(b"unit-test-cursor-key"),
+            hasher=self.hasher,
+            clock=self.clock,
+            ids=self.ids,
         )
 
     async def sign_up(self, email: str = EMAIL, password: str = PASSWORD, **profile: Any) -> UserRead:

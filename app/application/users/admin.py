@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
-from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWork, UnitOfWorkFactory
+from app.application.listing import USER_LISTING, CursorCodec, Page, parse_list_query
+from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWork, UnitOfWorkFactory, UserListing
 from app.application.users.dto import AdminUserCreate, AdminUserPatch, BulkUserUpdate, UserRead
 from app.application.validation import validate_fields
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -22,11 +23,33 @@ from app.domain.users.values import Email, Password
 
 
 class UserAdministration:
-    def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock, ids: IdFactory) -> None:
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        listing: UserListing,
+        cursors: CursorCodec,
+        hasher: PasswordHasher,
+        clock: Clock,
+        ids: IdFactory,
+    ) -> None:
         self._uow = uow
+        self._listing = listing
+        self._cursors = cursors
         self._hasher = hasher
         self._clock = clock
         self._ids = ids
+
+    async def list_users(self, params: Mapping[str, Sequence[str]]) -> Page[UserRead]:
+        """One page of users as the query parameters ask (see ``app.application.listing``)."""
+        page = await self._listing.page(parse_list_query(params, USER_LISTING, self._cursors))
+        return Page(
+            items=[UserRead.from_entity(user) for user in page.items],
+            total=page.total,
+            limit=page.limit,
+            offset=page.offset,
+            next_cursor=page.next_cursor,
+        )
 
     async def get(self, user_id: UUID, *, include_deleted: bool = False) -> UserRead:
         async with self._uow() as uow:

@@ -30,6 +30,12 @@ class UserModel(UUIDv7AuditBase):
         # makes case-insensitivity hold for rows written by any other path too.
         Index(UQ_USERS_EMAIL, func.lower(column("email")), unique=True),
         Index("ix_users_created_at_id", "created_at", "id"),
+        Index("ix_users_updated_at_id", "updated_at", "id"),
+        # Substring search (email__like/ilike) on PostgreSQL: a trigram index turns a scan of
+        # every row into a lookup. PostgreSQL only (pg_trgm); SQLite scans, as embedded mode may.
+        Index("ix_users_email_trgm", "email", postgresql_using="gin", postgresql_ops={"email": "gin_trgm_ops"}).ddl_if(
+            dialect="postgresql"
+        ),
         CheckConstraint(f"role IN ({_ROLES})", name="role_known"),
     )
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
+from app.application.listing import Page
 from app.application.users.admin import UserAdministration
 from app.application.users.dto import (
     AdminUserCreate,
@@ -21,6 +22,17 @@ from app.application.users.dto import (
 from app.interfaces.http.deps import requires_admin
 from app.interfaces.http.openapi import AUTHENTICATED, problems
 
+LISTING_HELP = """
+Filters are `<field>__<op>=<value>` (a bare `<field>=<value>` means `eq`). Operators: `eq ne gt gte lt lte
+in not_in like ilike startswith istartswith isnull`; `in`/`not_in` take comma-separated values; `like`/`ilike`
+match a substring literally. Fields: `id email first_name last_name phone role is_active birthday created_at
+updated_at address.city address.country` and `meta.<key>`.
+
+`order_by=-created_at,email` (sortable: `email first_name last_name birthday created_at updated_at`; ties are
+broken by `id`), `limit` 1-500 (50), `offset` (0), `cursor` (the previous page's `next_cursor`; not with
+`offset`), `with_total` (true), `include_deleted` (false). Every bad parameter is named in the 422.
+"""
+
 IncludeDeleted = Annotated[bool, Parameter(description="Show a soft-deleted user too", default=False)]
 
 
@@ -29,6 +41,17 @@ class AdminUsersController(Controller):
     tags = ["administration"]
     guards = [requires_admin]
     security = AUTHENTICATED
+
+    @get(
+        responses=problems(401, 403, 422),
+        summary="List users: filters, ordering, keyset pagination",
+        description=LISTING_HELP,
+    )
+    async def list_users(
+        self, request: Request[Any, Any, Any], administration: NamedDependency[UserAdministration]
+    ) -> Page[UserRead]:
+        params = request.query_params
+        return await administration.list_users({name: params.getall(name) for name in params})
 
     @post(status_code=201, responses=problems(400, 401, 403, 409, 413, 422), summary="Create a user")
     async def create(
