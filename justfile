@@ -42,6 +42,10 @@ create-admin EMAIL PASSWORD: sync
 seed COUNT="1000000": sync
     uv run --frozen python -m bench.seed {{COUNT}}
 
+# Listing latency on the seeded table (medians, p95 and PostgreSQL plans); see docs/benchmarks.md.
+bench-listing *ARGS: sync
+    uv run --frozen python -m bench.listing {{ARGS}}
+
 # Static checks: ruff (lint and format) and mypy --strict.
 lint: sync
     uv run --frozen ruff check .

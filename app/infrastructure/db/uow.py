@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cached_property
 from types import TracebackType
 from typing import Self
 
@@ -21,19 +22,26 @@ _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutEr
 
 
 class SqlAlchemyUnitOfWork:
-    users: SqlUserRepository
-    sessions: SqlSessionRepository
-    refresh_tokens: SqlRefreshTokenRepository
-
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
 
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
-        self.users = SqlUserRepository(self._session)
-        self.sessions = SqlSessionRepository(self._session)
-        self.refresh_tokens = SqlRefreshTokenRepository(self._session)
         return self
+
+    # Built on first use: most units of work touch one repository, and building an
+    # advanced-alchemy repository is not free on the authenticated hot path.
+    @cached_property
+    def users(self) -> SqlUserRepository:
+        return SqlUserRepository(self._session)
+
+    @cached_property
+    def sessions(self) -> SqlSessionRepository:
+        return SqlSessionRepository(self._session)
+
+    @cached_property
+    def refresh_tokens(self) -> SqlRefreshTokenRepository:
+        return SqlRefreshTokenRepository(self._session)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
