@@ -33,7 +33,7 @@ broken by `id`), `limit` 1-500 (50), `offset` (0), `cursor` (the previous page's
 `offset`), `with_total` (true), `include_deleted` (false). Every bad parameter is named in the 422.
 """
 
-IncludeDeleted = Annotated[bool, Parameter(description="Show a soft-deleted user too", default=False)]
+IncludeDeleted = Annotated[bool, Parameter(description="Show a soft-deleted user too")]
 
 
 class AdminUsersController(Controller):
