@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import uuid_utils.compat as uuid_utils
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.application.auth.api_keys import ApiKeyCommands
 from app.application.auth.commands import AuthCommands
 from app.application.auth.policy import TokenPolicy
 from app.application.auth.queries import AuthQueries
@@ -38,6 +39,7 @@ class Container:
     engine: AsyncEngine
     auth: AuthCommands
     auth_queries: AuthQueries
+    api_keys: ApiKeyCommands
     users: UserCommands
     administration: UserAdministration
 
@@ -62,6 +64,7 @@ def build_container(settings: Settings) -> Container:
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
     access_tokens = JwtAccessTokenCodec(settings.secret_key, policy.access_ttl)
+    secrets = Sha256OpaqueTokens()
     # A key of its own for cursors, derived from the secret: a cursor can never pass as a token.
     cursors = CursorCodec(hashlib.sha256(b"listing-cursor:" + settings.secret_key.encode()).digest())
     return Container(
@@ -71,12 +74,13 @@ def build_container(settings: Settings) -> Container:
             uow=unit_of_work,
             hasher=hasher,
             access_tokens=access_tokens,
-            refresh_tokens=Sha256OpaqueTokens(),
+            refresh_tokens=secrets,
             policy=policy,
             clock=utc_now,
             ids=uuid_utils.uuid7,
         ),
-        auth_queries=AuthQueries(uow=unit_of_work, access_tokens=access_tokens, clock=utc_now),
+        auth_queries=AuthQueries(uow=unit_of_work, access_tokens=access_tokens, secrets=secrets, clock=utc_now),
+        api_keys=ApiKeyCommands(uow=unit_of_work, secrets=secrets, clock=utc_now, ids=uuid_utils.uuid7),
         users=UserCommands(uow=unit_of_work, hasher=hasher, clock=utc_now, ids=uuid_utils.uuid7),
         administration=UserAdministration(
             uow=unit_of_work,

@@ -10,7 +10,7 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from app.application.listing import ListQuery, Page
-from app.domain.auth.ports import RefreshTokenRepository, SessionRepository
+from app.domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, SessionRepository
 from app.domain.users.model import User
 from app.domain.users.ports import UserRepository
 
@@ -42,6 +42,9 @@ class UnitOfWork(Protocol):
 
     @property
     def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

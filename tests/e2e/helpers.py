@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from httpx import AsyncClient, Response
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 Client = AsyncClient
 
@@ -64,3 +68,18 @@ async def create(client: Client, admin: dict[str, str], **body: Any) -> dict[str
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+@contextmanager
+def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Record every statement sent to the database (an executemany counts once)."""
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from app.bootstrap import Container
-from tests.e2e.helpers import PASSWORD, Client, assert_problem, bearer, create, registered, sign_in
+from tests.e2e.helpers import PASSWORD, Client, assert_problem, bearer, counted_statements, create, registered, sign_in
 
 SOME_ID = "01a20000-0000-7000-8000-000000000000"
 
@@ -24,21 +21,6 @@ ADMIN_ROUTES = [
     ("POST", "/api/v1/users/bulk", {"items": [{"email": "new@example.com"}]}),
     ("PATCH", "/api/v1/users/bulk", {"items": [{"id": SOME_ID, "first_name": "X"}]}),
 ]
-
-
-@contextmanager
-def counted_statements(container: Container) -> Iterator[list[str]]:
-    """Record every statement sent to the database (an executemany counts once)."""
-    statements: list[str] = []
-
-    def record(*args: Any) -> None:
-        statements.append(args[2])
-
-    event.listen(container.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(container.engine.sync_engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize(("method", "url", "body"), ADMIN_ROUTES)
@@ -146,7 +128,7 @@ async def test_soft_delete_hides_the_user_and_ends_its_sessions(client: Client, 
 async def test_bulk_create_is_one_insert(client: Client, admin: dict[str, str], container: Container) -> None:
     items = [{"email": f"user{i}@example.com", "first_name": f"U{i}"} for i in range(200)]
 
-    with counted_statements(container) as statements:
+    with counted_statements(container.engine) as statements:
         response = await client.post("/api/v1/users/bulk", json={"items": items}, headers=bearer(admin))
 
     assert response.status_code == 201, response.text
@@ -208,7 +190,7 @@ async def test_bulk_update_changes_all_or_nothing(client: Client, admin: dict[st
     assert unchanged.json()["first_name"] is None
 
     items = [{"id": u["id"], "first_name": f"N{i}", "role": "admin"} for i, u in enumerate(created)]
-    with counted_statements(container) as statements:
+    with counted_statements(container.engine) as statements:
         updated = await client.patch("/api/v1/users/bulk", json={"items": items}, headers=bearer(admin))
     assert updated.status_code == 200, updated.text
     assert [(u["first_name"], u["role"]) for u in updated.json()["items"]] == [("N0", "admin"), ("N1", "admin"),

@@ -35,7 +35,7 @@ from app.application.ports import AccessClaims
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import UserRead
-from app.domain.auth.model import RefreshToken, Session
+from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.errors import EmailAlreadyRegistered, Unauthorized
 from app.domain.users.model import User
 from app.infrastructure.security.tokens import Sha256OpaqueTokens
@@ -156,6 +156,38 @@ class FakeRefreshTokenRepository:
         return token
 
 
+class FakeApiKeyRepository:
+    def __init__(self, keys: _Table[UUID, ApiKey], users: _Table[UUID, User]) -> None:
+        self._keys = keys
+        self._users = users
+
+    async def add(self, key: ApiKey) -> None:
+        assert key.id not in self._keys, f"API key {key.id} added twice"
+        self._keys.put(key.id, key)
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        return self._keys.get(key_id)
+
+    async def save(self, key: ApiKey) -> None:
+        assert key.id in self._keys, f"API key {key.id} saved but never added"
+        self._keys.put(key.id, key)
+
+    async def list_unrevoked(self, user_id: UUID) -> list[ApiKey]:
+        mine = [k for k in self._keys.rows() if k.user_id == user_id and k.revoked_at is None]
+        return sorted(mine, key=lambda k: k.created_at, reverse=True)
+
+    async def get_with_user(self, prefix: str) -> tuple[ApiKey, User] | None:
+        key = next((k for k in self._keys.rows() if k.prefix == prefix), None)
+        user = self._users.get(key.user_id) if key else None
+        return (key, user) if key and user and user.deleted_at is None else None
+
+    async def touch(self, key_id: UUID, now: datetime, *, unless_since: datetime) -> None:
+        key = self._keys.get(key_id)
+        if key is not None and (key.last_used_at is None or key.last_used_at < unless_since):
+            key.last_used_at = now
+            self._keys.put(key_id, key)
+
+
 @dataclass
 class FakeDatabase:
     """The committed state, shared by every unit of work it opens."""
@@ -163,6 +195,7 @@ class FakeDatabase:
     users: dict[UUID, User] = field(default_factory=dict)
     sessions: dict[UUID, Session] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    api_keys: dict[UUID, ApiKey] = field(default_factory=dict)
 
     def unit_of_work(self) -> FakeUnitOfWork:
         """The ``UnitOfWorkFactory`` handed to the use cases."""
@@ -182,6 +215,7 @@ class _Tables:
     users: _Table[UUID, User]
     sessions: _Table[UUID, Session]
     refresh_tokens: _Table[str, RefreshToken]
+    api_keys: _Table[UUID, ApiKey]
 
 
 class FakeUnitOfWork:
@@ -203,11 +237,16 @@ class FakeUnitOfWork:
     def refresh_tokens(self) -> FakeRefreshTokenRepository:
         return FakeRefreshTokenRepository(self._open().refresh_tokens)
 
+    @property
+    def api_keys(self) -> FakeApiKeyRepository:
+        tables = self._open()
+        return FakeApiKeyRepository(tables.api_keys, tables.users)
+
     async def __aenter__(self) -> Self:
         assert not self._used, "a unit of work is entered once"
         self._used = True
         db = self._database
-        self._tables = _Tables(_Table(db.users), _Table(db.sessions), _Table(db.refresh_tokens))
+        self._tables = _Tables(_Table(db.users), _Table(db.sessions), _Table(db.refresh_tokens), _Table(db.api_keys))
         return self
 
     async def __aexit__(
@@ -224,6 +263,7 @@ class FakeUnitOfWork:
         tables.users.publish()
         tables.sessions.publish()
         tables.refresh_tokens.publish()
+        tables.api_keys.publish()
 
     def _open(self) -> _Tables:
         assert self._tables is not None, "repositories and commit() are only available inside `async with`"
@@ -350,7 +390,9 @@ class Harness:
             clock=self.clock,
             ids=self.ids,
         )
-        self.auth_queries = AuthQueries(uow=self.db.unit_of_work, access_tokens=self.access_tokens, clock=self.clock)
+        self.auth_queries = AuthQueries(
+            uow=self.db.unit_of_work, access_tokens=self.access_tokens, secrets=Sha256OpaqueTokens(), clock=self.clock
+        )
         self.users = UserCommands(uow=self.db.unit_of_work, hasher=self.hasher, clock=self.clock, ids=self.ids)
         self.administration = UserAdministration(
             uow=self.db.unit_of_work,

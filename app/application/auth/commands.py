@@ -19,7 +19,7 @@ from app.application.ports import (
     UnitOfWorkFactory,
 )
 from app.domain.auth.model import RefreshToken, Session
-from app.domain.errors import NotFound, Unauthorized
+from app.domain.errors import Forbidden, NotFound, Unauthorized
 from app.domain.users.model import User
 
 _BAD_CREDENTIALS = "Invalid email or password"
@@ -117,6 +117,8 @@ class AuthCommands:
             await uow.commit()
 
     async def logout(self, principal: Principal) -> None:
+        if principal.session_id is None:
+            raise Forbidden("An API key has no session to log out of; delete the key instead")
         await self.revoke_session(principal, principal.session_id)
 
     @staticmethod

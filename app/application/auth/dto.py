@@ -65,3 +65,26 @@ class ClientInfo:
 
     user_agent: str | None = None
     ip: str | None = None
+
+
+API_KEY_NAME_MAX = 100
+
+
+class ApiKeyCreateBody(Input):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=API_KEY_NAME_MAX, pattern=TEXT_PATTERN)]
+    expires_at: datetime | None = None
+
+
+class ApiKeyRead(msgspec.Struct, kw_only=True):
+    id: UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead, kw_only=True):
+    """As ``ApiKeyRead``, plus the key itself: returned once, at creation, never again."""
+
+    key: str

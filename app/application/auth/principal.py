@@ -10,8 +10,10 @@ from app.domain.users.model import User
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """The authenticated user; ``session_id`` is None when the caller used an API key."""
+
     user: User
-    session_id: UUID
+    session_id: UUID | None
 
     @property
     def user_id(self) -> UUID:

@@ -69,3 +69,29 @@ class RefreshToken:
     token_hash: str
     session_id: UUID
     spent_at: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class ApiKey:
+    """A long-lived credential that acts as its owner, for machines rather than people.
+
+    Only a hash of the key is stored; ``prefix`` (the key's first characters) is kept in
+    clear to find the row and to let owners tell their keys apart.
+    """
+
+    id: UUID
+    user_id: UUID
+    name: str
+    prefix: str
+    key_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_active(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def revoke(self, now: datetime) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = now

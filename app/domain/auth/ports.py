@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from app.domain.auth.model import RefreshToken, Session
+from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.users.model import User
 
 
@@ -36,4 +36,23 @@ class RefreshTokenRepository(Protocol):
         Returns the token as it was before the call (``spent_at`` set if it had already
         been spent), or ``None`` if no such token exists. Atomicity matters: two concurrent
         refreshes with the same token must not both succeed.
+        """
+
+
+class ApiKeyRepository(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def get(self, key_id: UUID) -> ApiKey | None: ...
+
+    async def save(self, key: ApiKey) -> None: ...
+
+    async def list_unrevoked(self, user_id: UUID) -> list[ApiKey]: ...
+
+    async def get_with_user(self, prefix: str) -> tuple[ApiKey, User] | None:
+        """The key with this prefix and its (not soft-deleted) owner, in one round trip."""
+
+    async def touch(self, key_id: UUID, now: datetime, *, unless_since: datetime) -> None:
+        """Record a use, unless one was already recorded at or after ``unless_since``.
+
+        Conditional, so that a busy key costs one write a minute, not one a request.
         """

@@ -15,15 +15,16 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.auth.model import RefreshToken, Session
+from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.users.model import User
 from app.domain.users.values import Address, Role
-from app.infrastructure.db.models import RefreshTokenModel, SessionModel, UserModel
+from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
 
 _SESSION_FIELDS = tuple(f.name for f in fields(Session))
+_API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 _ADDRESS_FIELDS = tuple(f.name for f in fields(Address))
 
 
@@ -37,6 +38,10 @@ class _SessionModels(SQLAlchemyAsyncRepository[SessionModel]):
 
 class _RefreshTokenModels(SQLAlchemyAsyncRepository[RefreshTokenModel]):
     model_type = RefreshTokenModel
+
+
+class _ApiKeyModels(SQLAlchemyAsyncRepository[ApiKeyModel]):
+    model_type = ApiKeyModel
 
 
 def user_from_model(model: UserModel) -> User:
@@ -80,11 +85,16 @@ def _user_columns(user: User) -> dict[str, Any]:
 
 
 def _session_from_model(model: SessionModel) -> Session:
-    return Session(**{name: getattr(model, name) for name in _SESSION_FIELDS})
+    return Session(**_columns(model, _SESSION_FIELDS))
 
 
-def _session_columns(session: Session) -> dict[str, Any]:
-    return {name: getattr(session, name) for name in _SESSION_FIELDS}
+def _api_key_from_model(model: ApiKeyModel) -> ApiKey:
+    return ApiKey(**_columns(model, _API_KEY_FIELDS))
+
+
+def _columns(source: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """Entities and models whose attributes share names convert field by field."""
+    return {name: getattr(source, name) for name in names}
 
 
 class SqlUserRepository:
@@ -152,10 +162,10 @@ class SqlSessionRepository:
         return _session_from_model(session_model), user_from_model(user_model)
 
     async def add(self, session: Session) -> None:
-        await self._models.add(SessionModel(**_session_columns(session)), auto_refresh=False)
+        await self._models.add(SessionModel(**_columns(session, _SESSION_FIELDS)), auto_refresh=False)
 
     async def save(self, session: Session) -> None:
-        await self._models.update(SessionModel(**_session_columns(session)), auto_refresh=False)
+        await self._models.update(SessionModel(**_columns(session, _SESSION_FIELDS)), auto_refresh=False)
 
     async def list_active(self, user_id: UUID, now: datetime) -> list[Session]:
         models = await self._models.get_many(
@@ -205,3 +215,49 @@ class SqlRefreshTokenRepository:
         )
         row = earlier.one_or_none()
         return RefreshToken(token_hash=token_hash, session_id=row.session_id, spent_at=row.spent_at) if row else None
+
+
+class SqlApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._db = session
+        self._models = _ApiKeyModels(session=session, auto_commit=False)
+
+    async def add(self, key: ApiKey) -> None:
+        await self._models.add(ApiKeyModel(**_columns(key, _API_KEY_FIELDS)), auto_refresh=False)
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        model = await self._models.get_one_or_none(ApiKeyModel.id == key_id)
+        return _api_key_from_model(model) if model else None
+
+    async def save(self, key: ApiKey) -> None:
+        await self._models.update(ApiKeyModel(**_columns(key, _API_KEY_FIELDS)), auto_refresh=False)
+
+    async def list_unrevoked(self, user_id: UUID) -> list[ApiKey]:
+        models = await self._models.get_many(
+            ApiKeyModel.user_id == user_id,
+            ApiKeyModel.revoked_at.is_(None),
+            order_by=[ApiKeyModel.created_at.desc()],
+        )
+        return [_api_key_from_model(model) for model in models]
+
+    async def get_with_user(self, prefix: str) -> tuple[ApiKey, User] | None:
+        statement = (
+            select(ApiKeyModel, UserModel)
+            .join(UserModel, UserModel.id == ApiKeyModel.user_id)
+            .where(ApiKeyModel.prefix == prefix, UserModel.deleted_at.is_(None))
+        )
+        row = (await self._db.execute(statement)).one_or_none()
+        if row is None:
+            return None
+        key_model, user_model = row
+        return _api_key_from_model(key_model), user_from_model(user_model)
+
+    async def touch(self, key_id: UUID, now: datetime, *, unless_since: datetime) -> None:
+        await self._db.execute(
+            update(ApiKeyModel)
+            .where(
+                ApiKeyModel.id == key_id,
+                or_(ApiKeyModel.last_used_at.is_(None), ApiKeyModel.last_used_at < unless_since),
+            )
+            .values(last_used_at=now)
+        )

@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.application.ports import DependencyUnavailable
 from app.domain.errors import DomainError, EmailAlreadyRegistered
 from app.infrastructure.db.models import UQ_USERS_EMAIL
-from app.infrastructure.db.repositories import SqlRefreshTokenRepository, SqlSessionRepository, SqlUserRepository
+from app.infrastructure.db.repositories import (
+    SqlApiKeyRepository,
+    SqlRefreshTokenRepository,
+    SqlSessionRepository,
+    SqlUserRepository,
+)
 
 #: Unique constraints whose violation is a client error, by name: no check-then-insert race.
 _CONSTRAINT_ERRORS: dict[str, Callable[[], DomainError]] = {UQ_USERS_EMAIL: EmailAlreadyRegistered}
@@ -42,6 +47,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def refresh_tokens(self) -> SqlRefreshTokenRepository:
         return SqlRefreshTokenRepository(self._session)
+
+    @cached_property
+    def api_keys(self) -> SqlApiKeyRepository:
+        return SqlApiKeyRepository(self._session)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

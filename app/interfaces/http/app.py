@@ -15,6 +15,7 @@ from app.infrastructure.config import Settings, load_settings
 from app.infrastructure.logging import configure_logging
 from app.interfaces.cli import AdminCommandsPlugin
 from app.interfaces.http.controllers.admin import AdminUsersController
+from app.interfaces.http.controllers.api_keys import ApiKeysController
 from app.interfaces.http.controllers.auth import AuthController
 from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.controllers.users import MeController
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     plugins: list[CLIPluginProtocol | object] = [problem_details_plugin(), AdminCommandsPlugin()]
     app = Litestar(
-        route_handlers=[AuthController, MeController, AdminUsersController, HealthController],
+        route_handlers=[AuthController, ApiKeysController, MeController, AdminUsersController, HealthController],
         dependencies=dependencies(container),
         plugins=plugins,  # type: ignore[arg-type]
         exception_handlers={ValidationException: validation_exception_handler},

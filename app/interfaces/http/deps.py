@@ -20,16 +20,19 @@ _PRINCIPAL_STATE_KEY = "principal"
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """Resolve ``Authorization: Bearer <access token>`` once per request (guards and handlers share it)."""
+    """Resolve ``X-API-Key`` or ``Authorization: Bearer`` once per request (guards and handlers share it)."""
     state = connection.scope["state"]
     if (cached := state.get(_PRINCIPAL_STATE_KEY)) is not None:
         return cached  # type: ignore[no-any-return]
-    header = connection.headers.get("authorization", "")
-    token = header[len(_BEARER_PREFIX) :].strip() if header[: len(_BEARER_PREFIX)].lower() == _BEARER_PREFIX else ""
-    if not token:
-        raise Unauthorized("Missing bearer token")
     container: Container = connection.app.state.container
-    principal = await container.auth_queries.authenticate(token)
+    if api_key := connection.headers.get("x-api-key"):
+        principal = await container.auth_queries.authenticate_api_key(api_key.strip())
+    else:
+        header = connection.headers.get("authorization", "")
+        prefix, token = header[: len(_BEARER_PREFIX)], header[len(_BEARER_PREFIX) :].strip()
+        if prefix.lower() != _BEARER_PREFIX or not token:
+            raise Unauthorized("Missing credentials: send Authorization: Bearer <token> or X-API-Key")
+        principal = await container.auth_queries.authenticate(token)
     state[_PRINCIPAL_STATE_KEY] = principal
     state[USER_ID_STATE_KEY] = str(principal.user_id)
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
@@ -55,5 +58,6 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "auth_queries": Provide(lambda: container.auth_queries, use_cache=True, sync_to_thread=False),
         "users": Provide(lambda: container.users, use_cache=True, sync_to_thread=False),
         "administration": Provide(lambda: container.administration, use_cache=True, sync_to_thread=False),
+        "api_keys": Provide(lambda: container.api_keys, use_cache=True, sync_to_thread=False),
         "principal": Provide(provide_principal),
     }

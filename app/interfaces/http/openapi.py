@@ -11,9 +11,10 @@ from app.interfaces.http.problems import ProblemBody
 
 BEARER = "BearerToken"
 OAUTH2 = "OAuth2Password"
+API_KEY = "ApiKey"
 
-#: Either scheme satisfies a protected route; OAuth2 is what drives the UI's "Authorize".
-AUTHENTICATED: list[dict[str, list[str]]] = [{BEARER: []}, {OAUTH2: []}]
+#: Any scheme satisfies a protected route; OAuth2 is what drives the UI's "Authorize".
+AUTHENTICATED: list[dict[str, list[str]]] = [{BEARER: []}, {OAUTH2: []}, {API_KEY: []}]
 
 _DESCRIPTIONS = {
     400: "Body is not parseable JSON or form data",
@@ -49,6 +50,7 @@ def openapi_config() -> OpenAPIConfig:
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                API_KEY: SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
                 OAUTH2: SecurityScheme(
                     type="oauth2",
                     flows=OAuthFlows(password=OAuthFlow(token_url="/api/v1/auth/token", scopes={})),  # noqa: S106

@@ -1,0 +1,66 @@
+"""API keys: created (and shown) once, listed without the secret, revoked at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from app.application.auth.dto import ApiKeyCreated, ApiKeyRead
+from app.application.auth.principal import Principal
+from app.application.ports import Clock, IdFactory, OpaqueTokens, UnitOfWorkFactory
+from app.domain.auth.model import ApiKey
+from app.domain.errors import NotFound, ValidationFailed
+
+#: Every key starts with this, so a leaked one is recognisable (secret scanners, logs).
+API_KEY_MARKER = "ak_"
+#: How much of the key is stored in clear: the marker and 9 random characters (54 bits).
+API_KEY_PREFIX_LENGTH = 12
+
+
+class ApiKeyCommands:
+    def __init__(self, *, uow: UnitOfWorkFactory, secrets: OpaqueTokens, clock: Clock, ids: IdFactory) -> None:
+        self._uow = uow
+        self._secrets = secrets
+        self._clock = clock
+        self._ids = ids
+
+    async def create(self, principal: Principal, name: str, expires_at: datetime | None) -> ApiKeyCreated:
+        now = self._clock()
+        if expires_at is not None and expires_at <= now:
+            raise ValidationFailed.single("expires_at", "Must be in the future")
+        secret, _ = self._secrets.new()
+        key = f"{API_KEY_MARKER}{secret}"
+        api_key = ApiKey(
+            id=self._ids(),
+            user_id=principal.user_id,
+            name=name,
+            prefix=key[:API_KEY_PREFIX_LENGTH],
+            key_hash=self._secrets.hash(key),
+            created_at=now,
+            expires_at=expires_at,
+        )
+        async with self._uow() as uow:
+            await uow.api_keys.add(api_key)
+            await uow.commit()
+        return ApiKeyCreated(**msgspec.structs.asdict(_read(api_key)), key=key)
+
+    async def list_keys(self, principal: Principal) -> list[ApiKeyRead]:
+        async with self._uow() as uow:
+            keys = await uow.api_keys.list_unrevoked(principal.user_id)
+        return [_read(key) for key in keys]
+
+    async def revoke(self, principal: Principal, key_id: UUID) -> None:
+        """Revoke one of the caller's keys; anyone else's (or a revoked one) reads as not found."""
+        async with self._uow() as uow:
+            key = await uow.api_keys.get(key_id)
+            if key is None or key.user_id != principal.user_id or key.revoked_at is not None:
+                raise NotFound(f"API key {key_id} does not exist")
+            key.revoke(self._clock())
+            await uow.api_keys.save(key)
+            await uow.commit()
+
+
+def _read(key: ApiKey) -> ApiKeyRead:
+    return msgspec.convert(key, ApiKeyRead, from_attributes=True)
