@@ -61,4 +61,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 # Through sh so PORT/WORKERS expand at run time; exec so uvicorn is PID 1 and gets SIGTERM.
 # Migrations use the same image: `docker run IMAGE alembic upgrade head`.
-CMD ["sh", "-c", "exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log"]
+# Each start gets a fresh metrics directory, so /metrics sums every worker's series.
+CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) && exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log"]

@@ -24,7 +24,21 @@ dev: sync migrate
 
 # Production server: WORKERS processes, no reload.
 serve: sync
-    uv run --frozen uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --proxy-headers
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # The workers add up their metrics through files in PROMETHEUS_MULTIPROC_DIR, which
+    # must start empty: a fresh directory for every start, removed when the server stops.
+    PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/app-metrics.XXXXXX")"
+    export PROMETHEUS_MULTIPROC_DIR
+    trap 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' EXIT
+    uv run --frozen uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --proxy-headers &
+    server=$!
+    # This shell stays to clean up, so it passes stop signals on and waits for the server.
+    trap 'kill -TERM "$server" 2>/dev/null || true' INT TERM HUP
+    status=0
+    wait "$server" || status=$?
+    while kill -0 "$server" 2>/dev/null; do status=0 && wait "$server" || status=$?; done
+    exit "$status"
 
 # Upgrade the database to the newest migration.
 migrate: sync

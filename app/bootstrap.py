@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import uuid_utils.compat as uuid_utils
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.application.auth.api_keys import ApiKeyCommands
@@ -21,10 +22,13 @@ from app.application.listing import CursorCodec
 from app.application.ports import UnitOfWork
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
+from app.infrastructure.auth_cache import NoPrincipalCache, RedisPrincipalCache
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
 from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
+from app.infrastructure.rate_limit import Rate, RateLimiter
+from app.infrastructure.redis import create_redis
 from app.infrastructure.security.passwords import Argon2PasswordHasher
 from app.infrastructure.security.tokens import JwtAccessTokenCodec, Sha256OpaqueTokens
 
@@ -37,6 +41,8 @@ def utc_now() -> datetime:
 class Container:
     settings: Settings
     engine: AsyncEngine
+    redis: Redis | None
+    auth_rate_limiter: RateLimiter
     auth: AuthCommands
     auth_queries: AuthQueries
     api_keys: ApiKeyCommands
@@ -44,15 +50,23 @@ class Container:
     administration: UserAdministration
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        try:
+            await self.engine.dispose()
+        finally:
+            if self.redis is not None:
+                await self.redis.aclose()
 
 
 def build_container(settings: Settings) -> Container:
     engine = create_engine(settings)
     session_factory = create_session_factory(engine)
+    redis = create_redis(settings)
+    principal_cache: RedisPrincipalCache | NoPrincipalCache = (
+        RedisPrincipalCache(redis, ttl=settings.auth_cache_ttl_seconds) if redis is not None else NoPrincipalCache()
+    )
 
     def unit_of_work() -> UnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory)
+        return SqlAlchemyUnitOfWork(session_factory, principal_cache)
 
     hasher = Argon2PasswordHasher(
         time_cost=settings.password_hash_time_cost,
@@ -70,6 +84,8 @@ def build_container(settings: Settings) -> Container:
     return Container(
         settings=settings,
         engine=engine,
+        redis=redis,
+        auth_rate_limiter=RateLimiter(Rate.parse(settings.rate_limit_auth), redis, namespace="auth"),
         auth=AuthCommands(
             uow=unit_of_work,
             hasher=hasher,
@@ -79,7 +95,9 @@ def build_container(settings: Settings) -> Container:
             clock=utc_now,
             ids=uuid_utils.uuid7,
         ),
-        auth_queries=AuthQueries(uow=unit_of_work, access_tokens=access_tokens, secrets=secrets, clock=utc_now),
+        auth_queries=AuthQueries(
+            uow=unit_of_work, access_tokens=access_tokens, secrets=secrets, cache=principal_cache, clock=utc_now
+        ),
         api_keys=ApiKeyCommands(uow=unit_of_work, secrets=secrets, clock=utc_now, ids=uuid_utils.uuid7),
         users=UserCommands(uow=unit_of_work, hasher=hasher, clock=utc_now, ids=uuid_utils.uuid7),
         administration=UserAdministration(

@@ -2,7 +2,8 @@
 
 PostgreSQL is the one named by ``DATABASE_URL`` when that is a PostgreSQL URL (the suite
 creates and drops a database of its own there), else a throwaway server started here.
-There is no fallback: if neither can be had, the suite fails.
+Redis likewise: ``REDIS_URL`` when it is a redis:// URL, else a throwaway server. There
+is no fallback: if neither can be had, the suite fails.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+import redis.asyncio
 from alembic import command
 from alembic.config import Config
 from httpx import ASGITransport, AsyncClient
@@ -24,9 +27,9 @@ from sqlalchemy.engine import make_url
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings, load_settings
 from app.interfaces.http.app import create_app
-from tests.support.servers import throwaway_postgres
+from tests.support.servers import RedisServer, throwaway_postgres, throwaway_redis
 
-TABLES = ("refresh_tokens", "sessions", "users")
+TABLES = ("api_keys", "refresh_tokens", "sessions", "users")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -47,6 +50,8 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
             "PASSWORD_HASH_MEMORY_KIB": "1024",
             "PASSWORD_HASH_PARALLELISM": "1",
             "LOG_LEVEL": "WARNING",
+            # The suite signs in far more often than a person; rate-limit tests set their own.
+            "RATE_LIMIT_AUTH": "1000000/minute",
             **overrides,
         },
         env_file=None,
@@ -78,6 +83,42 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
     finally:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await connection.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """The suite's Redis server URL: ``REDIS_URL`` when it is a redis:// URL, else a throwaway.
+
+    Shared by the whole session: never stop it. Outage tests use ``stoppable_redis``.
+    """
+    configured = os.environ.get("REDIS_URL", "")
+    if configured.startswith(("redis://", "rediss://")):
+        yield configured
+    else:
+        with throwaway_redis() as server:
+            yield server.url
+
+
+@pytest.fixture(scope="session")
+async def redis_url(redis_server: str) -> str:
+    """The URL to give the app as ``REDIS_URL``, checked once: a server that does not answer fails loudly."""
+    client = redis.asyncio.Redis.from_url(redis_server, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        async with asyncio.timeout(10):
+            await client.ping()
+    except Exception as exc:
+        where = urlsplit(redis_server)  # Named by host and port: the URL may carry a password.
+        raise RuntimeError(f"the suite's Redis at {where.hostname}:{where.port} does not answer: {exc!r}") from exc
+    finally:
+        await client.aclose()
+    return redis_server
+
+
+@pytest.fixture
+def stoppable_redis() -> Iterator[RedisServer]:
+    """A private throwaway Redis the test may ``stop()`` and ``start()`` (same port, same URL)."""
+    with throwaway_redis() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

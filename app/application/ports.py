@@ -10,6 +10,7 @@ from typing import Protocol, Self
 from uuid import UUID
 
 from app.application.listing import ListQuery, Page
+from app.domain.auth.model import Session
 from app.domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, SessionRepository
 from app.domain.users.model import User
 from app.domain.users.ports import UserRepository
@@ -100,3 +101,24 @@ class UserListing(Protocol):
     """The read side of users: one page of a filtered, ordered listing, with its next cursor."""
 
     async def page(self, query: ListQuery) -> Page[User]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPrincipal:
+    """A cache answer: the session and user if cached, and the version read with them.
+
+    The version is read *before* the database is asked, and stored with what the database
+    returned: if the user or a session changed in between, the stored entry carries a
+    stale version and is never served.
+    """
+
+    found: tuple[Session, User] | None
+    version: int
+
+
+class PrincipalCache(Protocol):
+    """What authentication reads on every request, kept off the database."""
+
+    async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal: ...
+
+    async def store(self, session: Session, user: User, version: int) -> None: ...

@@ -33,6 +33,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     database_pool_size: PositiveInt = 10
     database_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     redis_url: str | None = None
+    # Bound on connecting to Redis and on each reply: a hung Redis must fail fast, not stall requests.
+    redis_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    # How long a cached authentication may live; bounds the effect of a lost invalidation.
+    auth_cache_ttl_seconds: PositiveInt = 60
     broker_url: str | None = None
     host: str = "127.0.0.1"
     port: Port = 8000

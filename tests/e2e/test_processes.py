@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.helpers import PASSWORD, assert_problem, bearer
 
@@ -84,6 +85,7 @@ def server_env(database_url: str) -> dict[str, str]:
     return {
         "APP_ENV": "test",
         "DATABASE_URL": database_url,
+        "REDIS_URL": "",  # these servers run without Redis, whatever the suite's environment says
         "SECRET_KEY": "process-test-secret-key-0123456789abcdef",
         "PASSWORD_HASH_TIME_COST": "1",
         "PASSWORD_HASH_MEMORY_KIB": "1024",
@@ -117,6 +119,21 @@ async def test_production_server_serves_a_whole_session(database_url: str, tmp_p
             assert_problem(await client.get("/api/v1/users/me", headers=bearer(access)), 401, "unauthorized")
         ready = await client.get("/health/ready")
         assert ready.json() == {"status": "ok", "checks": {"database": "ok"}}
+
+        # Metrics add up over both workers (multiprocess mode), whichever one answers
+        # (new connections; the second worker may still be starting on the first tries).
+        me_ok = {"method": "GET", "path": "/api/v1/users/me", "status_code": "200"}
+        for attempt in range(50):
+            scraped = await client.get("/metrics", headers={"Connection": "close"})
+            samples = [s for family in text_string_to_metric_families(scraped.text) for s in family.samples]
+            served = [s for s in samples if s.name == "app_http_requests_total" and me_ok.items() <= s.labels.items()]
+            assert [s.value for s in served] == [5.0]
+            workers = [s.value for s in samples if s.name == "app_http_workers"]
+            if workers == [2.0] or attempt == 49:
+                assert workers == [2.0]
+                assert len({s.labels["pid"] for s in samples if s.name == "process_resident_memory_bytes"}) == 2
+                break
+            await asyncio.sleep(0.2)
 
     log = (tmp_path / "serve.log").read_text()
     assert PASSWORD not in log

@@ -14,6 +14,7 @@ from app.domain.auth.model import RefreshToken, Session
 from app.domain.errors import EmailAlreadyRegistered
 from app.domain.users.model import User
 from app.domain.users.values import Address, Email
+from app.infrastructure.auth_cache import NoPrincipalCache
 from app.infrastructure.db.engine import create_session_factory
 from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from tests.conftest import make_settings
@@ -32,7 +33,7 @@ def new_session(user: User, *, lifetime: timedelta = timedelta(days=1)) -> Sessi
 
 
 def unit_of_work(container: Container) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(create_session_factory(container.engine))
+    return SqlAlchemyUnitOfWork(create_session_factory(container.engine), NoPrincipalCache())
 
 
 async def persisted(container: Container, user: User, *sessions: Session) -> None:

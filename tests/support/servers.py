@@ -1,9 +1,10 @@
 """Throwaway backing servers for the test suite.
 
-``just test`` must run against *real* PostgreSQL (and later Redis and RabbitMQ), and
+``just test`` must run against *real* PostgreSQL and Redis (and later RabbitMQ), and
 when no settings name one, against servers it starts and stops itself. Each context
 manager here starts one private server on a free loopback port in a fresh temp
-directory, yields its URL and removes every trace on exit, even when the body raised.
+directory, yields its URL (or a handle carrying it) and removes every trace on exit,
+even when the body raised.
 
 A server that cannot be started is a loud failure (``RuntimeError``), never a skip: a
 suite that silently skips its database tests proves nothing.
@@ -34,8 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-__all__ = ["throwaway_postgres"]
+__all__ = ["RedisServer", "throwaway_postgres", "throwaway_redis"]
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 """How long a server may take to accept connections before we give up and show its log."""
@@ -50,6 +54,9 @@ _PORT_ATTEMPTS = 3
 """A port found free can be taken by someone else before the server binds it: retry."""
 
 _LOG_TAIL_CHARS = 4000
+
+_STOP_TIMEOUT_SECONDS = 10.0
+"""How long a killed server process may take to be reaped before we give up on it."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -404,6 +411,193 @@ def _start_postgres(
         raise RuntimeError(msg)
 
 
+# ----------------------------------------------------------------------------- Redis
+
+
+def _redis_server_binary() -> str:
+    found = _which_admin_tool("redis-server")
+    if found is None:
+        raise RuntimeError(
+            "redis-server was not found on PATH (nor in /usr/sbin, /sbin); install it "
+            "(e.g. apt-get install redis-server) or set REDIS_URL to an existing server"
+        )
+    return found
+
+
+def _redis_answers(port: int, password: str) -> bool:
+    """One authenticated PING, with no retries: does *our* server answer on ``port``?"""
+    client = redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        password=password,
+        socket_connect_timeout=1.0,
+        socket_timeout=1.0,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+class RedisServer:
+    """A private Redis server that a test may :meth:`stop` and :meth:`start` again.
+
+    It keeps its port across restarts, so clients configured with :attr:`url` reconnect
+    to the same server once it is back: that is what outage tests need. Made by
+    :func:`throwaway_redis`, which also guarantees it is stopped and its directory removed.
+    """
+
+    def __init__(self, *, binary: str, root: Path, startup_timeout: float) -> None:
+        self._binary = binary
+        self._root = root
+        self._log_file = root / "server.log"
+        self._startup_timeout = startup_timeout
+        self._password = secrets.token_urlsafe(24)  # URL-safe: needs no escaping in the URL.
+        self._port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        # The password goes in a private file rather than on the command line (``ps``).
+        self._config_file = root / "redis.conf"
+        self._config_file.write_text(f"requirepass {self._password}\n")
+        self._config_file.chmod(0o600)
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the Redis server has not been started yet")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``redis://:PASSWORD@127.0.0.1:PORT/0``; the same before and after a restart."""
+        return f"redis://:{self._password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the server and return once it answers an authenticated PING.
+
+        The first start picks a free port (retrying if another process takes it first);
+        later starts reuse that port, and fail loudly if it has been taken meanwhile.
+        """
+        if self.running:
+            return
+        deadline = time.monotonic() + self._startup_timeout
+        if self._port is not None:
+            self._launch(self._port, deadline)
+            return
+        for attempt in range(1, _PORT_ATTEMPTS + 1):
+            port = _free_port()
+            try:
+                self._launch(port, deadline)
+            except _PortTakenError:
+                if attempt == _PORT_ATTEMPTS or time.monotonic() >= deadline:
+                    raise
+                continue
+            self._port = port
+            return
+
+    def stop(self) -> None:
+        """Kill the server at once, as a crash would, and reap it; a no-op when stopped.
+
+        With no persistence there is nothing to lose, and a kill makes connected clients
+        see the outage immediately.
+        """
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        try:
+            process.wait(timeout=_STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired as exc:
+            raise RuntimeError(f"redis-server (pid {process.pid}) did not exit after SIGKILL") from exc
+
+    def _launch(self, port: int, deadline: float) -> None:
+        log_start = self._log_file.stat().st_size if self._log_file.exists() else 0
+        command = [
+            self._binary,
+            str(self._config_file),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",  # No snapshots and no append-only file: nothing touches the disk.
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self._root),
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ]
+        with self._log_file.open("ab") as log:
+            process = subprocess.Popen(
+                command,
+                cwd=self._root,
+                env=_server_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self._process = process
+        while True:
+            if process.poll() is not None:
+                self._process = None
+                log_text = _tail(self._log_file)
+                new_output = self._log_file.read_bytes()[log_start:].decode(errors="replace")
+                if "Address already in use" in new_output:
+                    raise _PortTakenError(
+                        f"redis-server could not bind 127.0.0.1:{port}, another process holds it\n"
+                        f"--- server log ---\n{log_text}"
+                    )
+                msg = (
+                    f"redis-server exited with status {process.returncode} while starting on "
+                    f"127.0.0.1:{port}\n--- server log ---\n{log_text}"
+                )
+                raise RuntimeError(msg)
+            if _redis_answers(port, self._password):
+                return
+            if time.monotonic() >= deadline:
+                self.stop()
+                msg = (
+                    f"redis-server did not answer on 127.0.0.1:{port} within "
+                    f"{self._startup_timeout:.0f}s\n--- server log ---\n{_tail(self._log_file)}"
+                )
+                raise RuntimeError(msg)
+            time.sleep(0.05)
+
+
+class _PortTakenError(RuntimeError):
+    """The server could not bind its port: someone took it between our check and its bind."""
+
+
+@contextlib.contextmanager
+def throwaway_redis(*, startup_timeout: float = STARTUP_TIMEOUT_SECONDS) -> Iterator[RedisServer]:
+    """Start a private Redis server and yield its handle (``.url``, ``.stop()``, ``.start()``).
+
+    The server listens on 127.0.0.1 only, requires a generated password and persists
+    nothing (no RDB snapshots, no AOF). Unlike PostgreSQL, Redis is happy to run as root,
+    so it runs as the current user. On exit it is killed and its directory removed, even
+    if the body raised or left it stopped.
+    """
+    binary = _redis_server_binary()
+    account = _Account(name=None, uid=os.getuid(), gid=os.getgid())
+    with _throwaway_dir("throwaway-redis-", account) as root:
+        server = RedisServer(binary=binary, root=root, startup_timeout=startup_timeout)
+        try:
+            server.start()
+            yield server
+        finally:
+            server.stop()
+
+
 # ------------------------------------------------------------------------ self-check
 
 
@@ -417,12 +611,23 @@ async def _postgres_version(url: str) -> str:
         await connection.close()
 
 
+def _redis_version(url: str) -> str:
+    with redis.Redis.from_url(url) as client:
+        info = client.info("server")
+        return f"Redis {info['redis_version']}"
+
+
 def main() -> int:
     """Start, use and stop each throwaway server, so a broken machine is found in seconds."""
     started = time.monotonic()
     with throwaway_postgres() as url:
         print(f"postgres: {url}")
         print(f"postgres: {asyncio.run(_postgres_version(url))}")
+    with throwaway_redis() as server:
+        print(f"redis: {server.url}")
+        server.stop()
+        server.start()
+        print(f"redis: {_redis_version(server.url)} (answered again after a restart)")
     print(f"ok ({time.monotonic() - started:.1f}s)")
     return 0
 

@@ -38,6 +38,7 @@ from app.application.users.dto import UserRead
 from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.errors import EmailAlreadyRegistered, Unauthorized
 from app.domain.users.model import User
+from app.infrastructure.auth_cache import NoPrincipalCache
 from app.infrastructure.security.tokens import Sha256OpaqueTokens
 
 K = TypeVar("K")
@@ -391,7 +392,11 @@ class Harness:
             ids=self.ids,
         )
         self.auth_queries = AuthQueries(
-            uow=self.db.unit_of_work, access_tokens=self.access_tokens, secrets=Sha256OpaqueTokens(), clock=self.clock
+            uow=self.db.unit_of_work,
+            access_tokens=self.access_tokens,
+            secrets=Sha256OpaqueTokens(),
+            cache=NoPrincipalCache(),
+            clock=self.clock,
         )
         self.users = UserCommands(uow=self.db.unit_of_work, hasher=self.hasher, clock=self.clock, ids=self.ids)
         self.administration = UserAdministration(

@@ -8,7 +8,7 @@ from datetime import timedelta
 from app.application.auth.api_keys import API_KEY_MARKER, API_KEY_PREFIX_LENGTH
 from app.application.auth.dto import SessionRead
 from app.application.auth.principal import Principal
-from app.application.ports import AccessTokenCodec, Clock, OpaqueTokens, UnitOfWorkFactory
+from app.application.ports import AccessTokenCodec, Clock, OpaqueTokens, PrincipalCache, UnitOfWorkFactory
 from app.domain.errors import Unauthorized
 
 #: An API key's use is recorded at most this often: a busy key must not cost a write per request.
@@ -17,22 +17,34 @@ API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
 
 class AuthQueries:
     def __init__(
-        self, *, uow: UnitOfWorkFactory, access_tokens: AccessTokenCodec, secrets: OpaqueTokens, clock: Clock
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        access_tokens: AccessTokenCodec,
+        secrets: OpaqueTokens,
+        cache: PrincipalCache,
+        clock: Clock,
     ) -> None:
         self._uow = uow
         self._access_tokens = access_tokens
         self._secrets = secrets
+        self._cache = cache
         self._clock = clock
 
     async def authenticate(self, access_token: str) -> Principal:
-        """Verify the JWT locally, then check its session in one round trip.
+        """Verify the JWT locally, then check its session: in the cache, else in one query.
 
         The session check is what makes logout and revocation immediate for every worker:
         a signature alone would stay valid until it expires.
         """
         claims = self._access_tokens.decode(access_token)
-        async with self._uow() as uow:
-            found = await uow.sessions.get_with_user(claims.session_id)
+        cached = await self._cache.lookup(claims.session_id, claims.user_id)
+        found = cached.found
+        if found is None:
+            async with self._uow() as uow:
+                found = await uow.sessions.get_with_user(claims.session_id)
+            if found is not None:
+                await self._cache.store(*found, cached.version)
         if found is None:
             raise Unauthorized("Session not found")
         session, user = found

@@ -44,8 +44,10 @@ class UserCommands:
 
     async def change_password(self, principal: Principal, current_password: str, new_password: str) -> None:
         """Set a new password and sign out every other device; this one stays signed in."""
+        async with self._uow() as uow:
+            stored = await _load(uow.users, principal)
         errors: list[FieldError] = []
-        if not await self._hasher.verify(principal.user.password_hash, current_password):
+        if not await self._hasher.verify(stored.password_hash, current_password):
             errors.append(FieldError("current_password", "Current password is incorrect"))
         try:
             new = Password(new_password)

@@ -98,9 +98,10 @@ def _columns(source: object, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 class SqlUserRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, touched: set[UUID]) -> None:
         self._db = session
         self._models = _UserModels(session=session, auto_commit=False)
+        self._touched = touched
 
     async def get(self, user_id: UUID, *, include_deleted: bool = False) -> User | None:
         conditions = [UserModel.id == user_id]
@@ -134,16 +135,19 @@ class SqlUserRepository:
 
     async def save(self, user: User) -> None:
         await self._models.update(UserModel(**_user_columns(user)), auto_refresh=False)
+        self._touched.add(user.id)
 
     async def save_many(self, users: Sequence[User]) -> None:
         # ORM bulk UPDATE by primary key: executemany of one statement, not a round trip per row.
         await self._db.execute(update(UserModel), [_user_columns(user) for user in users])
+        self._touched.update(user.id for user in users)
 
 
 class SqlSessionRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, touched: set[UUID]) -> None:
         self._db = session
         self._models = _SessionModels(session=session, auto_commit=False)
+        self._touched = touched
 
     async def get(self, session_id: UUID) -> Session | None:
         model = await self._models.get_one_or_none(SessionModel.id == session_id)
@@ -166,6 +170,7 @@ class SqlSessionRepository:
 
     async def save(self, session: Session) -> None:
         await self._models.update(SessionModel(**_columns(session, _SESSION_FIELDS)), auto_refresh=False)
+        self._touched.add(session.user_id)
 
     async def list_active(self, user_id: UUID, now: datetime) -> list[Session]:
         models = await self._models.get_many(
@@ -185,6 +190,7 @@ class SqlSessionRepository:
         if keep is not None:
             statement = statement.where(SessionModel.id != keep)
         await self._db.execute(statement)
+        self._touched.update(user_ids)
 
 
 class SqlRefreshTokenRepository:

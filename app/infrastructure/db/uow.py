@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from functools import cached_property
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
+from uuid import UUID
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,9 +27,17 @@ _CONSTRAINT_ERRORS: dict[str, Callable[[], DomainError]] = {UQ_USERS_EMAIL: Emai
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError, TimeoutError)
 
 
+class CacheInvalidator(Protocol):
+    async def invalidate(self, user_ids: Collection[UUID]) -> None: ...
+
+
 class SqlAlchemyUnitOfWork:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], caches: CacheInvalidator) -> None:
         self._session_factory = session_factory
+        self._caches = caches
+        # Users whose row or sessions this unit of work changed: their cached
+        # authentication is retired once the change is committed, not before.
+        self._touched: set[UUID] = set()
 
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
@@ -38,11 +47,11 @@ class SqlAlchemyUnitOfWork:
     # advanced-alchemy repository is not free on the authenticated hot path.
     @cached_property
     def users(self) -> SqlUserRepository:
-        return SqlUserRepository(self._session)
+        return SqlUserRepository(self._session, self._touched)
 
     @cached_property
     def sessions(self) -> SqlSessionRepository:
-        return SqlSessionRepository(self._session)
+        return SqlSessionRepository(self._session, self._touched)
 
     @cached_property
     def refresh_tokens(self) -> SqlRefreshTokenRepository:
@@ -67,6 +76,9 @@ class SqlAlchemyUnitOfWork:
 
     async def commit(self) -> None:
         await self._session.commit()
+        if self._touched:
+            await self._caches.invalidate(self._touched)
+            self._touched.clear()
 
 
 def translate_storage_error(error: Exception) -> Exception:

@@ -20,10 +20,12 @@ from app.interfaces.http.controllers.auth import AuthController
 from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
+from app.interfaces.http.metrics import MetricsPlugin
 from app.interfaces.http.openapi import openapi_config
 from app.interfaces.http.problems import problem_details_plugin, validation_exception_handler
 from app.interfaces.http.request import AppRequest
 from app.interfaces.http.request_context import RequestContextMiddleware
+from app.interfaces.http.security_headers import SecurityHeadersMiddleware
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
@@ -38,7 +40,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         finally:
             await container.close()
 
-    plugins: list[CLIPluginProtocol | object] = [problem_details_plugin(), AdminCommandsPlugin()]
+    plugins: list[CLIPluginProtocol | object] = [problem_details_plugin(), AdminCommandsPlugin(), MetricsPlugin()]
     app = Litestar(
         route_handlers=[AuthController, ApiKeysController, MeController, AdminUsersController, HealthController],
         dependencies=dependencies(container),
@@ -53,7 +55,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     app.state.exposes_internals = settings.exposes_internals
     app.state.container = container
-    # Outermost layer, outside Litestar's router, so that even unmatched routes get a
-    # request id and an access-log line.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    # Outermost layers, outside Litestar's router, so that even unmatched routes get a
+    # request id, an access-log line and the security headers.
+    app.asgi_handler = RequestContextMiddleware(SecurityHeadersMiddleware(app.asgi_handler))
     return app

@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.exceptions import TooManyRequestsException
 from litestar.handlers import BaseRouteHandler
 
 from app.application.auth.principal import Principal
@@ -41,6 +42,21 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
 
 async def provide_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return await authenticate(request)
+
+
+async def auth_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard for the credential-accepting routes: one budget per client IP across all of them.
+
+    Sharing the budget means a guesser cannot multiply attempts by switching between
+    ``/auth/tokens``, ``/auth/token`` and ``/auth/tokens/refresh``.
+    """
+    container: Container = connection.app.state.container
+    client = connection.client.host if connection.client else "unknown"
+    verdict = await container.auth_rate_limiter.hit(client)
+    if not verdict.allowed:
+        raise TooManyRequestsException(
+            detail="Too many attempts; retry later", headers={"Retry-After": str(verdict.retry_after)}
+        )
 
 
 async def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

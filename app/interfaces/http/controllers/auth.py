@@ -15,6 +15,7 @@ from app.application.auth.principal import Principal
 from app.application.auth.queries import AuthQueries
 from app.application.users.commands import UserCommands
 from app.application.users.dto import SignUpBody, UserRead
+from app.interfaces.http.deps import auth_rate_limit
 from app.interfaces.http.openapi import AUTHENTICATED, problems
 
 _USER_AGENT_MAX = 512
@@ -32,12 +33,24 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/sign-up", status_code=201, responses=problems(400, 409, 413, 422), summary="Register a new user")
+    @post(
+        "/sign-up",
+        status_code=201,
+        guards=[auth_rate_limit],
+        responses=problems(400, 409, 413, 422, 429),
+        summary="Register a new user",
+    )
     async def sign_up(self, data: JSONBody[SignUpBody], users: NamedDependency[UserCommands]) -> UserRead:
         profile = {"first_name": data.first_name, "last_name": data.last_name}
         return await users.sign_up(data.email, data.password, {k: v for k, v in profile.items() if v is not None})
 
-    @post("/tokens", status_code=200, responses=problems(400, 401, 413, 422), summary="Sign in with email and password")
+    @post(
+        "/tokens",
+        status_code=200,
+        guards=[auth_rate_limit],
+        responses=problems(400, 401, 413, 422, 429),
+        summary="Sign in with email and password",
+    )
     async def issue_tokens(
         self, data: JSONBody[TokenRequestBody], auth: NamedDependency[AuthCommands], request: Request[Any, Any, Any]
     ) -> TokenPair:
@@ -46,7 +59,8 @@ class AuthController(Controller):
     @post(
         "/token",
         status_code=200,
-        responses=problems(400, 401, 413, 422),
+        guards=[auth_rate_limit],
+        responses=problems(400, 401, 413, 422, 429),
         summary="Sign in with the OAuth2 password grant (form)",
     )
     async def issue_tokens_form(
@@ -60,7 +74,8 @@ class AuthController(Controller):
     @post(
         "/tokens/refresh",
         status_code=200,
-        responses=problems(400, 401, 413, 422),
+        guards=[auth_rate_limit],
+        responses=problems(400, 401, 413, 422, 429),
         summary="Rotate a refresh token; presenting a spent one revokes its session",
     )
     async def refresh(self, data: JSONBody[RefreshBody], auth: NamedDependency[AuthCommands]) -> TokenPair:

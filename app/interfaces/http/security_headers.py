@@ -1,0 +1,79 @@
+"""Security headers on every HTTP response, errors and unknown routes included.
+
+Like the request context, this wraps the application's ASGI handler rather than being
+Litestar middleware, which would only run once a route matched.
+
+- Every response: ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
+  ``Referrer-Policy: no-referrer``, ``Cross-Origin-Opener-Policy: same-origin``,
+  ``Cross-Origin-Resource-Policy: same-origin``.
+- ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`` on the API:
+  JSON needs no sources at all, and nothing may frame it.
+- The interactive OpenAPI UI (``/schema`` and its pages, not the documents
+  ``/schema/openapi.json`` / ``.yaml``) loads its script, styles, fonts and images from
+  a CDN (Scalar's and Swagger UI's bundles on cdn.jsdelivr.net, at versions that follow
+  Litestar's defaults, and whatever those bundles load in turn) and runs inline scripts.
+  A source allowlist there would break whenever a bundle changes, and the page renders
+  only our own schema, so its policy restricts what cannot break it: no framing and no
+  ``<base>`` rewriting.
+- ``Strict-Transport-Security`` only on requests that came over https (the ASGI scope's
+  scheme, which uvicorn's ``--proxy-headers`` takes from a trusted proxy): browsers
+  ignore it over http, and sending it from a plain-http development server is useless.
+
+The header lists are built once; per response this costs one list concatenation.
+A response that sets one of these headers itself still gets ours appended.
+"""
+
+from __future__ import annotations
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+Headers = list[tuple[bytes, bytes]]
+
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+DOCS_UI_CSP = b"frame-ancestors 'none'; base-uri 'none'"
+HSTS = b"max-age=31536000; includeSubDomains"
+
+_COMMON: Headers = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+_SCHEMA_DOCUMENTS = (".json", ".yaml", ".yml")
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp, *, docs_path: str = "/schema") -> None:
+        self._app = app
+        self._docs_path = docs_path.rstrip("/")
+        self._docs_prefix = self._docs_path + "/"
+        api = [*_COMMON, (b"content-security-policy", API_CSP)]
+        docs_ui = [*_COMMON, (b"content-security-policy", DOCS_UI_CSP)]
+        hsts = (b"strict-transport-security", HSTS)
+        # Indexed by (is the docs UI, came over https).
+        self._headers: dict[tuple[bool, bool], Headers] = {
+            (False, False): api,
+            (False, True): [*api, hsts],
+            (True, False): docs_ui,
+            (True, True): [*docs_ui, hsts],
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self._app(scope, receive, send)
+            return
+        extra = self._headers[self._is_docs_ui(scope["path"]), scope.get("scheme") == "https"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self._app(scope, receive, send_with_headers)
+
+    def _is_docs_ui(self, path: str) -> bool:
+        if path == self._docs_path:
+            return True
+        return path.startswith(self._docs_prefix) and not path.endswith(_SCHEMA_DOCUMENTS)
