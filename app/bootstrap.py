@@ -27,6 +27,7 @@ from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
 from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
+from app.infrastructure.messaging.relay import InProcessPublisher, OutboxRelay
 from app.infrastructure.rate_limit import Rate, RateLimiter
 from app.infrastructure.redis import create_redis
 from app.infrastructure.security.passwords import Argon2PasswordHasher
@@ -42,6 +43,9 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     redis: Redis | None
+    relay: OutboxRelay
+    #: Where committed events go when there is no broker (embedded mode).
+    in_process_events: InProcessPublisher
     auth_rate_limiter: RateLimiter
     auth: AuthCommands
     auth_queries: AuthQueries
@@ -65,8 +69,11 @@ def build_container(settings: Settings) -> Container:
         RedisPrincipalCache(redis, ttl=settings.auth_cache_ttl_seconds) if redis is not None else NoPrincipalCache()
     )
 
+    in_process_events = InProcessPublisher()
+    relay = OutboxRelay(engine, in_process_events)
+
     def unit_of_work() -> UnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory, principal_cache)
+        return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
 
     hasher = Argon2PasswordHasher(
         time_cost=settings.password_hash_time_cost,
@@ -85,6 +92,8 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         engine=engine,
         redis=redis,
+        relay=relay,
+        in_process_events=in_process_events,
         auth_rate_limiter=RateLimiter(Rate.parse(settings.rate_limit_auth), redis, namespace="auth"),
         auth=AuthCommands(
             uow=unit_of_work,

@@ -29,7 +29,7 @@ from app.infrastructure.config import Settings, load_settings
 from app.interfaces.http.app import create_app
 from tests.support.servers import RedisServer, throwaway_postgres, throwaway_redis
 
-TABLES = ("api_keys", "refresh_tokens", "sessions", "users")
+TABLES = ("api_keys", "refresh_tokens", "sessions", "users", "outbox", "inbox")
 
 
 def alembic_config(database_url: str) -> Config:

@@ -33,7 +33,7 @@ def new_session(user: User, *, lifetime: timedelta = timedelta(days=1)) -> Sessi
 
 
 def unit_of_work(container: Container) -> SqlAlchemyUnitOfWork:
-    return SqlAlchemyUnitOfWork(create_session_factory(container.engine), NoPrincipalCache())
+    return SqlAlchemyUnitOfWork(create_session_factory(container.engine), NoPrincipalCache(), container.relay)
 
 
 async def persisted(container: Container, user: User, *sessions: Session) -> None:

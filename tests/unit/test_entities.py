@@ -100,9 +100,9 @@ class TestUser:
     def test_who_can_sign_in(self, overrides: dict[str, Any], can_sign_in: bool) -> None:
         assert _user(**overrides).can_sign_in is can_sign_in
 
-    def test_change_password_hash_replaces_it(self) -> None:
+    def test_change_password_replaces_the_hash(self) -> None:
         user = _user()
-        user.change_password_hash("new-hash", LATER)
+        user.change_password("new-hash", LATER)
         assert (user.password_hash, user.updated_at) == ("new-hash", LATER)
 
     @pytest.mark.parametrize(

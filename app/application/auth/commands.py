@@ -71,7 +71,7 @@ class AuthCommands:
         )
         async with self._uow() as uow:
             if rehashed is not None:
-                await self._upgrade_hash(uow, user, rehashed, now)
+                await self._upgrade_hash(uow, user, rehashed)
             await uow.sessions.add(session)
             pair = await self._start_refresh_chain(uow, session, now)
             await uow.commit()
@@ -122,7 +122,7 @@ class AuthCommands:
         await self.revoke_session(principal, principal.session_id)
 
     @staticmethod
-    async def _upgrade_hash(uow: UnitOfWork, seen: User, rehashed: str, now: datetime) -> None:
+    async def _upgrade_hash(uow: UnitOfWork, seen: User, rehashed: str) -> None:
         """Store the rehashed password on the row as it is *now*, not on the copy read before hashing.
 
         Saving the earlier copy would silently undo whatever changed while the hash ran (a
@@ -130,7 +130,7 @@ class AuthCommands:
         """
         current = await uow.users.get(seen.id)
         if current is not None and current.password_hash == seen.password_hash:
-            current.change_password_hash(rehashed, now)
+            current.upgrade_password_hash(rehashed)
             await uow.users.save(current)
 
     async def _start_refresh_chain(self, uow: UnitOfWork, session: Session, now: datetime) -> TokenPair:

@@ -59,7 +59,7 @@ class UserCommands:
         now = self._clock()
         async with self._uow() as uow:
             user = await _load(uow.users, principal)
-            user.change_password_hash(new_hash, now)
+            user.change_password(new_hash, now)
             await uow.users.save(user)
             await uow.sessions.revoke_all([user.id], now, keep=principal.session_id)
             await uow.commit()

@@ -7,6 +7,14 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from app.domain.users.events import (
+    UserDeactivated,
+    UserEvent,
+    UserPasswordChanged,
+    UserProfileUpdated,
+    UserRegistered,
+    UserRoleChanged,
+)
 from app.domain.users.values import Address, Email, Role
 
 #: Attributes a user may change about themselves; everything else needs another path.
@@ -30,6 +38,8 @@ class User:
     role: Role = Role.USER
     is_active: bool = True
     deleted_at: datetime | None = None
+    #: Recorded by the methods below, taken by the unit of work (``pull_events``).
+    events: list[UserEvent] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def register(
@@ -45,7 +55,12 @@ class User:
         user = cls(id=id, email=email.value, password_hash=password_hash, created_at=now, updated_at=now, role=role)
         if profile:
             user.update_profile(profile, now)
+        user.events = [UserRegistered(user_id=id, occurred_at=now, email=email.value)]
         return user
+
+    def pull_events(self) -> list[UserEvent]:
+        events, self.events = self.events, []
+        return events
 
     @property
     def can_sign_in(self) -> bool:
@@ -62,11 +77,17 @@ class User:
             setattr(self, name, changes[name])
         if changed:
             self.updated_at = now
+            self.events.append(UserProfileUpdated(user_id=self.id, occurred_at=now, changed=tuple(changed)))
         return changed
 
-    def change_password_hash(self, password_hash: str, now: datetime) -> None:
+    def change_password(self, password_hash: str, now: datetime) -> None:
         self.password_hash = password_hash
         self.updated_at = now
+        self.events.append(UserPasswordChanged(user_id=self.id, occurred_at=now))
+
+    def upgrade_password_hash(self, password_hash: str) -> None:
+        """The same password under stronger hashing parameters: nothing anyone else needs to hear."""
+        self.password_hash = password_hash
 
     def promote_to_admin(self, now: datetime) -> None:
         self.change_role(Role.ADMIN, now)
@@ -76,20 +97,27 @@ class User:
             return False
         self.role = role
         self.updated_at = now
+        self.events.append(UserRoleChanged(user_id=self.id, occurred_at=now, role=role.value))
         return True
 
-    def deactivate(self, now: datetime) -> None:
-        self.set_active(False, now)
+    def deactivate(self, now: datetime, reason: str = "self") -> None:
+        self.set_active(False, now, reason=reason)
 
-    def set_active(self, active: bool, now: datetime) -> bool:
+    def set_active(self, active: bool, now: datetime, *, reason: str = "admin") -> bool:
         """Returns whether anything changed; deactivating is what ends the user's sessions."""
         if self.is_active is active:
             return False
         self.is_active = active
         self.updated_at = now
+        if not active:
+            self.events.append(UserDeactivated(user_id=self.id, occurred_at=now, reason=reason))
         return True
 
     def soft_delete(self, now: datetime) -> None:
-        """Hidden from lookups and lists from now on; the row stays for audit and references."""
+        """Hidden from lookups and lists from now on; the row stays for audit and references.
+
+        To everyone else a deleted user is a deactivated one (reason ``deleted``).
+        """
         self.deleted_at = now
         self.updated_at = now
+        self.events.append(UserDeactivated(user_id=self.id, occurred_at=now, reason="deleted"))

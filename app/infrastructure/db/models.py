@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase, UUIDv7Base
-from advanced_alchemy.types import DateTimeUTC, JsonB
+from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, column, func
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -85,3 +85,41 @@ class ApiKeyModel(UUIDv7Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class OutboxModel(DefaultBase):
+    """Events committed with the change that caused them, waiting for the relay to publish them.
+
+    ``id`` is the envelope id (UUIDv7: time-ordered, so ``ORDER BY id`` is commit order
+    closely enough for one aggregate, whose changes are serialized by its row lock).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        # The relay's only query: the oldest unpublished rows.
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=column("published_at").is_(None),
+            sqlite_where=column("published_at").is_(None),
+        ),
+        Index("ix_outbox_published_at", "published_at"),
+    )
+
+    id: Mapped[UUID] = mapped_column(GUID(length=16), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    aggregate_id: Mapped[UUID] = mapped_column(GUID(length=16))
+    envelope: Mapped[dict[str, Any]] = mapped_column(JsonB)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
+class InboxModel(DefaultBase):
+    """Inbound envelope ids already applied: the second delivery of one is a no-op."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[UUID] = mapped_column(GUID(length=16), primary_key=True)
+    type: Mapped[str] = mapped_column(String(64))
+    processed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))

@@ -8,8 +8,8 @@ read-modify-write loops.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import fields
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth.model import ApiKey, RefreshToken, Session
+from app.domain.users.events import UserEvent
 from app.domain.users.model import User
 from app.domain.users.values import Address, Role
 from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
@@ -97,11 +98,24 @@ def _columns(source: object, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(source, name) for name in names}
 
 
+@dataclass(slots=True)
+class PendingChanges:
+    """What a unit of work must do beyond its SQL: retire cached users, publish events."""
+
+    touched_users: set[UUID] = field(default_factory=set)
+    events: list[UserEvent] = field(default_factory=list)
+
+    def record(self, users: Iterable[User]) -> None:
+        for user in users:
+            self.touched_users.add(user.id)
+            self.events.extend(user.pull_events())
+
+
 class SqlUserRepository:
-    def __init__(self, session: AsyncSession, touched: set[UUID]) -> None:
+    def __init__(self, session: AsyncSession, changes: PendingChanges) -> None:
         self._db = session
         self._models = _UserModels(session=session, auto_commit=False)
-        self._touched = touched
+        self._changes = changes
 
     async def get(self, user_id: UUID, *, include_deleted: bool = False) -> User | None:
         conditions = [UserModel.id == user_id]
@@ -128,26 +142,28 @@ class SqlUserRepository:
 
     async def add(self, user: User) -> None:
         await self._models.add(UserModel(**_user_columns(user)), auto_refresh=False)
+        self._changes.record([user])
 
     async def add_many(self, users: Sequence[User]) -> None:
         # One INSERT with many VALUES rows (SQLAlchemy's insertmanyvalues), not a loop.
         await self._db.execute(insert(UserModel), [_user_columns(user) for user in users])
+        self._changes.record(users)
 
     async def save(self, user: User) -> None:
         await self._models.update(UserModel(**_user_columns(user)), auto_refresh=False)
-        self._touched.add(user.id)
+        self._changes.record([user])
 
     async def save_many(self, users: Sequence[User]) -> None:
         # ORM bulk UPDATE by primary key: executemany of one statement, not a round trip per row.
         await self._db.execute(update(UserModel), [_user_columns(user) for user in users])
-        self._touched.update(user.id for user in users)
+        self._changes.record(users)
 
 
 class SqlSessionRepository:
-    def __init__(self, session: AsyncSession, touched: set[UUID]) -> None:
+    def __init__(self, session: AsyncSession, changes: PendingChanges) -> None:
         self._db = session
         self._models = _SessionModels(session=session, auto_commit=False)
-        self._touched = touched
+        self._touched = changes.touched_users
 
     async def get(self, session_id: UUID) -> Session | None:
         model = await self._models.get_one_or_none(SessionModel.id == session_id)

@@ -8,18 +8,23 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
+import uuid_utils.compat as uuid_utils
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.application.ports import DependencyUnavailable
 from app.domain.errors import DomainError, EmailAlreadyRegistered
-from app.infrastructure.db.models import UQ_USERS_EMAIL
+from app.domain.users.events import UserEvent
+from app.infrastructure.db.models import UQ_USERS_EMAIL, OutboxModel
 from app.infrastructure.db.repositories import (
+    PendingChanges,
     SqlApiKeyRepository,
     SqlRefreshTokenRepository,
     SqlSessionRepository,
     SqlUserRepository,
 )
+from app.infrastructure.messaging.envelope import envelope
 
 #: Unique constraints whose violation is a client error, by name: no check-then-insert race.
 _CONSTRAINT_ERRORS: dict[str, Callable[[], DomainError]] = {UQ_USERS_EMAIL: EmailAlreadyRegistered}
@@ -31,13 +36,25 @@ class CacheInvalidator(Protocol):
     async def invalidate(self, user_ids: Collection[UUID]) -> None: ...
 
 
+class OutboxWakeup(Protocol):
+    def wake(self) -> None:
+        """New rows were committed to the outbox: publish them now rather than at the next poll."""
+
+
+#: Wakes relays in other processes at commit time (delivered only if the transaction commits).
+OUTBOX_CHANNEL = "app_outbox"
+
+
 class SqlAlchemyUnitOfWork:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], caches: CacheInvalidator) -> None:
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], caches: CacheInvalidator, outbox: OutboxWakeup
+    ) -> None:
         self._session_factory = session_factory
         self._caches = caches
-        # Users whose row or sessions this unit of work changed: their cached
-        # authentication is retired once the change is committed, not before.
-        self._touched: set[UUID] = set()
+        self._outbox = outbox
+        # What the transaction implies beyond its SQL: events to write to the outbox with
+        # it, and users whose cached authentication to retire once it has committed.
+        self._changes = PendingChanges()
 
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
@@ -47,11 +64,11 @@ class SqlAlchemyUnitOfWork:
     # advanced-alchemy repository is not free on the authenticated hot path.
     @cached_property
     def users(self) -> SqlUserRepository:
-        return SqlUserRepository(self._session, self._touched)
+        return SqlUserRepository(self._session, self._changes)
 
     @cached_property
     def sessions(self) -> SqlSessionRepository:
-        return SqlSessionRepository(self._session, self._touched)
+        return SqlSessionRepository(self._session, self._changes)
 
     @cached_property
     def refresh_tokens(self) -> SqlRefreshTokenRepository:
@@ -75,10 +92,17 @@ class SqlAlchemyUnitOfWork:
                 raise translated from exc
 
     async def commit(self) -> None:
+        events, touched = self._changes.events, self._changes.touched_users
+        if events:
+            await self._session.execute(insert(OutboxModel), [_outbox_row(event) for event in events])
+            if self._session.get_bind().dialect.name == "postgresql":
+                await self._session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await self._session.commit()
-        if self._touched:
-            await self._caches.invalidate(self._touched)
-            self._touched.clear()
+        self._changes = PendingChanges()
+        if events:
+            self._outbox.wake()
+        if touched:
+            await self._caches.invalidate(touched)
 
 
 def translate_storage_error(error: Exception) -> Exception:
@@ -106,3 +130,16 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
+
+
+def _outbox_row(event: UserEvent) -> dict[str, object]:
+    event_id = uuid_utils.uuid7()
+    return {
+        "id": event_id,
+        "type": event.type,
+        "aggregate_id": event.user_id,
+        "envelope": envelope(event, event_id),
+        "created_at": event.occurred_at,
+        "published_at": None,
+        "attempts": 0,
+    }

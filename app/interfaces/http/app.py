@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,9 +37,14 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        # Every serving process relays the outbox; they take turns (see OutboxRelay).
+        relay = asyncio.create_task(container.relay.run(), name="outbox-relay")
         try:
             yield
         finally:
+            relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay
             await container.close()
 
     plugins: list[CLIPluginProtocol | object] = [problem_details_plugin(), AdminCommandsPlugin(), MetricsPlugin()]

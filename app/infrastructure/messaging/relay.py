@@ -1,0 +1,184 @@
+"""The outbox relay: publishes committed events, in order, at least once, surviving broker outages.
+
+Every process that serves the API (and the consumer) runs one. They take turns through a
+transaction-scoped advisory lock, so one batch is in flight at a time: events leave in
+outbox order (per aggregate, commit order), and several relays never publish one row
+twice. A relay wakes at once when its own process commits events (``wake``), on
+PostgreSQL ``NOTIFY`` from other processes, and otherwise polls.
+
+Rows are marked published only after the broker confirmed them; a failure part-way
+through a batch keeps what was confirmed and retries the rest with backoff, so the
+broker sees each event at least once and consumers de-duplicate by envelope id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+import structlog
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.infrastructure.db.models import OutboxModel
+from app.infrastructure.db.uow import OUTBOX_CHANNEL
+
+log = structlog.get_logger("app.outbox")
+
+#: Arbitrary but fixed: the advisory lock every relay of this database takes turns on.
+_RELAY_LOCK_KEY = 0x0A_77_B0_C5
+_MAX_BACKOFF_SECONDS = 30.0
+
+
+class EventPublisher(Protocol):
+    async def publish(self, envelope: dict[str, Any]) -> None:
+        """Hand one envelope to the broker; return only once the broker has it (confirmed)."""
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: EventPublisher,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        retention: timedelta = timedelta(days=7),
+    ) -> None:
+        self._engine = engine
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self._retention = retention
+        self._wakeup = asyncio.Event()
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Publish until cancelled; errors are logged and retried with backoff, never raised."""
+        listener = asyncio.create_task(self._listen()) if self._postgres else None
+        backoff = self._poll_seconds
+        last_prune = 0.0
+        try:
+            while True:
+                try:
+                    published = await self.publish_pending()
+                    if asyncio.get_running_loop().time() - last_prune > 600:
+                        await self.prune()
+                        last_prune = asyncio.get_running_loop().time()
+                    backoff = self._poll_seconds
+                except Exception as exc:  # noqa: BLE001 - the relay outlives any one failure
+                    log.warning("outbox_relay_failed", error=repr(exc), retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+                    continue
+                if published < self._batch_size:
+                    await self._sleep()
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of the oldest unpublished events; returns how many were confirmed."""
+        failure: Exception | None = None
+        published: list[Any] = []
+        async with self._engine.begin() as connection:
+            if not await self._take_turn(connection):
+                return 0
+            rows = (await connection.execute(self._pending())).all()
+            for row in rows:
+                try:
+                    await self._publisher.publish(row.envelope)
+                except Exception as exc:  # noqa: BLE001 - keep what was confirmed, retry the rest
+                    failure = exc
+                    break
+                published.append(row.id)
+            if published:
+                await connection.execute(
+                    update(OutboxModel).where(OutboxModel.id.in_(published)).values(published_at=_now())
+                )
+            if failure is not None and len(published) < len(rows):
+                await connection.execute(
+                    update(OutboxModel).where(OutboxModel.id == rows[len(published)].id)
+                    .values(attempts=OutboxModel.attempts + 1)
+                )  # fmt: skip
+        if failure is not None:
+            raise failure
+        return len(published)
+
+    async def prune(self) -> int:
+        """Delete published rows past the retention period: the outbox is not an archive."""
+        async with self._engine.begin() as connection:
+            result = await connection.execute(
+                delete(OutboxModel).where(OutboxModel.published_at < _now() - self._retention)
+            )
+        return int(result.rowcount or 0)
+
+    def _pending(self) -> Any:
+        statement = (
+            select(OutboxModel.id, OutboxModel.envelope)
+            .where(OutboxModel.published_at.is_(None))
+            .order_by(OutboxModel.id)
+            .limit(self._batch_size)
+        )
+        return statement.with_for_update(skip_locked=True) if self._postgres else statement
+
+    async def _take_turn(self, connection: AsyncConnection) -> bool:
+        if not self._postgres:  # embedded mode: one process, one relay
+            return True
+        return bool(await connection.scalar(select(func.pg_try_advisory_xact_lock(_RELAY_LOCK_KEY))))
+
+    async def _sleep(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._poll_seconds):
+                await self._wakeup.wait()
+        self._wakeup.clear()
+
+    async def _listen(self) -> None:
+        """Wake on NOTIFY from other processes; if listening fails, polling still delivers."""
+        dsn = make_url(self._engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while True:
+            try:
+                await self._listen_once(dsn)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                log.info("outbox_listen_unavailable", error=repr(exc))
+            await asyncio.sleep(_MAX_BACKOFF_SECONDS / 3)
+
+    async def _listen_once(self, dsn: str) -> None:
+        """Hold one LISTEN connection until it drops."""
+        connection = await asyncpg.connect(dsn, timeout=5)
+        closed = asyncio.Event()
+        connection.add_termination_listener(lambda _: closed.set())
+        try:
+            await connection.add_listener(OUTBOX_CHANNEL, lambda *_: self.wake())
+            self.wake()  # anything committed while nobody was listening
+            await closed.wait()
+        finally:
+            await connection.close()
+
+
+class InProcessPublisher:
+    """Without a broker (embedded mode), committed events go straight to in-process handlers."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Callable[[dict[str, Any]], Awaitable[None]]]] = {}
+
+    def subscribe(self, event_type: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        self._handlers.setdefault(event_type, []).append(handler)
+
+    async def publish(self, envelope: dict[str, Any]) -> None:
+        for handler in self._handlers.get(envelope["type"], ()):
+            await handler(envelope)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
