@@ -18,6 +18,7 @@ from app.application.auth.api_keys import ApiKeyCommands
 from app.application.auth.commands import AuthCommands
 from app.application.auth.policy import TokenPolicy
 from app.application.auth.queries import AuthQueries
+from app.application.inbound import InboundMessages
 from app.application.listing import CursorCodec
 from app.application.ports import UnitOfWork
 from app.application.users.admin import UserAdministration
@@ -46,6 +47,7 @@ class Container:
     relay: OutboxRelay
     #: Where committed events go when there is no broker (embedded mode).
     in_process_events: InProcessPublisher
+    inbound: InboundMessages
     auth_rate_limiter: RateLimiter
     auth: AuthCommands
     auth_queries: AuthQueries
@@ -94,6 +96,7 @@ def build_container(settings: Settings) -> Container:
         redis=redis,
         relay=relay,
         in_process_events=in_process_events,
+        inbound=InboundMessages(uow=unit_of_work, clock=utc_now),
         auth_rate_limiter=RateLimiter(Rate.parse(settings.rate_limit_auth), redis, namespace="auth"),
         auth=AuthCommands(
             uow=unit_of_work,

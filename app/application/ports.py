@@ -27,6 +27,15 @@ class DependencyUnavailable(Exception):
         self.dependency = dependency
 
 
+class Inbox(Protocol):
+    async def claim(self, message_id: UUID, message_type: str, now: datetime) -> bool:
+        """Record a message as applied; False when it already was (a duplicate or redelivery).
+
+        The claim commits with the change the message causes, so a message is applied
+        at most once even if the consumer dies after the change and before the ack.
+        """
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository.
 
@@ -46,6 +55,9 @@ class UnitOfWork(Protocol):
 
     @property
     def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def inbox(self) -> Inbox: ...
 
     async def __aenter__(self) -> Self: ...
 

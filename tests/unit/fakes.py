@@ -197,6 +197,7 @@ class FakeDatabase:
     sessions: dict[UUID, Session] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     api_keys: dict[UUID, ApiKey] = field(default_factory=dict)
+    inbox: dict[UUID, str] = field(default_factory=dict)
 
     def unit_of_work(self) -> FakeUnitOfWork:
         """The ``UnitOfWorkFactory`` handed to the use cases."""
@@ -217,6 +218,18 @@ class _Tables:
     sessions: _Table[UUID, Session]
     refresh_tokens: _Table[str, RefreshToken]
     api_keys: _Table[UUID, ApiKey]
+    inbox: _Table[UUID, str]
+
+
+class FakeInbox:
+    def __init__(self, table: _Table[UUID, str]) -> None:
+        self._table = table
+
+    async def claim(self, message_id: UUID, message_type: str, now: datetime) -> bool:
+        if message_id in self._table:
+            return False
+        self._table.put(message_id, message_type)
+        return True
 
 
 class FakeUnitOfWork:
@@ -239,6 +252,10 @@ class FakeUnitOfWork:
         return FakeRefreshTokenRepository(self._open().refresh_tokens)
 
     @property
+    def inbox(self) -> FakeInbox:
+        return FakeInbox(self._open().inbox)
+
+    @property
     def api_keys(self) -> FakeApiKeyRepository:
         tables = self._open()
         return FakeApiKeyRepository(tables.api_keys, tables.users)
@@ -247,7 +264,9 @@ class FakeUnitOfWork:
         assert not self._used, "a unit of work is entered once"
         self._used = True
         db = self._database
-        self._tables = _Tables(_Table(db.users), _Table(db.sessions), _Table(db.refresh_tokens), _Table(db.api_keys))
+        self._tables = _Tables(
+            _Table(db.users), _Table(db.sessions), _Table(db.refresh_tokens), _Table(db.api_keys), _Table(db.inbox)
+        )
         return self
 
     async def __aexit__(
@@ -265,6 +284,7 @@ class FakeUnitOfWork:
         tables.sessions.publish()
         tables.refresh_tokens.publish()
         tables.api_keys.publish()
+        tables.inbox.publish()
 
     def _open(self) -> _Tables:
         assert self._tables is not None, "repositories and commit() are only available inside `async with`"

@@ -16,13 +16,15 @@ from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.users.events import UserEvent
 from app.domain.users.model import User
 from app.domain.users.values import Address, Role
-from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
+from app.infrastructure.db.models import ApiKeyModel, InboxModel, RefreshTokenModel, SessionModel, UserModel
 
 _SESSION_FIELDS = tuple(f.name for f in fields(Session))
 _API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
@@ -283,3 +285,20 @@ class SqlApiKeyRepository:
             )
             .values(last_used_at=now)
         )
+
+
+class SqlInbox:
+    def __init__(self, session: AsyncSession) -> None:
+        self._db = session
+
+    async def claim(self, message_id: UUID, message_type: str, now: datetime) -> bool:
+        # INSERT ... ON CONFLICT DO NOTHING: a concurrent claim of the same id waits for the
+        # first to commit and then inserts nothing, so exactly one of them applies it.
+        dialect_insert = postgresql_insert if self._db.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            dialect_insert(InboxModel)
+            .values(id=message_id, type=message_type, processed_at=now)
+            .on_conflict_do_nothing(index_elements=[InboxModel.id])
+            .returning(InboxModel.id)
+        )
+        return (await self._db.execute(statement)).scalar_one_or_none() is not None

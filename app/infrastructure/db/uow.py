@@ -20,6 +20,7 @@ from app.infrastructure.db.models import UQ_USERS_EMAIL, OutboxModel
 from app.infrastructure.db.repositories import (
     PendingChanges,
     SqlApiKeyRepository,
+    SqlInbox,
     SqlRefreshTokenRepository,
     SqlSessionRepository,
     SqlUserRepository,
@@ -77,6 +78,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def api_keys(self) -> SqlApiKeyRepository:
         return SqlApiKeyRepository(self._session)
+
+    @cached_property
+    def inbox(self) -> SqlInbox:
+        return SqlInbox(self._session)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

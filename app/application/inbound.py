@@ -1,0 +1,81 @@
+"""Messages other services send us (queue ``app.inbound``), applied at most once each.
+
+The transport parses the envelope and settles the message; this module decides what a
+message means. ``PoisonMessage`` is a message that can never succeed (unknown type,
+invalid data, unknown user): it is dead-lettered at once. Anything else that fails
+(``DependencyUnavailable``) is worth retrying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from app.application.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from app.application.users.dto import META_MAX_KEYS, TEXT_PATTERN, MetaField
+from app.domain.users.model import User
+
+
+class PoisonMessage(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class DeactivateUser(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: UUID
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
+
+
+class MergeUserMeta(msgspec.Struct, forbid_unknown_fields=True):
+    user_id: UUID
+    meta: MetaField
+
+
+class InboundMessages:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._handlers: Mapping[str, tuple[type[Any], Callable[[UnitOfWork, User, Any], Awaitable[None]]]] = {
+            "user.deactivate": (DeactivateUser, self._deactivate),
+            "user.meta.merge": (MergeUserMeta, self._merge_meta),
+        }
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return tuple(self._handlers)
+
+    async def apply(self, message_id: UUID, message_type: str, data: Any) -> bool:
+        """Apply one message; returns False when it had already been applied (a no-op)."""
+        if message_type not in self._handlers:
+            raise PoisonMessage(f"unknown type {message_type!r}")
+        schema, handler = self._handlers[message_type]
+        try:
+            payload = msgspec.convert(data, schema)
+        except msgspec.ValidationError as exc:
+            raise PoisonMessage(f"invalid data: {exc}") from None
+        async with self._uow() as uow:
+            if not await uow.inbox.claim(message_id, message_type, self._clock()):
+                return False
+            user = await uow.users.get(payload.user_id)
+            if user is None:
+                raise PoisonMessage(f"unknown user {payload.user_id}")
+            await handler(uow, user, payload)
+            await uow.commit()
+        return True
+
+    async def _deactivate(self, uow: UnitOfWork, user: User, payload: DeactivateUser) -> None:
+        now = self._clock()
+        user.deactivate(now, reason=payload.reason)
+        await uow.users.save(user)
+        await uow.sessions.revoke_all([user.id], now)
+
+    async def _merge_meta(self, uow: UnitOfWork, user: User, payload: MergeUserMeta) -> None:
+        merged = {**user.meta, **payload.meta}
+        if len(merged) > META_MAX_KEYS:
+            raise PoisonMessage(f"merged meta would have more than {META_MAX_KEYS} keys")
+        user.update_profile({"meta": merged}, self._clock())
+        await uow.users.save(user)
