@@ -40,6 +40,10 @@ serve: sync
     while kill -0 "$server" 2>/dev/null; do status=0 && wait "$server" || status=$?; done
     exit "$status"
 
+# The broker consumer: applies messages from queue app.inbound (needs BROKER_URL, amqp://).
+consumer: sync
+    uv run --frozen faststream run --factory app.interfaces.consumer:create_app
+
 # Upgrade the database to the newest migration.
 migrate: sync
     uv run --frozen alembic upgrade head

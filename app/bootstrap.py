@@ -28,6 +28,8 @@ from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
 from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
+from app.infrastructure.messaging.broker import Broker, create_broker
+from app.infrastructure.messaging.publisher import create_publisher
 from app.infrastructure.messaging.relay import InProcessPublisher, OutboxRelay
 from app.infrastructure.rate_limit import Rate, RateLimiter
 from app.infrastructure.redis import create_redis
@@ -44,6 +46,8 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     redis: Redis | None
+    #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
+    broker: Broker | None
     relay: OutboxRelay
     #: Where committed events go when there is no broker (embedded mode).
     in_process_events: InProcessPublisher
@@ -59,8 +63,12 @@ class Container:
         try:
             await self.engine.dispose()
         finally:
-            if self.redis is not None:
-                await self.redis.aclose()
+            try:
+                if self.redis is not None:
+                    await self.redis.aclose()
+            finally:
+                if self.broker is not None:
+                    await self.broker.stop()  # A no-op for a broker that never connected.
 
 
 def build_container(settings: Settings) -> Container:
@@ -71,8 +79,9 @@ def build_container(settings: Settings) -> Container:
         RedisPrincipalCache(redis, ttl=settings.auth_cache_ttl_seconds) if redis is not None else NoPrincipalCache()
     )
 
+    broker = create_broker(settings)
     in_process_events = InProcessPublisher()
-    relay = OutboxRelay(engine, in_process_events)
+    relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else in_process_events)
 
     def unit_of_work() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
@@ -94,6 +103,7 @@ def build_container(settings: Settings) -> Container:
         settings=settings,
         engine=engine,
         redis=redis,
+        broker=broker,
         relay=relay,
         in_process_events=in_process_events,
         inbound=InboundMessages(uow=unit_of_work, clock=utc_now),

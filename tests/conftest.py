@@ -2,8 +2,9 @@
 
 PostgreSQL is the one named by ``DATABASE_URL`` when that is a PostgreSQL URL (the suite
 creates and drops a database of its own there), else a throwaway server started here.
-Redis likewise: ``REDIS_URL`` when it is a redis:// URL, else a throwaway server. There
-is no fallback: if neither can be had, the suite fails.
+Redis likewise: ``REDIS_URL`` when it is a redis:// URL, else a throwaway server; and
+RabbitMQ: ``BROKER_URL`` when it is an amqp:// URL, else a throwaway node. There is no
+fallback: if one cannot be had, the suite fails.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit
 
+import aio_pika
 import asyncpg
 import pytest
 import redis.asyncio
@@ -27,7 +29,13 @@ from sqlalchemy.engine import make_url
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings, load_settings
 from app.interfaces.http.app import create_app
-from tests.support.servers import RedisServer, throwaway_postgres, throwaway_redis
+from tests.support.servers import (
+    RabbitServer,
+    RedisServer,
+    throwaway_postgres,
+    throwaway_rabbitmq,
+    throwaway_redis,
+)
 
 TABLES = ("api_keys", "refresh_tokens", "sessions", "users", "outbox", "inbox")
 
@@ -118,6 +126,40 @@ async def redis_url(redis_server: str) -> str:
 def stoppable_redis() -> Iterator[RedisServer]:
     """A private throwaway Redis the test may ``stop()`` and ``start()`` (same port, same URL)."""
     with throwaway_redis() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def rabbit_server() -> Iterator[str]:
+    """The suite's RabbitMQ URL: ``BROKER_URL`` when it is an amqp:// URL, else a throwaway node.
+
+    Shared by the whole session: never stop it. Outage tests use ``stoppable_rabbitmq``.
+    """
+    configured = os.environ.get("BROKER_URL", "")
+    if configured.startswith(("amqp://", "amqps://")):
+        yield configured
+    else:
+        with throwaway_rabbitmq() as server:
+            yield server.url
+
+
+@pytest.fixture(scope="session")
+async def broker_url(rabbit_server: str) -> str:
+    """The URL to give the app as ``BROKER_URL``, checked once: a server that does not answer fails loudly."""
+    try:
+        async with asyncio.timeout(10):
+            connection = await aio_pika.connect(rabbit_server, timeout=5)
+            await connection.close()
+    except Exception as exc:
+        where = urlsplit(rabbit_server)  # Named by host and port: the URL carries a password.
+        raise RuntimeError(f"the suite's RabbitMQ at {where.hostname}:{where.port} does not answer: {exc!r}") from exc
+    return rabbit_server
+
+
+@pytest.fixture
+def stoppable_rabbitmq() -> Iterator[RabbitServer]:
+    """A private throwaway RabbitMQ node the test may ``stop()`` and ``start()`` (same port, URL and data)."""
+    with throwaway_rabbitmq() as server:
         yield server
 
 

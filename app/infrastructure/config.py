@@ -95,7 +95,32 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         settings = msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"Invalid setting: {_name_variable(str(exc))}") from None
+    if settings.broker_url is not None:
+        try:
+            broker_scheme(settings.broker_url)
+        except ValueError as exc:
+            raise SettingsError(f"Invalid setting: {exc}") from None
     return _with_secret_key(settings)
+
+
+#: ``BROKER_URL``'s scheme picks the broker: RabbitMQ, Kafka or Redis (``…s`` = over TLS).
+BROKER_SCHEMES = ("amqp", "amqps", "kafka", "redis", "rediss")
+
+
+def broker_scheme(url: str) -> str:
+    """The scheme of a ``BROKER_URL``, lower-cased; ValueError naming the variable if no broker has it.
+
+    The message shows the scheme only, never the URL: it may carry a password.
+    """
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    expected = ", ".join(f"{name}://" for name in BROKER_SCHEMES)
+    if not separator or scheme not in BROKER_SCHEMES:
+        shown = f"{scheme!r}" if separator else "none"
+        raise ValueError(f"BROKER_URL: unsupported scheme {shown}, expected one of {expected}")
+    if not rest.partition("/")[0].rpartition("@")[2]:
+        raise ValueError(f"BROKER_URL: no host after {scheme}://")
+    return scheme
 
 
 def _name_variable(message: str) -> str:

@@ -32,9 +32,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox")),
     )
     unpublished = sa.text("published_at IS NULL")
-    op.create_index(
-        "ix_outbox_unpublished", "outbox", ["id"], postgresql_where=unpublished, sqlite_where=unpublished
-    )
+    op.create_index("ix_outbox_unpublished", "outbox", ["id"], postgresql_where=unpublished, sqlite_where=unpublished)
     op.create_index("ix_outbox_published_at", "outbox", ["published_at"])
     op.create_table(
         "inbox",

@@ -13,6 +13,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from app.bootstrap import Container
 from app.infrastructure.db.engine import ping
+from app.infrastructure.messaging.broker import ping_broker
 from app.infrastructure.redis import ping_redis
 
 CheckStatus = Literal["ok", "error"]
@@ -48,6 +49,9 @@ def _probes(container: Container) -> dict[str, Callable[[float], Awaitable[None]
     }
     if (redis := container.redis) is not None:
         probes["redis"] = lambda timeout: ping_redis(redis, timeout)
+    if (broker := container.broker) is not None:
+        # The first probe may be what connects the broker; that too is bounded.
+        probes["broker"] = lambda timeout: ping_broker(broker, timeout)
     return probes
 
 
@@ -62,7 +66,8 @@ class HealthController(Controller):
     @get(
         "/ready",
         summary="Every configured dependency answers",
-        description="One check per configured dependency (`database`, and `redis` when `REDIS_URL` is set), "
+        description="One check per configured dependency (`database`; `redis` when `REDIS_URL` is set; "
+        "`broker` when `BROKER_URL` is), "
         f"run concurrently, each bounded by {READINESS_CHECK_TIMEOUT_SECONDS:g} s.",
         responses={503: ResponseSpec(data_container=Readiness, description="A dependency check failed")},
     )
