@@ -44,6 +44,10 @@ serve: sync
 consumer: sync
     uv run --frozen faststream run --factory app.interfaces.consumer:create_app
 
+# Write the AsyncAPI document of the broker messages (both directions) to docs/asyncapi.json.
+asyncapi: sync
+    BROKER_URL="${BROKER_URL:-amqp://localhost:5672/}" uv run --frozen faststream docs gen --factory app.interfaces.consumer:create_app --out docs/asyncapi.json
+
 # Upgrade the database to the newest migration.
 migrate: sync
     uv run --frozen alembic upgrade head

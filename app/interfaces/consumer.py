@@ -24,18 +24,25 @@ from uuid import UUID
 import msgspec
 import structlog
 from faststream import AckPolicy, FastStream
-from faststream.rabbit import QueueType, RabbitBroker, RabbitQueue
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 
 from app.application.inbound import PoisonMessage
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import load_settings
 from app.infrastructure.logging import configure_logging
-from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, INBOUND_QUEUE
+from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
 
 log = structlog.get_logger("app.consumer")
 
 INBOUND = RabbitQueue(INBOUND_QUEUE, queue_type=QueueType.QUORUM, durable=True)
+OUTBOUND_EVENTS = {
+    "user.registered": "{user_id, email}",
+    "user.profile_updated": "{user_id, changed}",
+    "user.deactivated": "{user_id, reason}",
+    "user.password_changed": "{user_id}",
+    "user.role_changed": "{user_id, role}",
+}
 DEAD_LETTERS = RabbitQueue(DEAD_LETTER_QUEUE, durable=True)
 _MAX_PAUSE_SECONDS = 10.0
 
@@ -98,6 +105,22 @@ class InboundConsumer:
         await message.ack()
 
 
+def _document_outbound_events(broker: RabbitBroker) -> None:
+    """Declare what the relay publishes, so that the AsyncAPI document shows both directions.
+
+    (The relay publishes through ``broker.publish``; these publisher objects only describe it.)
+    """
+    exchange = RabbitExchange(EVENTS, type=ExchangeType.TOPIC, durable=True)
+    for event_type, data in OUTBOUND_EVENTS.items():
+        broker.publisher(
+            exchange=exchange,
+            routing_key=event_type,
+            title=f"{EVENTS}:{event_type}",
+            description=f"Envelope {{id, type, occurred_at, version, data}}; data = {data}. "
+            "Persistent, message_id = envelope id, published at least once after commit.",
+        )
+
+
 def create_app() -> FastStream:
     """``faststream run --factory app.interfaces.consumer:create_app`` (``just consumer``)."""
     settings = load_settings()
@@ -107,7 +130,15 @@ def create_app() -> FastStream:
     if not isinstance(broker, RabbitBroker):
         raise SystemExit("The consumer reads RabbitMQ: set BROKER_URL to an amqp:// URL.")
     consumer = InboundConsumer(container, broker)
-    broker.subscriber(INBOUND, ack_policy=AckPolicy.MANUAL)(consumer.handle)
+    broker.subscriber(
+        INBOUND,
+        ack_policy=AckPolicy.MANUAL,
+        title=INBOUND_QUEUE,
+        description="Inbound commands: user.deactivate {user_id, reason}, user.meta.merge {user_id, meta}. "
+        "Envelope {id, type, occurred_at, version, data}; each id is applied once; poison goes to "
+        f"{DEAD_LETTER_QUEUE} with an x-dead-letter-reason header.",
+    )(consumer.handle)
+    _document_outbound_events(broker)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -1,0 +1,30 @@
+"""The AsyncAPI document (``just asyncapi``) describes both directions of the broker contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_document_names_every_channel(tmp_path: Path) -> None:
+    out = tmp_path / "asyncapi.json"
+    env = {**os.environ, "BROKER_URL": "amqp://localhost:5672/", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
+    faststream = Path(sys.executable).parent / "faststream"
+    generated = subprocess.run(
+        [faststream, "docs", "gen", "--factory", "app.interfaces.consumer:create_app", "--out", str(out)],
+        env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+
+    document = json.loads(out.read_text())
+    assert document["asyncapi"].startswith("3.")
+    assert set(document["channels"]) == {
+        "app.inbound",
+        *(f"app.events:{t}" for t in ("user.registered", "user.profile_updated", "user.deactivated",
+                                       "user.password_changed", "user.role_changed")),
+    }  # fmt: skip
+    actions = {operation["action"] for operation in document["operations"].values()}
+    assert actions == {"send", "receive"}
