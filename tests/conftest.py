@@ -198,3 +198,22 @@ async def clean_database(container: Container) -> None:
     """Every database test starts from empty tables."""
     async with container.engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+
+
+@pytest.fixture
+async def silent_port() -> AsyncIterator[int]:
+    """A loopback port that accepts connections and never answers: a hung database, Redis or broker.
+
+    Outage tests use it to prove that every wait on a dependency is bounded.
+    """
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    for writer in held:
+        writer.close()
+    server.close()
+    await server.wait_closed()

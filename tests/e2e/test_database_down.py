@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,25 +21,9 @@ from tests.e2e.helpers import PASSWORD, assert_problem, bearer
 ANSWER_WITHIN_SECONDS = 2.0
 
 
-@pytest.fixture
-async def silent_server() -> AsyncIterator[int]:
-    """A TCP port that accepts connections and then says nothing, like a hung database."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
-
-
 @pytest.fixture(params=["refused", "silent"])
-async def down_client(request: pytest.FixtureRequest, silent_server: int) -> AsyncIterator[tuple[AsyncClient, str]]:
-    port = 9 if request.param == "refused" else silent_server  # nothing listens on the discard port
+async def down_client(request: pytest.FixtureRequest, silent_port: int) -> AsyncIterator[tuple[AsyncClient, str]]:
+    port = 9 if request.param == "refused" else silent_port  # nothing listens on the discard port
     settings = make_settings(f"postgresql+asyncpg://app:app@127.0.0.1:{port}/app", DATABASE_TIMEOUT_SECONDS="0.5")
     container = build_container(settings)
     app = create_app(settings, container)

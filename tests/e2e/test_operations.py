@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
@@ -95,22 +94,6 @@ async def redis_app_client(database_url: str, stoppable_redis: RedisServer) -> A
     """The app with Redis configured: a private server this test may stop and start."""
     async with app_client(database_url, stoppable_redis.url) as client:
         yield client
-
-
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A port that accepts connections and never answers, like a hung Redis."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
 
 
 @asynccontextmanager

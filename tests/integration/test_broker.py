@@ -280,22 +280,6 @@ async def test_a_node_that_is_not_there_fails_the_first_ping_fast(stoppable_rabb
         await broker.stop()
 
 
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A port that accepts connections and never answers, like a hung broker."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
-
-
 async def test_a_broker_that_never_answers_fails_the_ping_within_its_bound(silent_port: int) -> None:
     broker = rabbit_for(f"amqp://app:secret@127.0.0.1:{silent_port}/")
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -30,22 +29,6 @@ async def client(stoppable_redis: RedisServer) -> AsyncIterator[Redis]:
     client = client_for(stoppable_redis.url)
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-async def silent_port() -> AsyncIterator[int]:
-    """A port that accepts connections and never answers, like a hung Redis."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    yield server.sockets[0].getsockname()[1]
-    for writer in held:
-        writer.close()
-    server.close()
-    await server.wait_closed()
 
 
 async def assert_ping_fails_fast(client: Redis) -> None:
