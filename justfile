@@ -40,7 +40,7 @@ serve: sync
     while kill -0 "$server" 2>/dev/null; do status=0 && wait "$server" || status=$?; done
     exit "$status"
 
-# The broker consumer: applies messages from queue app.inbound (needs BROKER_URL, amqp://).
+# The broker consumer: applies messages from app.inbound (needs BROKER_URL: amqp://, kafka:// or redis://).
 consumer: sync
     uv run --frozen faststream run --factory app.interfaces.consumer:create_app
 

@@ -60,7 +60,7 @@ class InboundMessages:
         async with self._uow() as uow:
             if not await uow.inbox.claim(message_id, message_type, self._clock()):
                 return False
-            user = await uow.users.get(payload.user_id)
+            user = await uow.users.get(payload.user_id, for_update=True)
             if user is None:
                 raise PoisonMessage(f"unknown user {payload.user_id}")
             await handler(uow, user, payload)

@@ -50,6 +50,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     log_format: Literal["json", "console"] = "console"
     smtp_url: str | None = None
     consumer_max_retries: Annotated[int, msgspec.Meta(ge=0)] = 5
+    # RabbitMQ: inbound messages one consumer handles at once (unacknowledged deliveries).
+    consumer_prefetch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
+    # Redis streams: a message taken but not acknowledged for this long (its consumer died) is taken over.
+    consumer_stale_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     request_max_body_bytes: PositiveInt = 1_048_576
     password_hash_time_cost: PositiveInt = 3
     password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=8)] = 65_536

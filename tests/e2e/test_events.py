@@ -1,5 +1,5 @@
 """Events on a real RabbitMQ: published after commit (never after a rollback), nothing lost while
-the broker is down; the consumer applies inbound messages once and dead-letters poison."""
+the broker is down. (The inbound direction is in ``test_consumer``.)"""
 
 from __future__ import annotations
 
@@ -13,11 +13,8 @@ from typing import Any
 import aio_pika
 import pytest
 
-from app.application.auth.dto import ClientInfo
 from app.bootstrap import Container, build_container
-from app.domain.errors import Unauthorized
 from app.infrastructure.config import Settings
-from app.interfaces.consumer import create_app as create_consumer
 from tests.conftest import make_settings
 from tests.support.servers import RabbitServer
 
@@ -106,86 +103,3 @@ async def test_events_committed_while_the_broker_is_down_arrive_after(
         late = [m for m in await received(queue, 6, within=60) if b"first@" not in m.body]
 
     assert [json.loads(m.body)["data"]["email"] for m in late] == [f"user{i}@example.com" for i in range(5)]
-
-
-@contextlib.asynccontextmanager
-async def consumer(settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    for name, value in {
-        "DATABASE_URL": settings.database_url,
-        "BROKER_URL": broker_url,
-        "SECRET_KEY": settings.secret_key,
-        "CONSUMER_MAX_RETRIES": "2",
-        "LOG_LEVEL": "WARNING",
-    }.items():
-        monkeypatch.setenv(name, value)
-    app = create_consumer()
-    async with app:
-        await app.start()
-        yield
-
-
-async def deactivated(container: Container, user_id: uuid.UUID) -> None:
-    """Wait (bounded) until the consumer has applied the deactivation."""
-    for _ in range(150):
-        if not (await container.administration.get(user_id)).is_active:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail("the deactivation was not applied within 15 s")
-
-
-async def send(broker_url: str, body: bytes, message_id: str | None = None) -> None:
-    connection = await aio_pika.connect_robust(broker_url)
-    try:
-        channel = await connection.channel()
-        await channel.default_exchange.publish(
-            aio_pika.Message(body, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-            routing_key="app.inbound",
-        )
-    finally:
-        await connection.close()
-
-
-async def dead_letters(broker_url: str, count: int) -> list[Any]:
-    connection = await aio_pika.connect_robust(broker_url)
-    try:
-        channel = await connection.channel()
-        queue = await channel.declare_queue("app.inbound.dlq", durable=True)
-        return await received(queue, count)
-    finally:
-        await connection.close()
-
-
-async def test_the_consumer_applies_once_and_dead_letters_poison(
-    settings: Settings, broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    user = await container.users.sign_up("ada@example.com", PASSWORD, {})
-    pair = await container.auth.issue_tokens("ada@example.com", PASSWORD, ClientInfo())
-    merge: dict[str, Any] = {"id": str(uuid.uuid4()), "type": "user.meta.merge", "version": 1,
-             "data": {"user_id": str(user.id), "meta": {"plan": "pro"}}}  # fmt: skip
-    deactivate: dict[str, Any] = {"id": str(uuid.uuid4()), "type": "user.deactivate", "version": 1,
-                  "data": {"user_id": str(user.id), "reason": "fraud"}}  # fmt: skip
-    poison = {
-        b"{not json": "malformed envelope",
-        json.dumps({"id": str(uuid.uuid4()), "type": "user.explode", "data": {}}).encode(): "unknown type",
-        json.dumps({"id": str(uuid.uuid4()), "type": "user.deactivate", "data": {"user_id": 1}}).encode(): "invalid",
-        json.dumps({"id": str(uuid.uuid4()), "type": "user.deactivate",
-                    "data": {"user_id": str(uuid.uuid4()), "reason": "x"}}).encode(): "unknown user",
-    }  # fmt: skip
-
-    async with consumer(settings, broker_url, monkeypatch):
-        for body in poison:
-            await send(broker_url, body)
-        for _ in range(2):  # the same envelope twice: applied once
-            await send(broker_url, json.dumps(merge).encode(), merge["id"])
-        await send(broker_url, json.dumps(deactivate).encode(), deactivate["id"])
-        dead = await dead_letters(broker_url, len(poison))
-        await deactivated(container, user.id)
-
-    reasons = {m.body: m.headers["x-dead-letter-reason"] for m in dead}
-    for body, reason in poison.items():
-        assert reason in str(reasons[body])
-    after = await container.administration.get(user.id)
-    assert after.meta == {"plan": "pro"}
-    assert after.is_active is False
-    with pytest.raises(Unauthorized):
-        await container.auth_queries.authenticate(pair.access_token)

@@ -74,7 +74,7 @@ class FakeUserRepository:
     def __init__(self, table: _Table[UUID, User]) -> None:
         self._table = table
 
-    async def get(self, user_id: UUID, *, include_deleted: bool = False) -> User | None:
+    async def get(self, user_id: UUID, *, include_deleted: bool = False, for_update: bool = False) -> User | None:
         user = self._table.get(user_id)
         return user if user is not None and (include_deleted or user.deleted_at is None) else None
 

@@ -10,8 +10,12 @@ from app.domain.users.model import User
 
 
 class UserRepository(Protocol):
-    async def get(self, user_id: UUID, *, include_deleted: bool = False) -> User | None:
-        """The user, unless it does not exist or was soft-deleted (and ``include_deleted`` is off)."""
+    async def get(self, user_id: UUID, *, include_deleted: bool = False, for_update: bool = False) -> User | None:
+        """The user, unless it does not exist or was soft-deleted (and ``include_deleted`` is off).
+
+        ``for_update`` locks the row until the unit of work ends, so that a read-modify-write
+        (such as merging into ``meta``) cannot lose a concurrent writer's change.
+        """
 
     async def get_many(self, user_ids: Collection[UUID]) -> list[User]:
         """The (not soft-deleted) users among ``user_ids``, in one round trip; unknown ids are left out."""

@@ -119,11 +119,12 @@ class SqlUserRepository:
         self._models = _UserModels(session=session, auto_commit=False)
         self._changes = changes
 
-    async def get(self, user_id: UUID, *, include_deleted: bool = False) -> User | None:
+    async def get(self, user_id: UUID, *, include_deleted: bool = False, for_update: bool = False) -> User | None:
         conditions = [UserModel.id == user_id]
         if not include_deleted:
             conditions.append(UserModel.deleted_at.is_(None))
-        model = await self._models.get_one_or_none(*conditions)
+        # SQLite has no row locks (and needs none: it runs one writer at a time); it omits FOR UPDATE.
+        model = await self._models.get_one_or_none(*conditions, with_for_update=for_update or None)
         return user_from_model(model) if model else None
 
     async def get_many(self, user_ids: Collection[UUID]) -> list[User]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import weakref
-from typing import TYPE_CHECKING, TypeAlias, TypeGuard
+from typing import TYPE_CHECKING, Literal, TypeAlias, TypeGuard, cast
 from urllib.parse import urlsplit
 
 from app.infrastructure.config import Settings, broker_scheme
@@ -150,6 +150,17 @@ async def _open_and_close_a_channel(broker: RabbitBroker) -> None:
         raise BrokerUnavailableError("RabbitBroker is reconnecting")
     channel = await transport.connection.channel(publisher_confirms=False)
     await channel.close()
+
+
+BrokerKind: TypeAlias = Literal["rabbit", "kafka", "redis"]
+
+
+def broker_kind(broker: Broker) -> BrokerKind:
+    """Which of the three brokers this is, told by its package: ``faststream.<kind>``.
+
+    Asked without importing any client library (see the module's docstring).
+    """
+    return cast("BrokerKind", type(broker).__module__.split(".")[1])
 
 
 def _is_rabbit(broker: Broker) -> TypeGuard[RabbitBroker]:

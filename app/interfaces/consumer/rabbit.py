@@ -1,0 +1,70 @@
+"""RabbitMQ: quorum queue ``app.inbound``, dead letters in ``app.inbound.dlq``.
+
+``app.inbound`` is a quorum queue so that RabbitMQ counts redeliveries itself
+(``x-delivery-count``): the count survives consumer restarts and crashes, and a message
+whose consumer died mid-handler (its connection dropped, no ack) is delivered again.
+Up to ``CONSUMER_PREFETCH`` messages are handled at once.
+"""
+
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.schemas import Channel
+
+from app.infrastructure.config import Settings
+from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
+from app.interfaces.consumer.handling import InboundHandler, StartupHook, log
+from app.interfaces.consumer.spec import INBOUND_DESCRIPTION, outbound_descriptions
+
+INBOUND = RabbitQueue(INBOUND_QUEUE, queue_type=QueueType.QUORUM, durable=True)
+DEAD_LETTERS = RabbitQueue(DEAD_LETTER_QUEUE, durable=True)
+DEAD_LETTER_TIMEOUT_SECONDS = 5.0
+
+
+def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings) -> list[StartupHook]:
+    """Consume ``app.inbound`` and describe ``app.events``; returns what to run once connected."""
+
+    async def consume(message: RabbitMessage) -> None:
+        async def dead_letter(reason: str) -> None:
+            log.warning("inbound_dead_lettered", reason=reason, message_id=message.message_id)
+            await broker.publish(
+                message.body,
+                queue=DEAD_LETTERS,
+                persist=True,
+                message_id=message.message_id,
+                content_type=message.content_type,
+                headers={**(message.headers or {}), "x-dead-letter-reason": reason[:1000]},
+                timeout=DEAD_LETTER_TIMEOUT_SECONDS,
+            )
+
+        async def requeue() -> None:
+            await message.nack(requeue=True)
+
+        delivered_before = message.raw_message.headers.get("x-delivery-count", 0)
+        if await handler.settle(
+            message.body,
+            deliveries_before=delivered_before if isinstance(delivered_before, int) else 0,
+            dead_letter=dead_letter,
+            requeue=requeue,
+        ):
+            await message.ack()
+
+    broker.subscriber(
+        INBOUND,
+        channel=Channel(prefetch_count=settings.consumer_prefetch),
+        ack_policy=AckPolicy.MANUAL,
+        title=INBOUND_QUEUE,
+        description=INBOUND_DESCRIPTION,
+    )(consume)
+    exchange = RabbitExchange(EVENTS, type=ExchangeType.TOPIC, durable=True)
+    for event_type, description in outbound_descriptions():
+        broker.publisher(
+            exchange=exchange, routing_key=event_type, title=f"{EVENTS}:{event_type}", description=description
+        )
+
+    async def declare_dead_letters() -> None:
+        await broker.declare_queue(DEAD_LETTERS)
+
+    return [declare_dead_letters]

@@ -1,0 +1,453 @@
+"""The consumer of ``app.inbound`` on each broker: applies each envelope once, dead-letters poison
+with its reason, retries transient failures then gives up, and loses nothing when it is killed.
+
+RabbitMQ and Redis are the real servers; Kafka is FastStream's test broker (no Kafka server
+runs here). The crash test kills a real ``just consumer`` process mid-handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import asyncpg
+import pytest
+import redis.asyncio
+from faststream import FastStream
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisStreamMessage
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from app.application.auth.dto import ClientInfo
+from app.bootstrap import Container
+from app.domain.errors import Unauthorized
+from app.infrastructure.config import Settings
+from app.infrastructure.db.models import InboxModel, OutboxModel
+from app.interfaces.consumer import create_app as create_consumer
+from app.interfaces.consumer.streams import CONSUMER_GROUP
+
+PASSWORD = "correct horse battery"
+INBOUND = "app.inbound"
+DEAD_LETTERS = "app.inbound.dlq"
+WITHIN_SECONDS = 30.0
+
+pytestmark = pytest.mark.usefixtures("clean_database")
+
+
+def envelope(message_type: str, **data: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "type": message_type, "version": 1, "data": data}
+
+
+def encoded(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode()
+
+
+def poison() -> dict[bytes, str]:
+    """Messages that can never apply, each with (part of) the reason it must be dead-lettered with."""
+    return {
+        b"{not json": "malformed envelope",
+        encoded(envelope("user.explode")): "unknown type",
+        encoded(envelope("user.deactivate", user_id=1)): "invalid data",
+        encoded(envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="x")): "unknown user",
+    }
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on: connecting is refused at once (a database that is down)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def consumer_for(monkeypatch: pytest.MonkeyPatch, settings: Settings, **env: str) -> FastStream:
+    """The consumer exactly as ``just consumer`` builds it, from these environment variables."""
+    defaults = {
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+        "CONSUMER_MAX_RETRIES": "2",
+        "LOG_LEVEL": "WARNING",
+        "REDIS_URL": "",
+    }
+    for name, value in {**defaults, **env}.items():
+        monkeypatch.setenv(name, value)
+    return create_consumer()
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastStream) -> AsyncIterator[FastStream]:
+    async with app:
+        await app.start()
+        yield app
+
+
+def consumer_app(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, **env: str
+) -> contextlib.AbstractAsyncContextManager[FastStream]:
+    return running(consumer_for(monkeypatch, settings, **env))
+
+
+async def signed_up(container: Container) -> tuple[uuid.UUID, str]:
+    user = await container.users.sign_up(f"{uuid.uuid4().hex[:12]}@example.com", PASSWORD, {})
+    pair = await container.auth.issue_tokens(user.email, PASSWORD, ClientInfo())
+    return user.id, pair.access_token
+
+
+async def until(condition: Callable[[], Awaitable[object]], what: str, within: float = WITHIN_SECONDS) -> None:
+    """Poll ``condition`` every 0.1 s; fail the test naming ``what`` if it is still false after ``within`` s."""
+    for _ in range(int(within * 10)):
+        if await condition():
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"{what} did not happen within {within:g} s")
+
+
+async def eventually_deactivated(container: Container, user_id: uuid.UUID) -> None:
+    async def inactive() -> bool:
+        return not (await container.administration.get(user_id)).is_active
+
+    await until(inactive, "the deactivation")
+
+
+async def applied_count(container: Container, message_id: str) -> int:
+    async with container.engine.connect() as connection:
+        count = await connection.scalar(
+            select(func.count()).select_from(InboxModel).where(InboxModel.id == uuid.UUID(message_id))
+        )
+    return int(count or 0)
+
+
+async def deactivation_events(container: Container, user_id: uuid.UUID) -> int:
+    async with container.engine.connect() as connection:
+        events = (await connection.execute(select(OutboxModel.envelope))).scalars().all()
+    return sum(1 for e in events if e["type"] == "user.deactivated" and e["data"]["user_id"] == str(user_id))
+
+
+async def assert_applied_once(container: Container, user_id: uuid.UUID, token: str, *message_ids: str) -> None:
+    await eventually_deactivated(container, user_id)
+    for message_id in message_ids:
+        assert await applied_count(container, message_id) == 1
+    assert await deactivation_events(container, user_id) == 1
+    with pytest.raises(Unauthorized):
+        await container.auth_queries.authenticate(token)
+
+
+def assert_reasons(dead: dict[bytes, str], expected: dict[bytes, str]) -> None:
+    assert set(dead) == set(expected)
+    for body, reason in expected.items():
+        assert reason in dead[body], (body, dead[body])
+
+
+# --- RabbitMQ ---------------------------------------------------------------------------------
+
+
+async def rabbit_send(broker_url: str, body: bytes, message_id: str | None = None) -> None:
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        # Declared here too (as the consumer declares it): a message sent before the consumer has
+        # declared its queue would otherwise be dropped by the default exchange.
+        await channel.declare_queue(INBOUND, durable=True, arguments={"x-queue-type": "quorum"})
+        await channel.default_exchange.publish(
+            aio_pika.Message(body, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=INBOUND,
+        )
+    finally:
+        await connection.close()
+
+
+async def rabbit_dead_letters(broker_url: str, count: int) -> dict[bytes, str]:
+    """The next ``count`` dead letters: body → reason header (bounded wait)."""
+    dead: dict[bytes, str] = {}
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(DEAD_LETTERS, durable=True)
+        async with asyncio.timeout(WITHIN_SECONDS):
+            while len(dead) < count:
+                message = await queue.get(fail=False)
+                if message is None:
+                    await asyncio.sleep(0.1)
+                    continue
+                await message.ack()
+                dead[message.body] = str(message.headers["x-dead-letter-reason"])
+    finally:
+        await connection.close()
+    return dead
+
+
+async def test_rabbitmq_applies_each_envelope_once_and_dead_letters_poison(
+    settings: Settings, broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, token = await signed_up(container)
+    merge = envelope("user.meta.merge", user_id=str(user_id), meta={"plan": "pro"})
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    poisoned = poison()
+
+    async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url):
+        for body in poisoned:
+            await rabbit_send(broker_url, body)
+        for _ in range(2):  # the same envelope twice: applied once
+            await rabbit_send(broker_url, encoded(merge), merge["id"])
+        await rabbit_send(broker_url, encoded(deactivate), deactivate["id"])
+        assert_reasons(await rabbit_dead_letters(broker_url, len(poisoned)), poisoned)
+        await assert_applied_once(container, user_id, token, merge["id"], deactivate["id"])
+
+    assert (await container.administration.get(user_id)).meta == {"plan": "pro"}
+
+
+async def test_rabbitmq_retries_a_transient_failure_then_dead_letters_it(
+    settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    down = make_url(settings.database_url).set(host="127.0.0.1", port=closed_port()).render_as_string(False)
+    message = encoded(envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="fraud"))
+
+    async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url, DATABASE_URL=down):
+        await rabbit_send(broker_url, message)
+        dead = await rabbit_dead_letters(broker_url, 1)
+
+    # CONSUMER_MAX_RETRIES=2: one attempt and two retries, then it is given up.
+    assert dead[message].startswith("gave up after 3 attempts")
+
+
+# --- Redis streams ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_broker_url(redis_url: str) -> AsyncIterator[str]:
+    """The suite's Redis, with no stream or consumer group left over from another test."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    await client.delete(INBOUND, DEAD_LETTERS)
+    yield redis_url
+    await client.delete(INBOUND, DEAD_LETTERS)
+    await client.aclose()
+
+
+async def redis_send(url: str, *bodies: bytes) -> None:
+    broker = RedisBroker(url)
+    async with broker:
+        for body in bodies:
+            await broker.publish(body, stream=INBOUND)
+
+
+@contextlib.asynccontextmanager
+async def redis_dead_letters(url: str) -> AsyncIterator[dict[bytes, str]]:
+    """Dead letters as another FastStream service reads them: body → reason header, filled as they come."""
+    broker = RedisBroker(url)
+    dead: dict[bytes, str] = {}
+
+    @broker.subscriber(stream=StreamSub(DEAD_LETTERS, last_id="0"))
+    async def collect(message: RedisStreamMessage) -> None:
+        dead[message.body] = str(message.headers["x-dead-letter-reason"])
+
+    async with broker:
+        await broker.start()
+        yield dead
+
+
+async def filled(collected: dict[bytes, str], count: int) -> dict[bytes, str]:
+    async def arrived() -> bool:
+        return len(collected) >= count
+
+    await until(arrived, f"{count} dead letters")
+    return collected
+
+
+async def test_redis_applies_each_envelope_once_and_dead_letters_poison(
+    settings: Settings, redis_broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, token = await signed_up(container)
+    merge = envelope("user.meta.merge", user_id=str(user_id), meta={"plan": "pro"})
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    poisoned = poison()
+
+    async with (
+        redis_dead_letters(redis_broker_url) as dead,
+        consumer_app(monkeypatch, settings, BROKER_URL=redis_broker_url),
+    ):
+        await redis_send(redis_broker_url, *poisoned, encoded(merge), encoded(merge), encoded(deactivate))
+        assert_reasons(await filled(dead, len(poisoned)), poisoned)
+        await assert_applied_once(container, user_id, token, merge["id"], deactivate["id"])
+
+    assert (await container.administration.get(user_id)).meta == {"plan": "pro"}
+    client = redis.asyncio.Redis.from_url(redis_broker_url)
+    try:  # every entry was acknowledged: nothing is left pending in the group
+        assert (await client.xpending(INBOUND, CONSUMER_GROUP))["pending"] == 0
+    finally:
+        await client.aclose()
+
+
+async def test_redis_takes_over_what_a_dead_consumer_left_pending(
+    settings: Settings, redis_broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, token = await signed_up(container)
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    client = redis.asyncio.Redis.from_url(redis_broker_url)
+    try:
+        # A consumer of the group took the message and died before acknowledging it.
+        await client.xgroup_create(INBOUND, CONSUMER_GROUP, id="$", mkstream=True)
+        await redis_send(redis_broker_url, encoded(deactivate))
+        await client.xreadgroup(CONSUMER_GROUP, "died-mid-handler", {INBOUND: ">"}, count=1)
+        assert (await client.xpending(INBOUND, CONSUMER_GROUP))["pending"] == 1
+
+        async with consumer_app(monkeypatch, settings, BROKER_URL=redis_broker_url, CONSUMER_STALE_SECONDS="0.5"):
+            await assert_applied_once(container, user_id, token, deactivate["id"])
+
+            async def acknowledged() -> bool:
+                return not (await client.xpending(INBOUND, CONSUMER_GROUP))["pending"]
+
+            await until(acknowledged, "the acknowledgement of the taken-over entry")
+    finally:
+        await client.aclose()
+
+
+# --- Kafka (FastStream's test broker) -----------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def kafka_consumer(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, **env: str
+) -> AsyncIterator[tuple[KafkaBroker, dict[bytes, str]]]:
+    """The consumer on FastStream's in-memory Kafka, and the dead letters it publishes (body → reason)."""
+    app = consumer_for(monkeypatch, settings, BROKER_URL="kafka://127.0.0.1:9092", **env)
+    broker = app.broker
+    assert isinstance(broker, KafkaBroker)
+    dead: dict[bytes, str] = {}
+
+    @broker.subscriber(DEAD_LETTERS)
+    async def collect(message: KafkaMessage) -> None:
+        dead[message.body] = str(message.headers["x-dead-letter-reason"])
+
+    async with TestKafkaBroker(broker), running(app):
+        yield broker, dead
+
+
+async def test_kafka_applies_each_envelope_once_and_dead_letters_poison(
+    settings: Settings, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, token = await signed_up(container)
+    merge = envelope("user.meta.merge", user_id=str(user_id), meta={"plan": "pro"})
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    poisoned = poison()
+
+    async with kafka_consumer(monkeypatch, settings) as (broker, dead):
+        for body in [*poisoned, encoded(merge), encoded(merge), encoded(deactivate)]:
+            await broker.publish(body, topic=INBOUND)
+        assert_reasons(dead, poisoned)
+        await assert_applied_once(container, user_id, token, merge["id"], deactivate["id"])
+
+    assert (await container.administration.get(user_id)).meta == {"plan": "pro"}
+
+
+async def test_kafka_retries_a_transient_failure_in_place_then_dead_letters_it(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    down = make_url(settings.database_url).set(host="127.0.0.1", port=closed_port()).render_as_string(False)
+    message = encoded(envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="fraud"))
+
+    async with kafka_consumer(monkeypatch, settings, DATABASE_URL=down) as (broker, dead):
+        await broker.publish(message, topic=INBOUND)
+
+    assert dead[message].startswith("gave up after 3 attempts")
+
+
+# --- a real `just consumer` process, killed mid-handler ----------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def consumer_process(env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``just consumer`` in its own process group, logging to a file; stopped (or already killed) on exit."""
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            "just", "consumer", env={**os.environ, **env}, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), timeout=15)
+            except TimeoutError:
+                os.killpg(process.pid, signal.SIGKILL)
+                await process.wait()
+
+
+async def blocked_on_the_row_lock(observer: asyncpg.Connection, process: asyncio.subprocess.Process, log: Path) -> None:
+    """Wait until a consumer's transaction waits for the row this test holds: it is mid-handler.
+
+    ``observer`` must not be the connection holding the lock: inside a transaction PostgreSQL
+    shows the same snapshot of ``pg_stat_activity`` every time.
+    """
+
+    async def blocked() -> bool:
+        if process.returncode is not None:
+            pytest.fail(f"the consumer exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        return bool(
+            await observer.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%FOR UPDATE%'"
+            )
+        )
+
+    await until(
+        blocked, "the consumer's wait for the locked row", within=60
+    )  # includes starting the process  # includes starting the process
+
+
+async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(
+    settings: Settings, broker_url: str, container: Container, tmp_path: Path
+) -> None:
+    user_id, token = await signed_up(container)
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "BROKER_URL": broker_url,
+        "SECRET_KEY": settings.secret_key,
+        "REDIS_URL": "",
+        "LOG_LEVEL": "INFO",
+    }
+    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    database, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        # Hold the user's row so that the first consumer stops inside its transaction.
+        lock = database.transaction()
+        await lock.start()
+        await database.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+        async with consumer_process(env, tmp_path / "first.log") as first:
+            await rabbit_send(broker_url, encoded(deactivate), deactivate["id"])
+            await blocked_on_the_row_lock(observer, first, tmp_path / "first.log")
+            os.killpg(first.pid, signal.SIGKILL)
+            await first.wait()
+        await lock.rollback()
+    finally:
+        await database.close()
+        await observer.close()
+    assert await applied_count(container, deactivate["id"]) == 0  # the killed transaction left nothing
+
+    async with consumer_process(env, tmp_path / "second.log") as second:
+        await assert_applied_once(container, user_id, token, deactivate["id"])
+        await rabbit_send(broker_url, encoded(deactivate), deactivate["id"])  # and once more, later
+
+        async def recognised() -> bool:
+            return "inbound_duplicate" in (tmp_path / "second.log").read_text()
+
+        await until(recognised, "the duplicate's recognition")
+        os.killpg(second.pid, signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), timeout=15)
+    assert "shut down gracefully" in (tmp_path / "second.log").read_text()
+
+    assert await applied_count(container, deactivate["id"]) == 1
+    assert await deactivation_events(container, user_id) == 1
