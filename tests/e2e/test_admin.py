@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -215,3 +216,17 @@ async def test_bulk_update_refuses_repeated_ids(client: Client, admin: dict[str,
     items = [{"id": created["id"], "first_name": "A"}, {"id": created["id"], "first_name": "B"}]
     response = await client.patch("/api/v1/users/bulk", json={"items": items}, headers=bearer(admin))
     assert "items" in {e["field"] for e in assert_problem(response, 422, "validation_failed")["errors"]}
+
+
+async def test_concurrent_patches_of_different_fields_both_stick(client: Client, admin: dict[str, str]) -> None:
+    """A patch rewrites the whole row: without locking it, one patch would undo the other."""
+    user = await create(client, admin, email="twice@example.com", password=PASSWORD)
+    url = f"/api/v1/users/{user['id']}"
+    patches = [{"first_name": f"First{i}"} if i % 2 else {"last_name": f"Last{i}"} for i in range(12)]
+
+    responses = await asyncio.gather(*(client.patch(url, json=patch, headers=bearer(admin)) for patch in patches))
+
+    assert [r.status_code for r in responses] == [200] * len(patches)
+    final = (await client.get(url, headers=bearer(admin))).json()
+    assert final["first_name"] in {f"First{i}" for i in range(1, 12, 2)}
+    assert final["last_name"] in {f"Last{i}" for i in range(0, 12, 2)}

@@ -52,6 +52,20 @@ async def test_concurrent_deliveries_of_one_id_apply_once(container: Container) 
     assert sorted(outcomes) == [False, False, False, True]
 
 
+async def test_concurrent_merges_into_one_user_lose_nothing(container: Container) -> None:
+    """Each merge reads ``meta``, adds to it and writes it back: without the row lock, merges
+    running at once would overwrite each other's keys."""
+    user_id, _ = await signed_up(container)
+
+    await asyncio.gather(
+        *(container.inbound.apply(uuid.uuid4(), "user.meta.merge", {"user_id": user_id, "meta": {f"k{i}": i}})
+          for i in range(8))
+    )  # fmt: skip
+
+    user = await container.administration.get(uuid.UUID(user_id))
+    assert user.meta == {f"k{i}": i for i in range(8)}
+
+
 async def test_meta_merge_keeps_other_keys(container: Container) -> None:
     user_id, token = await signed_up(container)
     principal = await container.auth_queries.authenticate(token)

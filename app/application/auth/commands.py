@@ -128,7 +128,7 @@ class AuthCommands:
         Saving the earlier copy would silently undo whatever changed while the hash ran (a
         deactivation, a profile edit); a password changed meanwhile is left alone.
         """
-        current = await uow.users.get(seen.id)
+        current = await uow.users.get(seen.id, for_update=True)
         if current is not None and current.password_hash == seen.password_hash:
             current.upgrade_password_hash(rehashed)
             await uow.users.save(current)

@@ -77,7 +77,7 @@ class UserAdministration:
 
     async def update(self, user_id: UUID, patch: AdminUserPatch) -> UserRead:
         async with self._uow() as uow:
-            user = await _existing(uow, user_id)
+            user = await _existing(uow, user_id, for_update=True)
             if self._apply(user, patch):
                 await uow.users.save(user)
                 if not user.is_active:
@@ -109,7 +109,7 @@ class UserAdministration:
         """Soft delete: the row stays, lookups and lists stop showing it, its sessions end."""
         now = self._clock()
         async with self._uow() as uow:
-            user = await _existing(uow, user_id)
+            user = await _existing(uow, user_id, for_update=True)
             user.soft_delete(now)
             await uow.users.save(user)
             await uow.sessions.revoke_all([user.id], now)
@@ -169,8 +169,9 @@ def _parse_credentials(item: AdminUserCreate) -> dict[str, Any]:
     )
 
 
-async def _existing(uow: UnitOfWork, user_id: UUID, *, include_deleted: bool = False) -> User:
-    user = await uow.users.get(user_id, include_deleted=include_deleted)
+async def _existing(uow: UnitOfWork, user_id: UUID, *, include_deleted: bool = False, for_update: bool = False) -> User:
+    """The user or ``NotFound``; ``for_update`` when it will be saved (see ``UserRepository.get``)."""
+    user = await uow.users.get(user_id, include_deleted=include_deleted, for_update=for_update)
     if user is None:
         raise NotFound(f"User {user_id} does not exist")
     return user

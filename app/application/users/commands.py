@@ -36,7 +36,7 @@ class UserCommands:
 
     async def update_profile(self, principal: Principal, changes: dict[str, Any]) -> UserRead:
         async with self._uow() as uow:
-            user = await _load(uow.users, principal)
+            user = await _load(uow.users, principal, for_update=True)
             if user.update_profile(changes, self._clock()):
                 await uow.users.save(user)
                 await uow.commit()
@@ -58,7 +58,7 @@ class UserCommands:
         new_hash = await self._hasher.hash(new.value)
         now = self._clock()
         async with self._uow() as uow:
-            user = await _load(uow.users, principal)
+            user = await _load(uow.users, principal, for_update=True)
             user.change_password(new_hash, now)
             await uow.users.save(user)
             await uow.sessions.revoke_all([user.id], now, keep=principal.session_id)
@@ -68,7 +68,7 @@ class UserCommands:
         """Close one's own account: it can no longer sign in and every session ends now."""
         now = self._clock()
         async with self._uow() as uow:
-            user = await _load(uow.users, principal)
+            user = await _load(uow.users, principal, for_update=True)
             user.deactivate(now)
             await uow.users.save(user)
             await uow.sessions.revoke_all([user.id], now)
@@ -98,9 +98,13 @@ class UserCommands:
         return UserRead.from_entity(user), True
 
 
-async def _load(users: UserRepository, principal: Principal) -> User:
-    """The caller's row as it is now (the principal's copy may be a moment old)."""
-    user = await users.get(principal.user_id)
+async def _load(users: UserRepository, principal: Principal, *, for_update: bool = False) -> User:
+    """The caller's row as it is now (the principal's copy may be a moment old).
+
+    Loaded ``for_update`` when it is about to be saved: the save writes every column, so a
+    concurrent change read before it would otherwise be silently undone.
+    """
+    user = await users.get(principal.user_id, for_update=for_update)
     if user is None:
         raise NotFound(f"User {principal.user_id} does not exist")
     return user
