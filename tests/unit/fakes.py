@@ -78,7 +78,7 @@ class FakeUserRepository:
         user = self._table.get(user_id)
         return user if user is not None and (include_deleted or user.deleted_at is None) else None
 
-    async def get_many(self, user_ids: Collection[UUID]) -> list[User]:
+    async def get_many(self, user_ids: Collection[UUID], *, for_update: bool = False) -> list[User]:
         return [user for user_id in user_ids if (user := await self.get(user_id)) is not None]
 
     async def taken_emails(self, emails: Collection[str]) -> set[str]:

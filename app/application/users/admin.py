@@ -92,7 +92,7 @@ class UserAdministration:
         if repeated:
             raise ValidationFailed.single("items", f"Each id may appear once; repeated: {', '.join(repeated)}")
         async with self._uow() as uow:
-            users = {user.id: user for user in await uow.users.get_many(ids)}
+            users = {user.id: user for user in await uow.users.get_many(ids, for_update=True)}
             missing = [str(i) for i in ids if i not in users]
             if missing:
                 raise NotFound(f"Users do not exist: {', '.join(missing)}")

@@ -17,8 +17,11 @@ class UserRepository(Protocol):
         (such as merging into ``meta``) cannot lose a concurrent writer's change.
         """
 
-    async def get_many(self, user_ids: Collection[UUID]) -> list[User]:
-        """The (not soft-deleted) users among ``user_ids``, in one round trip; unknown ids are left out."""
+    async def get_many(self, user_ids: Collection[UUID], *, for_update: bool = False) -> list[User]:
+        """The (not soft-deleted) users among ``user_ids``, in one round trip; unknown ids are left out.
+
+        ``for_update`` as for ``get``.
+        """
 
     async def taken_emails(self, emails: Collection[str]) -> set[str]:
         """Which of these (normalized) emails belong to an existing user, deleted or not."""

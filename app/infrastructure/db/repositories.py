@@ -127,8 +127,14 @@ class SqlUserRepository:
         model = await self._models.get_one_or_none(*conditions, with_for_update=for_update or None)
         return user_from_model(model) if model else None
 
-    async def get_many(self, user_ids: Collection[UUID]) -> list[User]:
-        models = await self._models.get_many(UserModel.id.in_(user_ids), UserModel.deleted_at.is_(None))
+    async def get_many(self, user_ids: Collection[UUID], *, for_update: bool = False) -> list[User]:
+        # Locked in id order: two bulk updates sharing users then wait for each other, never deadlock.
+        statement = select(UserModel).order_by(UserModel.id)
+        models = await self._models.get_many(
+            UserModel.id.in_(user_ids),
+            UserModel.deleted_at.is_(None),
+            statement=statement.with_for_update() if for_update else statement,
+        )
         return [user_from_model(model) for model in models]
 
     async def taken_emails(self, emails: Collection[str]) -> set[str]:
