@@ -14,7 +14,7 @@ import pytest
 from app.application.auth.dto import RefreshBody, TokenForm, TokenRequestBody
 from app.application.users.dto import PasswordChangeBody, ProfilePatch, SignUpBody
 from app.domain.errors import FieldError
-from app.interfaces.http.validation import body_field_errors
+from app.interfaces.validation import body_field_errors
 
 VALID_SIGN_UP = {"email": "ada@example.com", "password": "correct horse battery"}
 
