@@ -22,6 +22,7 @@ from app.application.ports import AccessClaims
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
 from app.infrastructure.security.tokens import JwtAccessTokenCodec
+from app.interfaces.grpc import interceptors
 from app.interfaces.grpc.server import GrpcServer
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2
 from tests.conftest import make_settings
@@ -151,9 +152,11 @@ async def test_unexpected_errors_are_internal_and_logged_with_their_id(
     rpc: Stubs, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(container.users, "sign_up", boom)
+    # The error log, captured here rather than in the configured (and cached) output.
+    logs = structlog.testing.LogCapture()
+    monkeypatch.setattr(interceptors, "error_log", structlog.wrap_logger(structlog.PrintLogger(), processors=[logs]))
 
-    with structlog.testing.capture_logs() as logs:
-        error = await rpc_error(rpc.auth.SignUp(SIGN_UP))
+    error = await rpc_error(rpc.auth.SignUp(SIGN_UP))
 
     rich = rich_error(error)
     assert rich.code == grpc.StatusCode.INTERNAL
@@ -161,7 +164,7 @@ async def test_unexpected_errors_are_internal_and_logged_with_their_id(
     assert rich.details == ["google.rpc.ErrorInfo"]
     assert "s3cret" not in repr(error.trailing_metadata())
     assert "s3cret" not in (error.details() or "")
-    [logged] = [entry for entry in logs if entry["event"] == "request_failed"]
+    [logged] = [entry for entry in logs.entries if entry["event"] == "request_failed"]
     assert logged["error_id"] == rich.error_id
     assert isinstance(logged["exc_info"], RuntimeError)
 
