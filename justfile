@@ -44,6 +44,14 @@ serve: sync
 consumer: sync
     uv run --frozen faststream run --factory app.interfaces.consumer:create_app
 
+# The gRPC server (app.v1 services, health, reflection) on HOST:GRPC_PORT (default 127.0.0.1:50051).
+grpc: sync
+    uv run --frozen python -m app.interfaces.grpc
+
+# Regenerate the committed gRPC modules in app/interfaces/grpc/v1 from proto/app/v1/*.proto.
+proto: sync
+    uv run --frozen python -m tools.protogen
+
 # Write the AsyncAPI document of the broker messages (both directions) to docs/asyncapi.json.
 asyncapi: sync
     BROKER_URL="${BROKER_URL:-amqp://localhost:5672/}" uv run --frozen faststream docs gen --factory app.interfaces.consumer:create_app --out docs/asyncapi.json

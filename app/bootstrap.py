@@ -1,6 +1,6 @@
 """The composition root: the one place that builds adapters from settings.
 
-Every entry point (HTTP app, CLI, and the gRPC server, consumer and worker to come) calls
+Every entry point (HTTP app, CLI, gRPC server, consumer, and the worker to come) calls
 ``build_container`` so that they all share one wiring and one set of use cases.
 """
 

@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     port: Port = 8000
     workers: PositiveInt = 1
     grpc_port: Port = 50051
+    # On SIGTERM/SIGINT the gRPC server refuses new calls and lets running ones finish for this long.
+    grpc_shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     access_token_ttl_seconds: PositiveInt = 900
     refresh_token_ttl_seconds: PositiveInt = 1_209_600
     rate_limit_auth: Annotated[str, msgspec.Meta(pattern=r"^\d+/(second|minute|hour|day)$")] = "20/minute"

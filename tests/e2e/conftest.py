@@ -1,7 +1,11 @@
+from collections.abc import AsyncIterator
+
 import pytest
 from httpx import AsyncClient
 
 from app.bootstrap import Container
+from app.infrastructure.config import Settings
+from tests.e2e.grpc_helpers import Stubs, serving
 from tests.e2e.helpers import PASSWORD, sign_in
 
 ADMIN_EMAIL = "root@example.com"
@@ -18,3 +22,10 @@ async def admin(client: AsyncClient, container: Container) -> dict[str, str]:
     await container.users.create_admin(ADMIN_EMAIL, PASSWORD)
     tokens: dict[str, str] = await sign_in(client, ADMIN_EMAIL)
     return tokens
+
+
+@pytest.fixture(scope="session")
+async def rpc(settings: Settings, container: Container) -> AsyncIterator[Stubs]:
+    """Client stubs of a gRPC server sharing the REST app's container (and so its database)."""
+    async with serving(settings, container) as stubs:
+        yield stubs

@@ -6,6 +6,7 @@ These start the justfile's own recipes, so a broken recipe fails here, not in pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,13 +17,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import grpc
+import grpc.aio
 import httpx
 import pytest
+from grpc_health.v1 import health_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2, users_pb2_grpc
+from tests.e2e.grpc_helpers import bearer_metadata, health_check
 from tests.e2e.helpers import PASSWORD, assert_problem, bearer
 
 STARTUP_TIMEOUT_SECONDS = 60.0
+REQUEST_ID = ("x-request-id", "process-test-request")
 
 
 def free_port() -> int:
@@ -33,29 +40,40 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def running(recipe: str, env: dict[str, str], log_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """Start ``just <recipe>`` in its own process group and yield a client once it answers.
+async def started(recipe: str, env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Start ``just <recipe>`` in its own process group; on leaving, stop the whole group.
 
     Output goes to a file, not a pipe: a pipe nobody reads would eventually block the server.
     """
-    port = free_port()
-    environment = {**os.environ, "LOG_LEVEL": "WARNING", **env, "HOST": "127.0.0.1", "PORT": str(port)}
-    log_path = log_dir / f"{recipe}.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            "just", recipe, env=environment, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
+            "just", recipe, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
         )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            await _wait_until_live(client, process, log_path)
-            yield client
+        yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # the test may have stopped it already
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), timeout=15)
         except TimeoutError:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
+
+
+@asynccontextmanager
+async def running(recipe: str, env: dict[str, str], log_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """Start ``just <recipe>`` and yield an HTTP client once it answers."""
+    port = free_port()
+    environment = {**os.environ, "LOG_LEVEL": "WARNING", **env, "HOST": "127.0.0.1", "PORT": str(port)}
+    log_path = log_dir / f"{recipe}.log"
+    async with (
+        started(recipe, environment, log_path) as process,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+    ):
+        await _wait_until_live(client, process, log_path)
+        yield client
 
 
 async def _wait_until_live(client: httpx.AsyncClient, process: asyncio.subprocess.Process, log_path: Path) -> None:
@@ -203,3 +221,86 @@ async def test_create_admin_creates_then_promotes(database_url: str, client: htt
     assert code != 0
     assert "email" in output
     assert "password" in output
+
+
+async def _wait_until_serving(channel: grpc.aio.Channel, process: asyncio.subprocess.Process, log_path: Path) -> None:
+    check = health_check(channel)
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.returncode is not None:
+            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            response = await check(health_pb2.HealthCheckRequest(), timeout=5)
+            if response.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+        except grpc.aio.AioRpcError:
+            pass
+        await asyncio.sleep(0.2)
+    pytest.fail(f"server did not start in time:\n{log_path.read_text()[-4000:]}")
+
+
+async def test_grpc_server_serves_and_stops_gracefully(database_url: str, tmp_path: Path) -> None:
+    """``just grpc``: a session over TCP, then SIGTERM while a sign-in is running.
+
+    The running call still gets its answer, new calls are refused, and the process exits
+    cleanly. Hashing is made slow so that the sign-in is surely in flight when the signal
+    arrives (it takes seconds; the signal comes half a second after the call).
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        **server_env(database_url),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "HOST": "127.0.0.1",
+        "GRPC_PORT": str(port),
+        "PASSWORD_HASH_TIME_COST": "12",
+        "PASSWORD_HASH_MEMORY_KIB": "131072",
+        "GRPC_SHUTDOWN_GRACE_SECONDS": "60",
+    }
+    log_path = tmp_path / "grpc.log"
+    target = f"127.0.0.1:{port}"
+    async with started("grpc", env, log_path) as process, grpc.aio.insecure_channel(target) as channel:
+        await _wait_until_serving(channel, process, log_path)
+        auth, users = auth_pb2_grpc.AuthServiceStub(channel), users_pb2_grpc.UserServiceStub(channel)
+        credentials = {"email": "grpc-process@example.com", "password": PASSWORD}
+        user = await auth.SignUp(auth_pb2.SignUp(**credentials))
+        tokens = await auth.IssueTokens(auth_pb2.IssueTokens(**credentials))
+        me = await users.GetMe(users_pb2.GetMe(), metadata=(*bearer_metadata(tokens.access_token), REQUEST_ID))
+        assert me.id == user.id
+
+        in_flight = asyncio.ensure_future(auth.IssueTokens(auth_pb2.IssueTokens(**credentials)))
+        await asyncio.sleep(0.5)
+        os.killpg(process.pid, signal.SIGTERM)
+
+        async def refused() -> bool:
+            async with grpc.aio.insecure_channel(target) as fresh:
+                try:
+                    await health_check(fresh)(health_pb2.HealthCheckRequest(), timeout=5)
+                except grpc.aio.AioRpcError as exc:
+                    return exc.code() == grpc.StatusCode.UNAVAILABLE
+            return False
+
+        deadline = time.monotonic() + 30
+        while not await refused():
+            assert time.monotonic() < deadline, "new calls are still served after SIGTERM"
+            await asyncio.sleep(0.05)
+        answered = await asyncio.wait_for(in_flight, timeout=60)
+        assert answered.session_id
+        # just reports the SIGTERM it got (143) whatever the server did; the server's log says how it ended.
+        await asyncio.wait_for(process.wait(), timeout=30)
+
+    events = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    [logged] = [e for e in events if e.get("event") == "rpc" and e.get("request_id") == REQUEST_ID[1]]
+    assert logged["method"] == "/app.v1.UserService/GetMe"
+    assert (logged["code"], logged["user_id"]) == ("OK", user.id)
+    assert logged["duration_ms"] >= 0
+    signed_in = [e for e in events if e.get("event") == "rpc" and e["method"] == "/app.v1.AuthService/IssueTokens"]
+    assert [e["code"] for e in signed_in] == ["OK", "OK"]
+    assert {e["user_id"] for e in signed_in} == {None}
+    assert [e["event"] for e in events if e["event"].startswith("grpc_")] == [
+        "grpc_serving",
+        "grpc_stopping",
+        "grpc_stopped",
+    ]
+    assert PASSWORD not in log_path.read_text()

@@ -13,8 +13,8 @@ import pytest
 
 from app.application.auth.dto import RefreshBody, TokenForm, TokenRequestBody
 from app.application.users.dto import PasswordChangeBody, ProfilePatch, SignUpBody
-from app.domain.errors import FieldError
-from app.interfaces.http.validation import body_field_errors
+from app.domain.errors import FieldError, ValidationFailed
+from app.interfaces.validation import body_field_errors, convert_body
 
 VALID_SIGN_UP = {"email": "ada@example.com", "password": "correct horse battery"}
 
@@ -123,3 +123,10 @@ def test_a_body_that_is_not_an_object_is_one_body_error(raw: Any) -> None:
 def test_non_struct_body_types_are_left_to_the_framework(body_type: Any) -> None:
     """Only Struct bodies have named fields to report; anything else gets the framework's error."""
     assert body_field_errors(body_type, {"anything": 1}) == []
+
+
+def test_convert_body_gives_the_body_or_every_field_error() -> None:
+    assert convert_body(SignUpBody, VALID_SIGN_UP) == SignUpBody(**VALID_SIGN_UP)
+    with pytest.raises(ValidationFailed) as caught:
+        convert_body(SignUpBody, {"email": "not-an-email", "password": "short", "nickname": "ada"})
+    assert sorted(error.field for error in caught.value.errors) == ["email", "nickname", "password"]

@@ -66,6 +66,11 @@ class SignUpBody(Input):
     first_name: NameField | None = None
     last_name: NameField | None = None
 
+    def profile(self) -> dict[str, str]:
+        """The profile fields that were given."""
+        given = {"first_name": self.first_name, "last_name": self.last_name}
+        return {name: value for name, value in given.items() if value is not None}
+
 
 class ProfilePatch(Input):
     """Only the fields present change; ``null`` clears a field. Absent and null differ."""

@@ -12,11 +12,9 @@ from litestar.handlers import BaseRouteHandler
 
 from app.application.auth.principal import Principal
 from app.bootstrap import Container
-from app.domain.errors import Forbidden, Unauthorized
-from app.domain.users.values import Role
+from app.interfaces import callers
 from app.interfaces.http.request_context import USER_ID_STATE_KEY
 
-_BEARER_PREFIX = "bearer "
 _PRINCIPAL_STATE_KEY = "principal"
 
 
@@ -26,14 +24,11 @@ async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Princi
     if (cached := state.get(_PRINCIPAL_STATE_KEY)) is not None:
         return cached  # type: ignore[no-any-return]
     container: Container = connection.app.state.container
-    if api_key := connection.headers.get("x-api-key"):
-        principal = await container.auth_queries.authenticate_api_key(api_key.strip())
-    else:
-        header = connection.headers.get("authorization", "")
-        prefix, token = header[: len(_BEARER_PREFIX)], header[len(_BEARER_PREFIX) :].strip()
-        if prefix.lower() != _BEARER_PREFIX or not token:
-            raise Unauthorized("Missing credentials: send Authorization: Bearer <token> or X-API-Key")
-        principal = await container.auth_queries.authenticate(token)
+    principal = await callers.authenticate(
+        container.auth_queries,
+        authorization=connection.headers.get("authorization"),
+        api_key=connection.headers.get("x-api-key"),
+    )
     state[_PRINCIPAL_STATE_KEY] = principal
     state[USER_ID_STATE_KEY] = str(principal.user_id)
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
@@ -61,9 +56,7 @@ async def auth_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
 
 async def requires_admin(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: 401 for anonymous callers, 403 for authenticated non-admins."""
-    principal = await authenticate(connection)
-    if principal.user.role is not Role.ADMIN:
-        raise Forbidden("Administrators only")
+    callers.require_admin(await authenticate(connection))
 
 
 def dependencies(container: Container) -> dict[str, Provide]:

@@ -13,7 +13,6 @@ from typing import Any
 
 import msgspec
 import structlog
-import uuid_utils.compat as uuid_utils
 from litestar import Request, Response
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, ValidationException
@@ -32,7 +31,8 @@ from app.domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.interfaces.http.validation import body_field_errors
+from app.interfaces.errors import INTERNAL_ERROR, RATE_LIMITED, SERVICE_UNAVAILABLE, new_error_id, status_for
+from app.interfaces.validation import body_field_errors
 
 log = structlog.get_logger("app.errors")
 
@@ -45,9 +45,9 @@ _CODES = {
     409: "conflict",
     413: "payload_too_large",
     422: "validation_failed",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
+    429: RATE_LIMITED,
+    500: INTERNAL_ERROR,
+    503: SERVICE_UNAVAILABLE,
 }
 
 _DOMAIN_STATUS: dict[type[DomainError], int] = {
@@ -98,7 +98,7 @@ class Problem(ProblemDetailsException):
         self.cause = cause
 
     def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-        error_id = uuid_utils.uuid4().hex
+        error_id = new_error_id()
         self.instance = request.url.path
         self.extra = {**(self.extra if isinstance(self.extra, dict) else {}), "error_id": error_id}
         self.headers = {**(self.headers or {}), "X-Error-Id": error_id}
@@ -128,7 +128,7 @@ def _exposes_internals(request: Request[Any, Any, Any]) -> bool:
 
 
 def from_domain_error(exc: DomainError) -> Problem:
-    status = next(status for kind, status in _DOMAIN_STATUS.items() if isinstance(exc, kind))
+    status = status_for(_DOMAIN_STATUS, exc)
     errors = exc.errors if isinstance(exc, ValidationFailed) else None
     headers = _UNAUTHORIZED_HEADERS if status == 401 else None
     return Problem(status, exc.detail, errors=errors, headers=headers)

@@ -7,18 +7,17 @@ logged like any other request.
 
 from __future__ import annotations
 
-import re
 import time
 
 import structlog
-import uuid_utils.compat as uuid_utils
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.interfaces.request_id import REQUEST_ID_KEY, request_id
+
 log = structlog.get_logger("app.access")
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_HEADER = b"x-request-id"
+_HEADER = REQUEST_ID_KEY.encode()
 USER_ID_STATE_KEY = "user_id"
 
 
@@ -58,11 +57,5 @@ class RequestContextMiddleware:
 
 
 def _request_id(scope: Scope) -> str:
-    """The client's id when it is a sane token (it ends up in logs and headers), else a new one."""
-    for name, value in scope["headers"]:
-        if name == _HEADER:
-            candidate = value.decode("latin-1")
-            if _REQUEST_ID.match(candidate):
-                return candidate
-            break
-    return uuid_utils.uuid4().hex
+    sent = next((value.decode("latin-1") for name, value in scope["headers"] if name == _HEADER), None)
+    return request_id(sent)

@@ -15,18 +15,13 @@ from app.application.auth.principal import Principal
 from app.application.auth.queries import AuthQueries
 from app.application.users.commands import UserCommands
 from app.application.users.dto import SignUpBody, UserRead
+from app.interfaces import callers
 from app.interfaces.http.deps import auth_rate_limit
 from app.interfaces.http.openapi import AUTHENTICATED, problems
 
-_USER_AGENT_MAX = 512
-
 
 def client_info(request: Request[Any, Any, Any]) -> ClientInfo:
-    user_agent = request.headers.get("user-agent")
-    return ClientInfo(
-        user_agent=user_agent[:_USER_AGENT_MAX] if user_agent else None,
-        ip=request.client.host if request.client else None,
-    )
+    return callers.client_info(request.headers.get("user-agent"), request.client.host if request.client else None)
 
 
 class AuthController(Controller):
@@ -41,8 +36,7 @@ class AuthController(Controller):
         summary="Register a new user",
     )
     async def sign_up(self, data: JSONBody[SignUpBody], users: NamedDependency[UserCommands]) -> UserRead:
-        profile = {"first_name": data.first_name, "last_name": data.last_name}
-        return await users.sign_up(data.email, data.password, {k: v for k, v in profile.items() if v is not None})
+        return await users.sign_up(data.email, data.password, data.profile())
 
     @post(
         "/tokens",

@@ -1,16 +1,31 @@
-"""Field-by-field validation of a request body, to report every offending field at once."""
+"""Field-by-field validation of a request body, to report every offending field at once.
+
+Shared by every interface, so that a REST body and a gRPC message converted to the same
+msgspec DTO are held to the same rules and report the same field names.
+"""
 
 from __future__ import annotations
 
 import re
 import types
-from typing import Annotated, Any, Union, get_args, get_origin
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
-from app.domain.errors import FieldError
+from app.domain.errors import FieldError, ValidationFailed
+
+BodyT = TypeVar("BodyT", bound=msgspec.Struct)
 
 _LOCATION = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+
+
+def convert_body(body_type: type[BodyT], raw: Mapping[str, Any]) -> BodyT:
+    """``raw`` as a ``body_type``, or ``ValidationFailed`` naming every offending field."""
+    try:
+        return msgspec.convert(raw, body_type)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(body_field_errors(body_type, raw) or [FieldError("body", str(exc))]) from None
 
 
 def body_field_errors(body_type: Any, raw: Any, prefix: str = "") -> list[FieldError]:

@@ -1,0 +1,69 @@
+"""Protobuf messages to and from the use cases' msgspec DTOs.
+
+Requests become the very DTOs REST decodes its bodies into, so both interfaces hold input
+to the same rules and name the same fields when it breaks them. Responses are filled from
+the DTOs' JSON form, so every value reads exactly as REST renders it (UUID strings,
+RFC 3339 timestamps, ``null`` as an unset ``optional`` field); a DTO field the message
+lacks is an error, not a silent omission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from uuid import UUID
+
+import msgspec
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from app.application.listing import RESERVED_PARAMETERS
+from app.application.users.dto import Input
+from app.domain.errors import FieldError, ValidationFailed
+from app.interfaces.grpc.v1 import users_pb2
+from app.interfaces.validation import BodyT, convert_body
+
+MessageT = TypeVar("MessageT", bound=Message)
+
+
+class UserLookup(Input):
+    """``GetUser``: REST takes these from the path and the query string."""
+
+    id: UUID
+    include_deleted: bool = False
+
+
+def to_body(message: Message, body_type: type[BodyT]) -> BodyT:
+    """The request as ``body_type``, or ``ValidationFailed`` naming every offending field.
+
+    Fields without presence are included at their default (an empty ``email`` is an
+    invalid email, as in REST); unset ``optional`` fields are absent (REST's missing keys).
+    """
+    raw = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    return convert_body(body_type, raw)
+
+
+def to_message(dto: msgspec.Struct, message_type: type[MessageT]) -> MessageT:
+    return json_format.ParseDict(msgspec.to_builtins(dto), message_type())
+
+
+def listing_parameters(request: users_pb2.ListUsers) -> dict[str, list[str]]:
+    """The REST query string of a ``ListUsers``: its filters, and each field that is set under its own name."""
+    given = json_format.MessageToDict(request, preserving_proto_field_name=True)
+    filters: Mapping[str, str] = given.pop("filters", {})
+    misplaced = sorted(RESERVED_PARAMETERS & filters.keys())
+    if misplaced:
+        raise ValidationFailed(
+            [FieldError(name, f"Not a filter: set ListUsers.{name} instead") for name in misplaced],
+            detail="Invalid listing parameters",
+        )
+    return {name: [value] for name, value in filters.items()} | {
+        name: [_query_value(value)] for name, value in given.items()
+    }
+
+
+def _query_value(value: Any) -> str:
+    """As the value would read in a query string (``true``, ``50``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)

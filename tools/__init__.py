@@ -1,0 +1,1 @@
+"""Developer tools run through the justfile; not part of the service."""
