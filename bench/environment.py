@@ -13,8 +13,20 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-_PACKAGES = ("litestar", "uvicorn", "uvloop", "httptools", "msgspec", "sqlalchemy", "advanced-alchemy", "asyncpg",
-             "redis", "pyjwt", "argon2-cffi", "structlog")  # fmt: skip
+_PACKAGES = (
+    "litestar",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "msgspec",
+    "sqlalchemy",
+    "advanced-alchemy",
+    "asyncpg",
+    "redis",
+    "pyjwt",
+    "argon2-cffi",
+    "structlog",
+)
 
 
 def machine() -> dict[str, Any]:

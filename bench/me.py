@@ -35,10 +35,16 @@ USER = ("bench-me@example.com", "bench me password")
 async def measure(database_url: str, redis_url: str, requests: int, profile: bool) -> list[float]:
     """Seconds per request, for ``requests`` requests after a warm-up."""
     settings = load_settings(
-        {"APP_ENV": "prod", "SECRET_KEY": secrets.token_urlsafe(48), "DATABASE_URL": database_url,
-         "REDIS_URL": redis_url, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"},
+        {
+            "APP_ENV": "prod",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+        },
         env_file=None,
-    )  # fmt: skip
+    )
     container = build_container(settings)
     app = create_app(settings, container)
     try:
@@ -81,11 +87,20 @@ def _request(app: Litestar, token: str) -> Any:
                 status = message["status"]
 
         scope = {
-            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
-            "method": "GET", "scheme": "http", "path": "/api/v1/users/me", "raw_path": b"/api/v1/users/me",
-            "query_string": b"", "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000), "state": {},
-        }  # fmt: skip
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/api/v1/users/me",
+            "raw_path": b"/api/v1/users/me",
+            "query_string": b"",
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+            "state": {},
+        }
         await app(scope, receive, send)  # type: ignore[arg-type]
         if status != 200:
             raise RuntimeError(f"GET /api/v1/users/me answered {status}")
@@ -117,8 +132,10 @@ def main() -> None:
             profile = args.profile and number == args.rounds
             timings = asyncio.run(measure(database_url, redis_url, args.requests, profile))
             p90 = statistics.quantiles(timings, n=10)[-1]
-            print(f"round {number}: median {statistics.median(timings) * 1e6:.0f} µs, p90 {p90 * 1e6:.0f} µs "
-                  f"over {len(timings)} requests")  # fmt: skip
+            print(
+                f"round {number}: median {statistics.median(timings) * 1e6:.0f} µs, p90 {p90 * 1e6:.0f} µs "
+                f"over {len(timings)} requests"
+            )
 
 
 if __name__ == "__main__":

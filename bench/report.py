@@ -88,8 +88,13 @@ class Goal:
         return f"missed by {_number(gap)}{self.unit}{share}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"goal": self.name, "value": round(self.value, 3), "limit": self.limit, "met": self.met,
-                "verdict": self.verdict}  # fmt: skip
+        return {
+            "goal": self.name,
+            "value": round(self.value, 3),
+            "limit": self.limit,
+            "met": self.met,
+            "verdict": self.verdict,
+        }
 
 
 def table(rows: Sequence[Row]) -> str:
@@ -130,5 +135,10 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 
 def _result_json(result: Result) -> dict[str, Any]:
-    return {"operations": result.operations, "seconds": round(result.seconds, 3), "errors": result.errors,
-            "p50_ms": round(result.p50_ms, 3), "p99_ms": round(result.p99_ms, 3)}  # fmt: skip
+    return {
+        "operations": result.operations,
+        "seconds": round(result.seconds, 3),
+        "errors": result.errors,
+        "p50_ms": round(result.p50_ms, 3),
+        "p99_ms": round(result.p99_ms, 3),
+    }

@@ -119,7 +119,11 @@ def run(profile: Profile, workers: int, wrk_path: str, only: Sequence[str]) -> d
         "profile": dataclasses.asdict(profile),
         "workers": workers,
         "machine": machine,
-        "versions": {**environment.versions(wrk_path), "postgresql": postgres_version, "redis": redis_version},
+        "versions": {
+            **environment.versions(wrk_path),
+            "postgresql-server": postgres_version,
+            "redis-server": redis_version,
+        },
         "password_hash": hashing.describe(settings),
         "seed_seconds": round(seeded_in, 1),
         "startup_seconds": round(service.startup_seconds, 3),

@@ -149,13 +149,14 @@ def scenarios(cursor_depth: int) -> Sequence[Scenario]:
             LOGIN,
             _login,
             HEALTH_DURING_LOGIN,
-            lambda t: Load(t.service + "/health/live", connections=1, script="probe.lua",
-                           script_args=[str(PROBE_PAUSE_MS)]),
+            lambda t: Load(
+                t.service + "/health/live", connections=1, script="probe.lua", script_args=[str(PROBE_PAUSE_MS)]
+            ),
             reference=ARGON2,
             duration_factor=2.0,
         ),
         WrkScenario(f"POST /users/bulk ({BULK_SIZE:,} users)", _bulk),
-    ]  # fmt: skip
+    ]
 
 
 def _cores() -> int:
@@ -182,12 +183,19 @@ def _deep_page(t: Targets) -> Load:
 
 def _login(t: Targets) -> Load:
     # As many sign-ins at once as the ceiling has hashing threads; each waits ~a hash's time.
-    return Load(t.service + "/api/v1/auth/tokens", _cores(), script="post.lua", script_args=[t.login_body],
-                timeout_seconds=60)  # fmt: skip
+    return Load(
+        t.service + "/api/v1/auth/tokens", _cores(), script="post.lua", script_args=[t.login_body], timeout_seconds=60
+    )
 
 
 def _bulk(t: Targets) -> Load:
     # A tag of its own for every wrk process, so that no two loads ever send the same email.
     tag = secrets.token_hex(4)
-    return Load(t.service + USERS + "/bulk", _cores(), script="bulk.lua", script_args=[tag, str(BULK_SIZE)],
-                headers=_bearer(t.admin_token), timeout_seconds=60)  # fmt: skip
+    return Load(
+        t.service + USERS + "/bulk",
+        _cores(),
+        script="bulk.lua",
+        script_args=[tag, str(BULK_SIZE)],
+        headers=_bearer(t.admin_token),
+        timeout_seconds=60,
+    )

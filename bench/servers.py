@@ -60,9 +60,13 @@ def serving(spec: ServerSpec, log_dir: Path, *, startup_timeout: float = STARTUP
     with log.open("wb") as output:
         started = time.perf_counter()
         process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
-            list(spec.argv), env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            list(spec.argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     try:
         base_url = f"http://127.0.0.1:{port}"
         _wait_until_serving(process, base_url + spec.ready_path, log, started, startup_timeout)
