@@ -1,9 +1,10 @@
 """PostgreSQL and Redis for a benchmark run: the configured ones, else throwaway servers.
 
 ``DATABASE_URL`` (a PostgreSQL URL) and ``REDIS_URL`` name existing servers; when unset,
-the test suite's throwaway servers are started and removed afterwards. Either way the run
-gets a database of its own, migrated and seeded, and dropped at the end, so that a
-configured database is never filled with a million benchmark users.
+the test suite's throwaway servers are started and removed afterwards (redis-server is
+installed first if missing; PostgreSQL's server is expected on the machine). Either way
+the run gets a database of its own, migrated and seeded, and dropped at the end, so that
+a configured database is never filled with a million benchmark users.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from bench import packages
 from tests.support.servers import throwaway_postgres, throwaway_redis
 
 
@@ -37,9 +39,10 @@ def _postgres(stack: contextlib.ExitStack) -> str:
 
 def _redis(stack: contextlib.ExitStack) -> str:
     configured = os.environ.get("REDIS_URL", "")
-    return (
-        configured if configured.startswith(("redis://", "rediss://")) else stack.enter_context(throwaway_redis()).url
-    )
+    if configured.startswith(("redis://", "rediss://")):
+        return configured
+    packages.ensure("redis-server", "redis-server")
+    return stack.enter_context(throwaway_redis()).url
 
 
 @contextlib.contextmanager

@@ -120,8 +120,8 @@ def goals_table(goals: Sequence[Goal]) -> str:
 
 
 def _number(value: float) -> str:
-    """Three significant figures or so, with thousands separators: 5,210 / 48.2 / 3.07 / 0.412."""
-    if abs(value) >= 100:
+    """Three significant figures or so, with thousands separators: 5,210 / 48.2 / 3.07 / 0.412; counts as they are."""
+    if isinstance(value, int) or abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
         return f"{value:.1f}"

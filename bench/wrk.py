@@ -8,8 +8,6 @@ percentiles as one JSON line after :data:`MARKER`; :func:`parse_report` reads th
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 
+from bench import packages
 from bench.measure import Result
 
 LUA_DIR = Path(__file__).parent / "lua"
@@ -24,7 +23,6 @@ MARKER = "wrk-report: "
 
 #: wrk ends on its own after ``-d``; this much more is allowed before it counts as hung.
 _GRACE_SECONDS = 15.0
-_APT_TIMEOUT_SECONDS = 600.0
 
 
 class WrkError(RuntimeError):
@@ -117,26 +115,5 @@ def run(wrk: str, load: Load, seconds: float) -> Result:
 
 
 def ensure_installed() -> str:
-    """The path of wrk, installing Debian's package first when it is missing and we are root."""
-    if found := shutil.which("wrk"):
-        return found
-    apt_get = shutil.which("apt-get")
-    if os.geteuid() != 0 or apt_get is None:
-        raise WrkError("wrk is not installed: install it (Debian/Ubuntu: sudo apt-get install -y wrk) and run again")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [apt_get, "install", "-y", "-q", "--no-install-recommends", "wrk"]
-    # The package lists of a fresh machine may be empty or stale: update only when needed.
-    for step in ([install], [[apt_get, "update", "-q"], install]):
-        if all(_quietly(argv, env) for argv in step) and (found := shutil.which("wrk")):
-            return found
-    raise WrkError("could not install wrk with apt-get; install it by hand and run again")
-
-
-def _quietly(argv: list[str], env: Mapping[str, str]) -> bool:
-    try:
-        done = subprocess.run(  # noqa: S603 - apt-get with fixed arguments
-            argv, env=env, capture_output=True, timeout=_APT_TIMEOUT_SECONDS, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
+    """The path of wrk, installed from Debian's package when missing (see ``bench.packages``)."""
+    return packages.ensure("wrk", "wrk")
