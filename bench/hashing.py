@@ -23,7 +23,7 @@ from bench.measure import Result
 _PASSWORD = "benchmark password"  # noqa: S105 - hashed and verified here, never stored
 
 
-def hasher(settings: Settings) -> PasswordHasher:
+def _hasher(settings: Settings) -> PasswordHasher:
     return PasswordHasher(
         time_cost=settings.password_hash_time_cost,
         memory_cost=settings.password_hash_memory_kib,
@@ -44,7 +44,7 @@ def verifications(settings: Settings, seconds: float, threads: int | None = None
     Each thread finishes the hash it started when time is up, and the rate counts the
     whole span, so no partial work is credited.
     """
-    argon2 = hasher(settings)
+    argon2 = _hasher(settings)
     encoded = argon2.hash(_PASSWORD)
     threads = threads or os.cpu_count() or 1
     started = time.perf_counter()

@@ -1,9 +1,9 @@
 """The HTTP servers under test, each in a process group of its own.
 
 A server is started with ``start_new_session``, so that stopping it reaches everything it
-started (``just`` → ``uv`` → uvicorn → its workers) and Ctrl-C in the terminal does not
-reach it before the runner has recorded what it needs. :func:`serving` always stops the
-group: SIGTERM first, SIGKILL if it is still there after a grace period.
+started (``just`` → ``uv`` → uvicorn → its workers), and so that Ctrl-C in the terminal
+goes to the runner alone, which then stops it. :func:`serving` always stops the group:
+SIGTERM first, SIGKILL if it is still there after a grace period.
 """
 
 from __future__ import annotations
@@ -43,12 +43,9 @@ class ServerSpec:
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    name: str
     base_url: str
     #: From the start of the command to the first answer of ``ready_path``.
     startup_seconds: float
-    pgid: int
-    log: Path
 
 
 @contextlib.contextmanager
@@ -70,12 +67,12 @@ def serving(spec: ServerSpec, log_dir: Path, *, startup_timeout: float = STARTUP
     try:
         base_url = f"http://127.0.0.1:{port}"
         _wait_until_serving(process, base_url + spec.ready_path, log, started, startup_timeout)
-        yield Server(spec.name, base_url, time.perf_counter() - started, process.pid, log)
+        yield Server(base_url, time.perf_counter() - started)
     finally:
-        stop_group(process)
+        _stop_group(process)
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the process group, then SIGKILL it if the leader has not exited after a grace period."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
