@@ -76,6 +76,18 @@ seed COUNT="1000000": sync
 bench-listing *ARGS: sync
     uv run --frozen python -m bench.listing {{ARGS}}
 
+# Load test: the service against a bare baseline app, under wrk, in one run (WORKERS workers); see docs/benchmarks.md.
+bench *ARGS: sync
+    uv run --frozen python -m bench.run {{ARGS}}
+
+# The load test with a small seed and short rounds, for development.
+bench-quick *ARGS: sync
+    uv run --frozen python -m bench.run --quick {{ARGS}}
+
+# In-process cost of GET /api/v1/users/me with a Bearer token (medians); --profile adds a pyinstrument profile.
+bench-me *ARGS: sync
+    uv run --frozen python -m bench.me {{ARGS}}
+
 # Static checks: ruff (lint and format) and mypy --strict.
 lint: sync
     uv run --frozen ruff check .

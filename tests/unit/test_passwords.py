@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from argon2 import PasswordHasher as Argon2
 
-from app.infrastructure.security.passwords import Argon2PasswordHasher
+from app.infrastructure.security.passwords import HASHING_NICENESS, Argon2PasswordHasher
 
 PASSWORD = "correct horse battery"
 
@@ -109,3 +115,28 @@ async def test_hashing_runs_off_the_event_loop(slow_hasher: Argon2PasswordHasher
     await task
 
     assert during >= 3, f"the loop ran only {during} times while hashing"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have a priority of their own on Linux")
+@pytest.mark.parametrize("operation", ["hash", "verify"])
+async def test_hashing_yields_the_cpu_to_the_event_loop(monkeypatch: pytest.MonkeyPatch, operation: str) -> None:
+    """Hashes run at a lower priority than the loop's thread: a burst of sign-ins cannot starve other requests."""
+    hasher = _hasher()
+    stored = await hasher.hash(PASSWORD)
+    priorities: list[int] = []
+
+    def recording(real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            priorities.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(Argon2, operation, recording(getattr(Argon2, operation)))
+    if operation == "hash":
+        await hasher.hash(PASSWORD)
+    else:
+        await hasher.verify(stored, PASSWORD)
+
+    loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert priorities == [min(19, loop_priority + HASHING_NICENESS)]

@@ -140,6 +140,52 @@ def test_signed_token_with_a_non_string_sid_is_unauthorized(codec: JwtAccessToke
         codec.decode(_signed(sid=sid))
 
 
+def test_a_token_is_verified_once_while_failures_are_verified_every_time(
+    codec: JwtAccessTokenCodec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients present the same token on every request: PyJWT runs for its first use only."""
+    calls: list[str] = []
+    verify = jwt.decode
+
+    def counting(token: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(token)
+        return verify(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    token, forged = codec.issue(CLAIMS, _now()), _signed(key="o" * 64)
+
+    assert [codec.decode(token) for _ in range(3)] == [CLAIMS] * 3
+    for _ in range(2):
+        with pytest.raises(Unauthorized):
+            codec.decode(forged)
+
+    assert calls == [token, forged, forged]
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    now = [_now().timestamp()]
+    codec = JwtAccessTokenCodec(KEY, TTL, clock=lambda: now[0])
+    token = codec.issue(CLAIMS, _now())
+    expires_at = jwt.decode(token, KEY, algorithms=["HS256"])["exp"]
+    assert codec.decode(token) == CLAIMS
+
+    now[0] = expires_at - 0.001
+    assert codec.decode(token) == CLAIMS
+    now[0] = expires_at
+    with pytest.raises(Unauthorized, match="expired"):
+        codec.decode(token)
+
+
+@pytest.mark.parametrize("tamper", [_with_signature_flipped, _with_payload_swapped], ids=["signature", "payload"])
+def test_a_tampered_copy_of_a_remembered_token_is_refused(
+    codec: JwtAccessTokenCodec, tamper: Callable[[str], str]
+) -> None:
+    token = codec.issue(CLAIMS, _now())
+    assert codec.decode(token) == CLAIMS
+    with pytest.raises(Unauthorized):
+        codec.decode(tamper(token))
+
+
 def test_opaque_tokens_are_random_and_long() -> None:
     """256 bits each: guessing one is hopeless, which is why a fast hash is enough to store them."""
     tokens = Sha256OpaqueTokens()

@@ -1,0 +1,70 @@
+"""The ceiling for sign-in: how many argon2id verifications per second this machine does.
+
+A sign-in is one argon2id verification plus a few queries, so its throughput cannot
+exceed the machine's hash rate with the service's own parameters; the runner measures
+that rate in the same run, between the sign-in loads, to compare the two.
+
+argon2-cffi releases the GIL, so threads of one process hash in parallel, as the
+service's worker threads do.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from argon2 import PasswordHasher, Type
+
+from app.infrastructure.config import Settings
+from bench.measure import Result
+
+_PASSWORD = "benchmark password"  # noqa: S105 - hashed and verified here, never stored
+
+
+def _hasher(settings: Settings) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_cost=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+        type=Type.ID,
+    )
+
+
+def describe(settings: Settings) -> str:
+    memory = settings.password_hash_memory_kib
+    size = f"{memory // 1024} MiB" if memory % 1024 == 0 else f"{memory} KiB"
+    return f"argon2id t={settings.password_hash_time_cost}, m={size}, p={settings.password_hash_parallelism}"
+
+
+def verifications(settings: Settings, seconds: float, threads: int | None = None) -> Result:
+    """Verify one hash over and over on ``threads`` threads (default: one per core) for ``seconds``.
+
+    Each thread finishes the hash it started when time is up, and the rate counts the
+    whole span, so no partial work is credited.
+    """
+    argon2 = _hasher(settings)
+    encoded = argon2.hash(_PASSWORD)
+    threads = threads or os.cpu_count() or 1
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    def work() -> list[float]:
+        durations = []
+        while (begun := time.perf_counter()) < deadline:
+            argon2.verify(encoded, _PASSWORD)
+            durations.append(time.perf_counter() - begun)
+        return durations
+
+    with ThreadPoolExecutor(threads, thread_name_prefix="argon2") as pool:
+        runs = [pool.submit(work) for _ in range(threads)]
+        durations = sorted(d for run in runs for d in run.result())
+    elapsed = time.perf_counter() - started
+    return Result(
+        operations=len(durations),
+        seconds=elapsed,
+        errors=0,
+        p50_ms=statistics.median(durations) * 1000 if durations else 0.0,
+        p99_ms=durations[min(len(durations) - 1, int(len(durations) * 0.99))] * 1000 if durations else 0.0,
+    )

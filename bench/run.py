@@ -1,0 +1,257 @@
+"""``just bench``: the service against a bare baseline app, under wrk, in one run.
+
+1. wrk (installed with apt-get when missing and root), bytecode compiled as the image does;
+2. PostgreSQL and Redis: ``DATABASE_URL`` / ``REDIS_URL``, else throwaway servers;
+3. a fresh database, migrated and seeded with ``--users`` users (COPY, ``bench/seed.py``);
+4. the service (``just serve``, production settings, ``WORKERS`` workers) and the baseline
+   (``bench/baseline.py``, same uvicorn and worker count), each in its own process group;
+5. every scenario of ``bench/scenarios.py``: a warm-up, then rounds that alternate the
+   scenario with its reference, so that both see the machine in the same state;
+6. worker memory from the service's ``/metrics``, then everything is stopped;
+7. the table and the goals printed, and the results saved under ``bench/results/``.
+
+``just bench-quick`` runs the same with a small seed and short, single rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+import msgspec
+
+from app.infrastructure.config import load_settings
+from bench import backing, environment, fixtures, hashing, report, scenarios, servers, wrk
+from bench.measure import Result
+from bench.report import Goal, Row
+from bench.scenarios import Scenario, Targets
+from bench.seed import seed
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Profile:
+    name: str
+    users: int
+    seconds: float
+    rounds: int
+    warmup_seconds: float
+
+
+FULL = Profile("full", users=1_000_000, seconds=10, rounds=2, warmup_seconds=2)
+QUICK = Profile("quick", users=20_000, seconds=2, rounds=1, warmup_seconds=1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    profile = Profile(
+        profile.name,
+        users=args.users or profile.users,
+        seconds=args.seconds or profile.seconds,
+        rounds=args.rounds or profile.rounds,
+        warmup_seconds=profile.warmup_seconds,
+    )
+    _stop_cleanly_on_signals()
+    wrk_path = wrk.ensure_installed()
+    _compile_bytecode()
+    record = run(profile, args.workers, wrk_path, [name.lower() for name in args.only])
+    record["command"] = "just bench-quick" if args.quick else "just bench"
+    output = args.output or RESULTS_DIR / f"{profile.name}-{datetime.now(UTC):%Y-%m-%dT%H%M}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(msgspec.json.format(msgspec.json.encode(record)) + b"\n")
+    print(f"\n{record['table']}\n\n{record['goals_table']}\n\nsaved {output}")
+
+
+def run(profile: Profile, workers: int, wrk_path: str, only: Sequence[str]) -> dict[str, Any]:
+    started = datetime.now(UTC)
+    machine = environment.machine()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-") as logs,
+        backing.backing_servers() as (postgres_url, redis_url),
+        backing.fresh_database(postgres_url) as database_url,
+    ):
+        _say(f"seeding {profile.users:,} users")
+        seeded_in = asyncio.run(seed(database_url, profile.users))
+        env = service_env(database_url, redis_url, workers)
+        settings = load_settings(env, env_file=None)
+        fixtures.create_admin(settings)
+        depth = profile.users // 2
+        service_spec = servers.ServerSpec("service", ["just", "serve"], env, ready_path="/health/live")
+        baseline_spec = servers.ServerSpec("baseline", _baseline_argv(workers), env, ready_path=scenarios.ME)
+        with (
+            servers.serving(service_spec, Path(logs)) as service,
+            servers.serving(baseline_spec, Path(logs)) as baseline,
+        ):
+            _say(f"service started in {service.startup_seconds:.2f} s, baseline in {baseline.startup_seconds:.2f} s")
+            credentials = fixtures.credentials(service.base_url, depth)
+            targets = Targets(
+                wrk=wrk_path,
+                settings=settings,
+                service=service.base_url,
+                baseline=baseline.base_url,
+                **msgspec.structs.asdict(credentials),
+            )
+            chosen = [s for s in scenarios.scenarios(depth) if not only or any(o in s.name.lower() for o in only)]
+            rows = measure(chosen, targets, profile)
+            rss = servers.worker_rss_bytes(service.base_url)
+        postgres_version, redis_version = asyncio.run(backing.versions(database_url, redis_url))
+    goals = evaluate(rows, rss, service.startup_seconds)
+    return {
+        "date": started.isoformat(timespec="seconds"),
+        "revision": environment.revision(),
+        "profile": dataclasses.asdict(profile),
+        "workers": workers,
+        "machine": machine,
+        "versions": {
+            **environment.versions(wrk_path),
+            "postgresql-server": postgres_version,
+            "redis-server": redis_version,
+        },
+        "password_hash": hashing.describe(settings),
+        "seed_seconds": round(seeded_in, 1),
+        "startup_seconds": round(service.startup_seconds, 3),
+        "baseline_startup_seconds": round(baseline.startup_seconds, 3),
+        "worker_rss_mib": {str(pid): round(size / 2**20, 1) for pid, size in rss.items()},
+        "rows": [row.to_json() for row in rows],
+        "goals": [goal.to_json() for goal in goals],
+        "table": report.table(rows),
+        "goals_table": report.goals_table(goals),
+    }
+
+
+def measure(chosen: Sequence[Scenario], targets: Targets, profile: Profile) -> list[Row]:
+    """Each scenario: a warm-up, then rounds of reference and scenario in turn.
+
+    Warm-ups (each reference's first, each scenario's) fill pools and caches; their
+    results are dropped.
+    """
+    rows: list[Row] = []
+    references: dict[str, list[Result]] = {}
+    for scenario in chosen:
+        seconds = profile.seconds * scenario.duration_factor
+        if scenario.reference.name not in references:
+            scenario.reference.measure(targets, profile.warmup_seconds)
+            references[scenario.reference.name] = []
+        scenario.run(targets, profile.warmup_seconds)
+        reference_rounds: list[Result] = []
+        named: dict[str, list[Result]] = defaultdict(list)
+        for round_number in range(1, profile.rounds + 1):
+            reference_rounds.append(scenario.reference.measure(targets, seconds))
+            for name, result in scenario.run(targets, seconds):
+                named[name].append(result)
+                reference = reference_rounds[-1]
+                _say(
+                    f"round {round_number}: {name}: {result.per_second:,.1f}/s, p99 {result.p99_ms:.1f} ms, "
+                    f"{result.errors} errors ({scenario.reference.name}: {reference.per_second:,.1f}/s)"
+                )
+        references[scenario.reference.name] += reference_rounds
+        for index, (name, results) in enumerate(named.items()):
+            own = index == 0  # the scenario's own row; the others (a probe) have no reference
+            rows.append(Row(name, results, scenario.reference.name if own else "", reference_rounds if own else ()))
+    rows += [Row(name, results) for name, results in references.items()]
+    return rows
+
+
+def evaluate(rows: Sequence[Row], rss: dict[int, int], startup_seconds: float) -> list[Goal]:
+    """The issue's goals, for those rows the run has (``--only`` may leave some out)."""
+    by_name = {row.name: row for row in rows}
+    goals = []
+    if me := by_name.get(scenarios.ME_BEARER):
+        goals.append(Goal(f"{me.name}: requests/s >= 0.6 x the bare app's", me.ratio or 0.0, 0.6, at_least=True))
+        goals.append(Goal(f"{me.name}: no errors", me.errors, 0, at_least=False))
+    if login := by_name.get(scenarios.LOGIN):
+        goals.append(Goal(f"{login.name}: >= 0.9 x argon2 verifications/s", login.ratio or 0.0, 0.9, at_least=True))
+    if probe := by_name.get(scenarios.HEALTH_DURING_LOGIN):
+        goals.append(Goal(f"{probe.name}: p99 < 25 ms", probe.p99_ms, 25.0, at_least=False, unit=" ms"))
+    if rss:
+        largest = max(rss.values()) / 1e6
+        goals.append(Goal("API worker RSS after the run < 150 MB", largest, 150.0, at_least=False, unit=" MB"))
+    startup = "start-up (just serve to the first 200 from /health/live) < 2 s"
+    goals.append(Goal(startup, startup_seconds, 2.0, at_least=False, unit=" s"))
+    return goals
+
+
+def service_env(database_url: str, redis_url: str, workers: int) -> dict[str, str]:
+    """Production settings, with the limits a load test needs raised."""
+    return {
+        "APP_ENV": "prod",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "BROKER_URL": "",  # events are published in-process; the broker scenarios come later
+        "WORKERS": str(workers),
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        # Every sign-in of the login scenario comes from one address.
+        "RATE_LIMIT_AUTH": "1000000/second",
+        # The tokens are made once, before the loads, and must outlive the longest run.
+        "ACCESS_TOKEN_TTL_SECONDS": "86400",
+    }
+
+
+def _baseline_argv(workers: int) -> list[str]:
+    # HOST and PORT come from the environment that ``servers.serving`` sets.
+    return ["sh", "-c", f'exec uv run --frozen uvicorn --factory bench.baseline:create_app --host "$HOST" '
+            f'--port "$PORT" --workers {workers} --no-access-log']  # fmt: skip
+
+
+def _compile_bytecode() -> None:
+    """Compile the dependencies' and the app's bytecode, as the image build does.
+
+    Without it, a machine with ``PYTHONDONTWRITEBYTECODE`` set compiles every module at each
+    start, and start-up would measure the compiler. Files already compiled are skipped.
+    """
+    _say("compiling bytecode")
+    targets = [sysconfig.get_paths()["purelib"], "app", "bench"]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *targets], stdout=subprocess.DEVNULL,  # noqa: S603
+                   timeout=600, check=True)  # fmt: skip
+
+
+def _stop_cleanly_on_signals() -> None:
+    """SIGTERM and SIGHUP end the run like Ctrl-C does: through every ``finally``, servers stopped."""
+
+    def stop(signum: int, _: FrameType | None) -> NoReturn:
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small seed, short single rounds (development)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS") or os.cpu_count() or 1))
+    parser.add_argument("--users", type=int, help="users to seed (default: 1,000,000; quick: 20,000)")
+    parser.add_argument("--seconds", type=float, help="length of one round (default: 10; quick: 2)")
+    parser.add_argument("--rounds", type=int, help="rounds per scenario (default: 2; quick: 1)")
+    parser.add_argument("--only", action="append", default=[], help="run scenarios whose name contains this")
+    parser.add_argument("--output", type=Path, help="where to save the results (default: bench/results/)")
+    return parser
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(130)

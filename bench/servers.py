@@ -1,0 +1,124 @@
+"""The HTTP servers under test, each in a process group of its own.
+
+A server is started with ``start_new_session``, so that stopping it reaches everything it
+started (``just`` → ``uv`` → uvicorn → its workers), and so that Ctrl-C in the terminal
+goes to the runner alone, which then stops it. :func:`serving` always stops the group:
+SIGTERM first, SIGKILL if it is still there after a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+STARTUP_TIMEOUT_SECONDS = 60.0
+_STOP_GRACE_SECONDS = 15.0
+_POLL_SECONDS = 0.02
+
+
+class ServerError(RuntimeError):
+    """A server did not start, with the end of its log."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    """How to start one server; ``HOST`` and ``PORT`` are added to ``env``."""
+
+    name: str
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    #: Answered with a status below 500 once the server serves.
+    ready_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    base_url: str
+    #: From the start of the command to the first answer of ``ready_path``.
+    startup_seconds: float
+
+
+@contextlib.contextmanager
+def serving(spec: ServerSpec, log_dir: Path, *, startup_timeout: float = STARTUP_TIMEOUT_SECONDS) -> Iterator[Server]:
+    port = free_port()
+    env = {**os.environ, **spec.env, "HOST": "127.0.0.1", "PORT": str(port)}
+    log = log_dir / f"{spec.name}.log"
+    # Output goes to a file: a pipe that nobody reads would block the server once full.
+    with log.open("wb") as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(  # noqa: S603 - our own argv, no shell
+            list(spec.argv),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_until_serving(process, base_url + spec.ready_path, log, started, startup_timeout)
+        yield Server(base_url, time.perf_counter() - started)
+    finally:
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group, then SIGKILL it if the leader has not exited after a grace period."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=_STOP_GRACE_SECONDS)
+    # Whatever is left of the group (a worker that ignored SIGTERM) goes too.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=_STOP_GRACE_SECONDS)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path, started: float, timeout: float) -> None:
+    with httpx.Client(timeout=1.0) as client:
+        while time.perf_counter() < started + timeout:
+            if process.poll() is not None:
+                raise ServerError(f"{url}: the server exited with status {process.returncode}\n{_tail(log)}")
+            with contextlib.suppress(httpx.TransportError):
+                if client.get(url).status_code < 500:
+                    return
+            time.sleep(_POLL_SECONDS)
+    raise ServerError(f"{url}: no answer within {timeout:.0f} s\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
+def worker_rss_bytes(base_url: str) -> dict[int, int]:
+    """Resident memory of each worker, by pid, from the service's own ``/metrics``.
+
+    In multiprocess mode (``just serve``) any worker answering reports every live one,
+    labelled ``pid``.
+    """
+    scraped = httpx.get(f"{base_url}/metrics", timeout=5.0, headers={"Connection": "close"})
+    scraped.raise_for_status()
+    return {
+        int(sample.labels["pid"]): int(sample.value)
+        for family in text_string_to_metric_families(scraped.text)
+        for sample in family.samples
+        if sample.name == "process_resident_memory_bytes" and "pid" in sample.labels
+    }

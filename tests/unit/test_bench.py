@@ -1,0 +1,160 @@
+"""The load test's own logic: reading wrk's report, alternating runs, and the tables and goals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from app.infrastructure.config import load_settings
+from bench import report, run, wrk
+from bench.measure import Result
+from bench.report import Goal, Row
+from bench.scenarios import Targets
+from bench.wrk import Load, WrkError
+
+#: What report.lua prints, as wrk's Lua formats it.
+REPORT = (
+    '{"requests":4000,"duration_us":2000000,"bytes":1048576,'
+    '"errors":{"connect":1,"read":2,"write":0,"status":3,"timeout":4},'
+    '"latency_us":{"p50":2900,"p90":4100,"p99":12500,"max":20000,"mean":3100.5}}'
+)
+WRK_OUTPUT = (
+    """Running 2s test @ http://127.0.0.1:8000/health/live
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.10ms    1.20ms  20.00ms   90.00%
+  4000 requests in 2.00s, 1.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   2000.00
+Transfer/sec:      0.50MB
+"""
+    + f"wrk-report: {REPORT}\n"
+)
+
+
+def _result(per_second: float, p99_ms: float = 10.0, errors: int = 0) -> Result:
+    return Result(operations=int(per_second * 10), seconds=10.0, errors=errors, p50_ms=p99_ms / 4, p99_ms=p99_ms)
+
+
+def test_the_report_line_is_read_and_every_kind_of_error_counted() -> None:
+    result = wrk.parse_report(WRK_OUTPUT)
+
+    assert result == Result(operations=4000, seconds=2.0, errors=10, p50_ms=2.9, p99_ms=12.5)
+    assert result.per_second == 2000.0
+
+
+@pytest.mark.parametrize("output", ["", "Requests/sec: 2000.00\n", "wrk-report: {not json\n"], ids=str)
+def test_output_without_a_readable_report_is_an_error(output: str) -> None:
+    with pytest.raises(WrkError):
+        wrk.parse_report(output)
+
+
+def test_the_command_carries_headers_script_and_its_arguments() -> None:
+    load = Load("http://127.0.0.1:1/x", 8, script="post.lua", script_args=['{"a": 1}'], headers={"X-Api-Key": "k"})
+
+    argv = wrk.command("/usr/bin/wrk", load, 2.4)
+
+    assert argv[:9] == ["/usr/bin/wrk", "--threads", "1", "--connections", "8", "--duration", "2s", "--timeout", "10s"]
+    assert argv[9:11] == ["--header", "X-Api-Key: k"]
+    assert argv[11] == "--script"
+    assert argv[12].endswith("/bench/lua/post.lua")
+    assert argv[13:] == ["http://127.0.0.1:1/x", "--", '{"a": 1}']
+
+
+def test_a_row_shows_medians_summed_errors_and_the_ratio_to_its_reference() -> None:
+    row = Row(
+        "me",
+        [_result(900, 30.0, errors=1), _result(1000, 10.0), _result(800, 20.0, errors=2)],
+        reference="bare",
+        reference_rounds=[_result(2000), _result(1000)],
+    )
+
+    assert (row.per_second, row.p99_ms, row.errors) == (900, 20.0, 3)
+    assert row.reference_per_second == 1500
+    assert row.ratio == pytest.approx(0.6)
+
+
+def test_the_table_is_markdown_with_one_line_per_row() -> None:
+    rows = [Row("GET /x", [_result(1234.5, 12.34)], "bare", [_result(2469)]), Row("bare", [_result(2469)])]
+
+    lines = report.table(rows).splitlines()
+
+    assert lines[0] == "| scenario | requests/s | p50 | p99 | errors | compared with | ratio |"
+    assert lines[2] == "| GET /x | 1,234 | 3.08 ms | 12.3 ms | 0 | bare (2,469/s) | 0.500 |"
+    assert lines[3] == "| bare | 2,469 | 2.50 ms | 10.0 ms | 0 |  |  |"
+
+
+@pytest.mark.parametrize(
+    ("goal", "verdict"),
+    [
+        (Goal("ratio", 0.75, 0.6, at_least=True), "met"),
+        (Goal("ratio", 0.45, 0.6, at_least=True), "missed by 0.150 (25%)"),
+        (Goal("p99", 25.0, 25.0, at_least=False, unit=" ms"), "met"),
+        (Goal("p99", 30.0, 25.0, at_least=False, unit=" ms"), "missed by 5.00 ms (20%)"),
+        (Goal("errors", 3, 0, at_least=False), "missed by 3"),
+    ],
+)
+def test_a_goal_says_whether_it_was_met_and_by_how_much_it_was_missed(goal: Goal, verdict: str) -> None:
+    assert goal.verdict == verdict
+    assert goal.met is (verdict == "met")
+
+
+@dataclass
+class _Recorder:
+    """A reference and a scenario that log their calls and return fixed rates."""
+
+    calls: list[str] = field(default_factory=list)
+
+    @dataclass
+    class Reference:
+        log: list[str]
+        name: str = "ceiling"
+
+        def measure(self, targets: Targets, seconds: float) -> Result:
+            self.log.append(f"reference {seconds:g}")
+            return _result(1000)
+
+    @dataclass
+    class Scenario:
+        log: list[str]
+        reference: _Recorder.Reference
+        name: str = "load"
+        duration_factor: float = 2.0
+
+        def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
+            self.log.append(f"scenario {seconds:g}")
+            return [(self.name, _result(500)), ("probe", _result(50, p99_ms=5.0))]
+
+
+def test_scenario_and_reference_alternate_after_one_warm_up_each() -> None:
+    recorder = _Recorder()
+    reference = _Recorder.Reference(recorder.calls)
+    scenario = _Recorder.Scenario(recorder.calls, reference)
+    targets = Targets("wrk", load_settings({}, env_file=None), "http://s", "http://b", "t", "k", "a", "{}", "c")
+
+    rows = run.measure([scenario], targets, run.Profile("test", users=1, seconds=3, rounds=2, warmup_seconds=1))
+
+    assert recorder.calls == ["reference 1", "scenario 1", "reference 6", "scenario 6", "reference 6", "scenario 6"]
+    assert [(row.name, row.reference, len(row.rounds), row.ratio) for row in rows] == [
+        ("load", "ceiling", 2, 0.5),
+        ("probe", "", 2, None),
+        ("ceiling", "", 2, None),
+    ]
+
+
+def test_goals_are_checked_for_the_rows_a_run_has() -> None:
+    rows = [
+        Row("GET /users/me (Bearer)", [_result(700)], "bare", [_result(1000)]),
+        Row("GET /health/live during login", [_result(50, p99_ms=30.0)]),
+    ]
+
+    goals = run.evaluate(rows, {1: 120_000_000, 2: 160_000_000}, startup_seconds=1.5)
+
+    assert [(goal.name.split(":")[0], goal.met) for goal in goals] == [
+        ("GET /users/me (Bearer)", True),
+        ("GET /users/me (Bearer)", True),
+        ("GET /health/live during login", False),
+        ("API worker RSS after the run < 150 MB", False),
+        ("start-up (just serve to the first 200 from /health/live) < 2 s", True),
+    ]
