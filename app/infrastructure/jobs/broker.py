@@ -1,0 +1,237 @@
+"""The job broker: a Redis stream when ``REDIS_URL`` is set, the API process itself otherwise.
+
+Both honour the ``delay`` label (seconds to hold a message before it is delivered), which
+is how retries back off, and both carry the same middlewares (``middleware.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, cast
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
+from taskiq.serializers import JSONSerializer
+from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
+
+from app.infrastructure.config import Settings
+from app.infrastructure.jobs.middleware import DELAY, JobMetrics, LogContext, RetryWithBackoff
+
+log = structlog.get_logger("app.jobs")
+
+JOB_STREAM = "app.jobs"
+CONSUMER_GROUP = "app.workers"
+RESULT_PREFIX = "app.jobs.result"
+
+#: How long a worker's read waits for new jobs before it looks at delayed and stranded ones.
+READ_BLOCK_MS = 1000
+#: Bound on connecting to Redis; replies get the read's block time on top.
+CONNECT_TIMEOUT_SECONDS = 5.0
+#: A worker that lost Redis tries again after this, doubling up to the maximum.
+_RECONNECT_SECONDS = (0.5, 10.0)
+
+# Holds a message until ARGV[1] ms from now, by Redis's clock (the one every process shares).
+_DELAY = """
+local now = redis.call('TIME')
+local due = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + tonumber(ARGV[1])
+return redis.call('ZADD', KEYS[1], due, ARGV[2])
+"""
+# Moves up to ARGV[1] due messages to the stream, atomically: each goes once, whichever worker runs it.
+_RELEASE_DUE = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, data in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'data', data)
+  redis.call('ZREM', KEYS[1], data)
+end
+return #due
+"""
+
+
+def delay_of(message: BrokerMessage) -> float:
+    """The message's ``delay`` label in seconds (labels travel as strings), 0 without one."""
+    return float(message.labels.get(DELAY) or 0)
+
+
+class RedisJobBroker(RedisStreamBroker):
+    """taskiq-redis's stream broker, with what at-least-once delivery needs on top of it.
+
+    - A job is acknowledged once it has run (and its result is stored): the worker's
+      default. Until then its entry stays pending in the consumer group.
+    - An entry pending for longer than ``redelivery_after`` (its worker died) is claimed by
+      another worker (``XAUTOCLAIM``) and run again. Checked on every pass of the read
+      loop, idle or not: the upstream loop checks only after a read that brought new
+      entries, so on a quiet system a dead worker's job would wait for the next one.
+    - A message with a ``delay`` label waits in a sorted set (``app.jobs.delayed``) until
+      it is due, and is then moved to the stream by a script, atomically.
+    - An acknowledged entry is deleted (``XACK`` + ``XDEL``): the stream holds the jobs not
+      done yet, and needs no trimming (``MAXLEN`` trimming could drop jobs never run).
+    - The consumer group starts at the stream's first entry, so jobs enqueued before any
+      worker ever started are run too.
+    - A lost connection is retried with backoff; the worker keeps its place.
+    - Each worker process reads as a consumer of its own (a random name); at start, a
+      worker drops the consumers that have nothing pending and have been idle for longer
+      than ``redelivery_after`` (workers that stopped), so the group lists live ones.
+    """
+
+    def __init__(self, url: str, *, redelivery_after: float) -> None:
+        super().__init__(
+            url,
+            queue_name=JOB_STREAM,
+            consumer_group_name=CONSUMER_GROUP,
+            consumer_id="0",
+            xread_block=READ_BLOCK_MS,
+            idle_timeout=int(redelivery_after * 1000),
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=CONNECT_TIMEOUT_SECONDS + READ_BLOCK_MS / 1000,
+        )
+        self._delayed_key = f"{JOB_STREAM}.delayed"
+        self._client = Redis(connection_pool=self.connection_pool)
+        self._delay = self._client.register_script(_DELAY)
+        self._release_due = self._client.register_script(_RELEASE_DUE)
+
+    async def startup(self) -> None:
+        await super().startup()  # Declares the stream and the consumer group.
+        if self.is_worker_process:
+            await self._forget_stopped_consumers()
+
+    async def _forget_stopped_consumers(self) -> None:
+        consumers = await self._client.xinfo_consumers(self.queue_name, self.consumer_group_name)
+        for consumer in consumers:
+            if consumer["pending"] == 0 and consumer["idle"] > self.idle_timeout:
+                await self._client.xgroup_delconsumer(self.queue_name, self.consumer_group_name, consumer["name"])
+
+    async def kick(self, message: BrokerMessage) -> None:
+        delay = delay_of(message)
+        if delay <= 0:
+            await super().kick(message)
+            return
+        await self._delay(keys=[self._delayed_key], args=[int(delay * 1000), message.message])
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        pause = _RECONNECT_SECONDS[0]
+        while True:
+            try:
+                async for message in self._read():
+                    yield message
+                    pause = _RECONNECT_SECONDS[0]
+            except (RedisConnectionError, RedisTimeoutError, ResponseError) as exc:
+                if isinstance(exc, ResponseError) and "NOGROUP" not in str(exc):
+                    raise
+                log.warning("job_broker_unavailable", error=repr(exc), retry_in=pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, _RECONNECT_SECONDS[1])
+
+    async def _read(self) -> AsyncGenerator[AckableMessage, None]:
+        """Delayed jobs that are due, then stranded ones, then new ones (waiting up to a block), in turn."""
+        # Again after every outage: Redis may be back without the stream (NOGROUP).
+        await self._declare_consumer_group()
+        while True:
+            await self._release_due(keys=[self._delayed_key, self.queue_name], args=[self.unacknowledged_batch_size])
+            claimed = await self._client.xautoclaim(
+                self.queue_name,
+                self.consumer_group_name,
+                self.consumer_name,
+                min_idle_time=self.idle_timeout,
+                count=self.unacknowledged_batch_size,
+            )
+            for entry_id, fields in claimed[1]:  # [next cursor, entries, deleted ids (Redis 7)]
+                yield self._ackable(entry_id, fields)
+            fetched = await self._client.xreadgroup(
+                self.consumer_group_name,
+                self.consumer_name,
+                {self.queue_name: ">"},
+                block=self.block,
+                count=self.count,
+            )
+            # RESP2's [[stream, [(entry id, {field: value}), …]]], a shape the stubs leave open.
+            streams = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], fetched or [])
+            for _, entries in streams:
+                for entry_id, fields in entries:
+                    yield self._ackable(entry_id, fields)
+
+    def _ackable(self, entry_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
+        return AckableMessage(data=fields[b"data"], ack=self._acknowledge(entry_id))
+
+    def _acknowledge(self, entry_id: bytes) -> Callable[[], Awaitable[None]]:
+        async def acknowledge() -> None:
+            async with self._client.pipeline(transaction=True) as pipeline:
+                pipeline.xack(self.queue_name, self.consumer_group_name, entry_id)
+                pipeline.xdel(self.queue_name, entry_id)
+                await pipeline.execute()
+
+        return acknowledge
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        await self._client.aclose()
+
+
+class InProcessJobBroker(InMemoryBroker):
+    """Embedded mode (no ``REDIS_URL``): a job runs in this process as soon as it is enqueued.
+
+    A delayed message (a retry) is enqueued after its delay by a timer. Nothing survives
+    the process: a retry still waiting when it stops is lost, the price of running
+    without Redis, which suits development only. A stop waits ``shutdown_grace`` seconds
+    for jobs already running.
+    """
+
+    def __init__(self, *, shutdown_grace: float = 5.0) -> None:
+        super().__init__()
+        self._shutdown_grace = shutdown_grace
+        self._waiting: set[asyncio.Task[None]] = set()
+
+    async def kick(self, message: BrokerMessage) -> None:
+        delay = delay_of(message)
+        if delay <= 0:
+            await super().kick(message)
+            return
+        timer = asyncio.create_task(self._kick_later(message, delay))
+        self._waiting.add(timer)
+        timer.add_done_callback(self._waiting.discard)
+
+    async def _kick_later(self, message: BrokerMessage, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await super().kick(message)
+
+    async def shutdown(self) -> None:
+        for timer in self._waiting:
+            timer.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._shutdown_grace):
+                await self.wait_all()
+        await super().shutdown()
+
+
+def create_job_broker(settings: Settings) -> AsyncBroker:
+    """The process's job broker, with its middlewares; no tasks yet (see ``tasks.Jobs``). Nothing connects here."""
+    broker: AsyncBroker
+    if settings.redis_url is None:
+        broker = InProcessJobBroker()
+    else:
+        results = RedisAsyncResultBackend[Any](
+            settings.redis_url,
+            result_ex_time=settings.job_result_ttl_seconds,
+            serializer=JSONSerializer(),  # Not Taskiq's default pickle: what Redis holds is only data.
+            prefix_str=RESULT_PREFIX,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=CONNECT_TIMEOUT_SECONDS,
+        )
+        broker = RedisJobBroker(settings.redis_url, redelivery_after=settings.job_redelivery_seconds)
+        broker = broker.with_result_backend(results)
+    return broker.with_middlewares(
+        LogContext(),
+        JobMetrics(),
+        RetryWithBackoff(
+            max_attempts=settings.job_max_attempts,
+            base_delay=settings.job_retry_base_seconds,
+            max_delay=settings.job_retry_max_seconds,
+        ),
+    )
