@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import structlog
 from taskiq import AsyncBroker, TaskiqDepends
 
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
 from app.infrastructure.messaging.relay import CommittedEvents
+
+log = structlog.get_logger("app.jobs")
 
 #: The purge's entry in the scheduler (stable, so that schedule sources can recognise it).
 PURGE_SCHEDULE_ID = "purge_expired_sessions.cron"
@@ -22,12 +25,17 @@ PURGE_SCHEDULE_ID = "purge_expired_sessions.cron"
 
 async def send_welcome_email(user_id: str, emails: WelcomeEmails = TaskiqDepends()) -> bool:
     """Welcome a newly registered user by email, once (see ``WelcomeEmails.send``)."""
-    return await emails.send(UUID(user_id))
+    sent = await emails.send(UUID(user_id))
+    # "skipped": sent before (this is a repeat run), or the user is gone or deactivated.
+    log.info("welcome_email_sent" if sent else "welcome_email_skipped", user_id=user_id)
+    return sent
 
 
 async def purge_expired_sessions(purge: SessionPurge = TaskiqDepends()) -> int:
     """Delete ended sessions and their refresh tokens (see ``SessionPurge``)."""
-    return await purge.purge()
+    purged = await purge.purge()
+    log.info("sessions_purged", count=purged)
+    return purged
 
 
 class Jobs:
