@@ -36,6 +36,12 @@ def message(body: bytes, **labels: str) -> BrokerMessage:
     return BrokerMessage(task_id=body.decode(), task_name="test", message=body, labels=labels)
 
 
+async def acknowledge(delivered: AckableMessage) -> None:
+    acknowledged = delivered.ack()  # Taskiq types it "awaitable or None"; this broker's is a coroutine.
+    assert acknowledged is not None
+    await acknowledged
+
+
 async def take(deliveries: AsyncIterator[AckableMessage], within: float = READ_TIMEOUT_SECONDS) -> AckableMessage:
     async with asyncio.timeout(within):
         return await anext(deliveries)
@@ -63,7 +69,7 @@ async def test_an_acknowledged_job_leaves_the_stream(stoppable_redis: RedisServe
         delivered = await take(worker.listen())
         assert await client.xlen(JOB_STREAM) == 1  # pending until acknowledged
 
-        await delivered.ack()  # type: ignore[misc]  # taskiq types it Awaitable | None; ours is async
+        await acknowledge(delivered)
 
         assert await client.xlen(JOB_STREAM) == 0
         assert (await client.xpending(JOB_STREAM, "app.workers"))["pending"] == 0
@@ -87,7 +93,7 @@ async def test_a_job_its_worker_never_finished_goes_to_another_worker_even_when_
         redelivered = await take(second.listen())
 
         assert redelivered.data == b"orphan"
-        await redelivered.ack()  # type: ignore[misc]
+        await acknowledge(redelivered)
     finally:
         await first.shutdown()
         await second.shutdown()
@@ -144,7 +150,7 @@ async def test_a_starting_worker_forgets_workers_that_stopped(
     await stopped.startup()
     await stopped.kick(message(b"done"))
     delivered = await take(stopped.listen())
-    await delivered.ack()  # type: ignore[misc]
+    await acknowledge(delivered)
     await stopped.shutdown()
     await asyncio.sleep(0.5)
 
@@ -155,3 +161,46 @@ async def test_a_starting_worker_forgets_workers_that_stopped(
         assert [c["name"] for c in consumers] == []
     finally:
         await starting.shutdown()
+
+
+async def test_jobs_finishing_together_are_acknowledged_in_one_round_trip(
+    stoppable_redis: RedisServer, client: redis.asyncio.Redis
+) -> None:
+    worker = worker_broker(stoppable_redis.url)
+    await worker.startup()
+    deliveries = worker.listen()
+    try:
+        for number in range(20):
+            await worker.kick(message(str(number).encode()))
+        taken = [await take(deliveries) for _ in range(20)]
+        await client.config_resetstat()
+
+        await asyncio.gather(*(acknowledge(delivered) for delivered in taken))
+
+        stats = await client.info("commandstats")
+        assert (stats["cmdstat_exec"]["calls"], stats["cmdstat_xack"]["calls"]) == (1, 1)
+        assert await client.xlen(JOB_STREAM) == 0
+        assert (await client.xpending(JOB_STREAM, "app.workers"))["pending"] == 0
+    finally:
+        await deliveries.aclose()
+        await worker.shutdown()
+
+
+async def test_when_a_batch_cannot_be_written_every_job_in_it_stays_unacknowledged(
+    stoppable_redis: RedisServer,
+) -> None:
+    worker = worker_broker(stoppable_redis.url)
+    await worker.startup()
+    deliveries = worker.listen()
+    try:
+        for number in range(3):
+            await worker.kick(message(str(number).encode()))
+        taken = [await take(deliveries) for _ in range(3)]
+        stoppable_redis.stop()
+
+        outcomes = await asyncio.gather(*(acknowledge(d) for d in taken), return_exceptions=True)
+
+        assert all(isinstance(outcome, redis.exceptions.ConnectionError) for outcome in outcomes), outcomes
+    finally:
+        await deliveries.aclose()
+        await worker.shutdown()

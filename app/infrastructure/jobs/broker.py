@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, cast
+import functools
+from collections.abc import AsyncGenerator, Callable
+from typing import Any, Generic, TypeVar, cast
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker
+from taskiq import AckableMessage, AsyncBroker, BrokerMessage, InMemoryBroker, TaskiqResult
 from taskiq.serializers import JSONSerializer
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
@@ -24,6 +26,8 @@ from app.infrastructure.config import Settings
 from app.infrastructure.jobs.middleware import DELAY, JobMetrics, LogContext, RetryWithBackoff
 
 log = structlog.get_logger("app.jobs")
+
+T = TypeVar("T")
 
 JOB_STREAM = "app.jobs"
 CONSUMER_GROUP = "app.workers"
@@ -33,6 +37,8 @@ RESULT_PREFIX = "app.jobs.result"
 READ_BLOCK_MS = 1000
 #: Bound on connecting to Redis; replies get the read's block time on top.
 CONNECT_TIMEOUT_SECONDS = 5.0
+#: How long an acknowledgement or a result waits for others to share its round trip.
+BATCH_WINDOW_SECONDS = 0.002
 #: A worker that lost Redis tries again after this, doubling up to the maximum.
 _RECONNECT_SECONDS = (0.5, 10.0)
 
@@ -53,6 +59,47 @@ for _, data in ipairs(due) do
 end
 return #due
 """
+
+
+class Batched(Generic[T]):
+    """Writes what callers hand in within ``window`` seconds of each other together: one round trip for all.
+
+    Each caller still waits until its own item is written (so an acknowledgement still
+    follows the job it acknowledges); under load, the jobs finishing within the window
+    share one round trip instead of making one each. The first caller of a batch waits
+    out the window, then sends it. At most ``window`` is added to each write, which
+    delays nothing a job waits for: jobs start before their predecessors are acknowledged.
+    """
+
+    def __init__(self, client: Redis, write: Callable[[Pipeline, list[T]], object], *, window: float) -> None:
+        self._client = client
+        self._write = write
+        self._window = window
+        self._open: tuple[list[T], asyncio.Future[None]] | None = None
+
+    async def __call__(self, item: T) -> None:
+        if self._open is not None:
+            items, written = self._open
+            items.append(item)
+            await written
+            return
+        items, written = self._open = ([item], asyncio.get_running_loop().create_future())
+        try:
+            await asyncio.sleep(self._window)  # The others of this window join.
+        finally:
+            self._open = None  # Whoever comes next starts a batch of their own.
+        try:
+            async with self._client.pipeline(transaction=True) as pipeline:
+                self._write(pipeline, items)
+                await pipeline.execute()
+        except Exception as exc:
+            written.set_exception(exc)
+            written.exception()  # Seen here; those waiting on it raise it too.
+            raise
+        except BaseException:
+            written.cancel()
+            raise
+        written.set_result(None)
 
 
 def delay_of(message: BrokerMessage) -> float:
@@ -79,6 +126,11 @@ class RedisJobBroker(RedisStreamBroker):
     - Each worker process reads as a consumer of its own (a random name); at start, a
       worker drops the consumers that have nothing pending and have been idle for longer
       than ``redelivery_after`` (workers that stopped), so the group lists live ones.
+    - Every command goes through one client on the broker's pool. (Upstream builds a
+      client per command, which costs about a millisecond of Python each: more than
+      the round trip itself, and what capped enqueueing near 450 jobs per second.)
+      Acknowledgements of jobs that finish within 2 ms of each other share one round
+      trip (``Batched``).
     """
 
     def __init__(self, url: str, *, redelivery_after: float) -> None:
@@ -94,6 +146,7 @@ class RedisJobBroker(RedisStreamBroker):
         )
         self._delayed_key = f"{JOB_STREAM}.delayed"
         self._client = Redis(connection_pool=self.connection_pool)
+        self._acknowledge = Batched[bytes](self._client, self._write_acknowledgements, window=BATCH_WINDOW_SECONDS)
         self._delay = self._client.register_script(_DELAY)
         self._release_due = self._client.register_script(_RELEASE_DUE)
 
@@ -111,7 +164,7 @@ class RedisJobBroker(RedisStreamBroker):
     async def kick(self, message: BrokerMessage) -> None:
         delay = delay_of(message)
         if delay <= 0:
-            await super().kick(message)
+            await self._client.xadd(self.queue_name, {b"data": message.message})
             return
         await self._delay(keys=[self._delayed_key], args=[int(delay * 1000), message.message])
 
@@ -158,20 +211,46 @@ class RedisJobBroker(RedisStreamBroker):
                     yield self._ackable(entry_id, fields)
 
     def _ackable(self, entry_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
-        return AckableMessage(data=fields[b"data"], ack=self._acknowledge(entry_id))
+        return AckableMessage(data=fields[b"data"], ack=functools.partial(self._acknowledge, entry_id))
 
-    def _acknowledge(self, entry_id: bytes) -> Callable[[], Awaitable[None]]:
-        async def acknowledge() -> None:
-            async with self._client.pipeline(transaction=True) as pipeline:
-                pipeline.xack(self.queue_name, self.consumer_group_name, entry_id)
-                pipeline.xdel(self.queue_name, entry_id)
-                await pipeline.execute()
-
-        return acknowledge
+    def _write_acknowledgements(self, pipeline: Pipeline, entry_ids: list[bytes]) -> None:
+        pipeline.xack(self.queue_name, self.consumer_group_name, *entry_ids)
+        pipeline.xdel(self.queue_name, *entry_ids)
 
     async def shutdown(self) -> None:
         await super().shutdown()
         await self._client.aclose()
+
+
+class RedisJobResults(RedisAsyncResultBackend[Any]):
+    """taskiq-redis's result backend, storing results through one client, in batches (see ``Batched``).
+
+    Only storing is on a worker's path (once per job); reading results, which this
+    service never does, is left as upstream has it.
+    """
+
+    def __init__(self, url: str, *, ttl_seconds: int) -> None:
+        super().__init__(
+            url,
+            result_ex_time=ttl_seconds,
+            serializer=JSONSerializer(),  # Not Taskiq's default pickle: what Redis holds is only data.
+            prefix_str=RESULT_PREFIX,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=CONNECT_TIMEOUT_SECONDS,
+        )
+        self._client = Redis(connection_pool=self.redis_pool)
+        self._store = Batched[tuple[str, bytes]](self._client, self._write_results, window=BATCH_WINDOW_SECONDS)
+
+    async def set_result(self, task_id: str, result: TaskiqResult[Any]) -> None:
+        await self._store((self._task_name(task_id), self.serializer.dumpb(result.model_dump(mode="json"))))
+
+    def _write_results(self, pipeline: Pipeline, results: list[tuple[str, bytes]]) -> None:
+        for name, value in results:
+            pipeline.set(name, value, ex=self.result_ex_time)
+
+    async def shutdown(self) -> None:
+        await self._client.aclose()
+        await super().shutdown()
 
 
 class InProcessJobBroker(InMemoryBroker):
@@ -216,14 +295,7 @@ def create_job_broker(settings: Settings) -> AsyncBroker:
     if settings.redis_url is None:
         broker = InProcessJobBroker()
     else:
-        results = RedisAsyncResultBackend[Any](
-            settings.redis_url,
-            result_ex_time=settings.job_result_ttl_seconds,
-            serializer=JSONSerializer(),  # Not Taskiq's default pickle: what Redis holds is only data.
-            prefix_str=RESULT_PREFIX,
-            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=CONNECT_TIMEOUT_SECONDS,
-        )
+        results = RedisJobResults(settings.redis_url, ttl_seconds=settings.job_result_ttl_seconds)
         broker = RedisJobBroker(settings.redis_url, redelivery_after=settings.job_redelivery_seconds)
         broker = broker.with_result_backend(results)
     return broker.with_middlewares(
