@@ -99,6 +99,25 @@ async def test_a_job_its_worker_never_finished_goes_to_another_worker_even_when_
         await second.shutdown()
 
 
+async def test_jobs_whose_delivery_reply_was_lost_come_back_at_once_when_the_worker_reads_again(
+    stoppable_redis: RedisServer, client: redis.asyncio.Redis
+) -> None:
+    """A read that timed out after Redis handed the entries over: they are this worker's, pending."""
+    worker = worker_broker(stoppable_redis.url, redelivery_after=60.0)
+    await worker.startup()
+    try:
+        await worker.kick(message(b"reply lost"))
+        await client.xreadgroup("app.workers", worker.consumer_name, {JOB_STREAM: ">"})  # delivered, never seen
+
+        delivered = await take(worker.listen(), within=5.0)  # not after the 60 s redelivery time
+
+        assert delivered.data == b"reply lost"
+        await acknowledge(delivered)
+        assert await client.xlen(JOB_STREAM) == 0
+    finally:
+        await worker.shutdown()
+
+
 async def test_a_delayed_job_is_held_until_it_is_due(stoppable_redis: RedisServer, client: redis.asyncio.Redis) -> None:
     worker = worker_broker(stoppable_redis.url)
     await worker.startup()

@@ -102,6 +102,16 @@ class Batched(Generic[T]):
         written.set_result(None)
 
 
+def _entries(reply: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """The entries of an ``XREADGROUP`` reply on one stream.
+
+    redis-py answers ``[[stream, [(entry id, {field: value}), …]]]`` with either protocol;
+    its stubs leave the shape open.
+    """
+    streams = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply or [])
+    return [entry for _, entries in streams for entry in entries]
+
+
 def delay_of(message: BrokerMessage) -> float:
     """The message's ``delay`` label in seconds (labels travel as strings), 0 without one."""
     return float(message.labels.get(DELAY) or 0)
@@ -122,7 +132,10 @@ class RedisJobBroker(RedisStreamBroker):
       done yet, and needs no trimming (``MAXLEN`` trimming could drop jobs never run).
     - The consumer group starts at the stream's first entry, so jobs enqueued before any
       worker ever started are run too.
-    - A lost connection is retried with backoff; the worker keeps its place.
+    - A lost connection is retried with backoff; the worker keeps its place. Entries that
+      Redis delivered to this worker but whose reply never arrived (a read timed out)
+      are read again from the worker's own pending list when it reconnects, rather than
+      waiting ``redelivery_after`` to be claimed.
     - Each worker process reads as a consumer of its own (a random name); at start, a
       worker drops the consumers that have nothing pending and have been idle for longer
       than ``redelivery_after`` (workers that stopped), so the group lists live ones.
@@ -146,7 +159,11 @@ class RedisJobBroker(RedisStreamBroker):
         )
         self._delayed_key = f"{JOB_STREAM}.delayed"
         self._client = Redis(connection_pool=self.connection_pool)
-        self._acknowledge = Batched[bytes](self._client, self._write_acknowledgements, window=BATCH_WINDOW_SECONDS)
+        self._write_acknowledgement = Batched[bytes](
+            self._client, self._write_acknowledgements, window=BATCH_WINDOW_SECONDS
+        )
+        #: Entries handed to this worker's receiver and not yet acknowledged.
+        self._in_hand: set[bytes] = set()
         self._delay = self._client.register_script(_DELAY)
         self._release_due = self._client.register_script(_RELEASE_DUE)
 
@@ -186,6 +203,9 @@ class RedisJobBroker(RedisStreamBroker):
         """Delayed jobs that are due, then stranded ones, then new ones (waiting up to a block), in turn."""
         # Again after every outage: Redis may be back without the stream (NOGROUP).
         await self._declare_consumer_group()
+        for entry_id, fields in await self._own_pending():
+            if entry_id not in self._in_hand and fields:  # Fields are empty for an entry deleted meanwhile.
+                yield self._ackable(entry_id, fields)
         while True:
             await self._release_due(keys=[self._delayed_key, self.queue_name], args=[self.unacknowledged_batch_size])
             claimed = await self._client.xautoclaim(
@@ -204,14 +224,31 @@ class RedisJobBroker(RedisStreamBroker):
                 block=self.block,
                 count=self.count,
             )
-            # RESP2's [[stream, [(entry id, {field: value}), …]]], a shape the stubs leave open.
-            streams = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], fetched or [])
-            for _, entries in streams:
-                for entry_id, fields in entries:
-                    yield self._ackable(entry_id, fields)
+            for entry_id, fields in _entries(fetched):
+                yield self._ackable(entry_id, fields)
+
+    async def _own_pending(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """This consumer's pending entries (``XREADGROUP`` from id 0 rather than ``>``)."""
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+        after = b"0"
+        while batch := _entries(
+            await self._client.xreadgroup(
+                self.consumer_group_name, self.consumer_name, {self.queue_name: after}, count=self.count
+            )
+        ):
+            entries.extend(batch)
+            after = batch[-1][0]
+        return entries
 
     def _ackable(self, entry_id: bytes, fields: dict[bytes, bytes]) -> AckableMessage:
+        self._in_hand.add(entry_id)
         return AckableMessage(data=fields[b"data"], ack=functools.partial(self._acknowledge, entry_id))
+
+    async def _acknowledge(self, entry_id: bytes) -> None:
+        try:
+            await self._write_acknowledgement(entry_id)
+        finally:
+            self._in_hand.discard(entry_id)
 
     def _write_acknowledgements(self, pipeline: Pipeline, entry_ids: list[bytes]) -> None:
         pipeline.xack(self.queue_name, self.consumer_group_name, *entry_ids)
