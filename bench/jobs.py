@@ -6,9 +6,9 @@ middleware, metrics in multiprocess mode as ``just worker`` runs them), with two
 jobs registered for the benchmark. Redis is ``REDIS_URL`` when set, else a private
 throwaway server. Three measurements, each repeated ``--rounds`` times (medians shown):
 
-- **drain**: ``--jobs`` no-op jobs are enqueued while the worker is frozen (SIGSTOP), then
-  the worker is thawed and timed until the stream is empty: the worker alone, with no
-  enqueuer competing for the two cores.
+- **drain**: ``--jobs`` no-op jobs are enqueued with no worker running; then a fresh worker
+  starts and is timed from its first acknowledgement until the stream is empty: the
+  worker alone (start-up excluded), with no enqueuer competing for the two cores.
 - **live**: the same number enqueued as fast as this process can while the worker runs,
   timed from the first enqueue to the stream being empty: enqueuer, Redis and worker
   sharing the machine.
@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from redis.asyncio import Redis
 from taskiq import AsyncBroker, TaskiqDepends
@@ -41,6 +41,8 @@ from app.infrastructure.jobs.broker import JOB_STREAM, create_job_broker
 from tests.support.servers import throwaway_redis
 
 LATENCIES = "bench.jobs.latency"
+#: A running worker process and the file its output goes to.
+Worker: TypeAlias = tuple[asyncio.subprocess.Process, Path]
 _POLL_SECONDS = 0.002
 _TIMEOUT_SECONDS = 300.0
 
@@ -89,8 +91,8 @@ def _redis_url() -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def _worker(redis_url: str, client: Redis, probe: Any) -> AsyncIterator[asyncio.subprocess.Process]:
-    """One worker process, as ``just worker`` runs it, in a process group of its own; yielded once it reads."""
+async def _worker(redis_url: str) -> AsyncIterator[Worker]:
+    """One worker process, as ``just worker`` runs it (multiprocess metrics included), and its log."""
     with tempfile.TemporaryDirectory(prefix="bench-worker.") as directory:
         environment = {
             **os.environ,
@@ -113,34 +115,34 @@ async def _worker(redis_url: str, client: Redis, probe: Any) -> AsyncIterator[as
                 stderr=asyncio.subprocess.STDOUT,
             )
         try:
-            await _ready(process, client, probe, log_path)
-            yield process
+            yield process, log_path
         finally:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGCONT)
                 os.killpg(process.pid, signal.SIGTERM)
             await process.wait()
 
 
-async def _ready(process: asyncio.subprocess.Process, client: Redis, probe: Any, log_path: Path) -> None:
-    """Once the worker has run a first job (it may take seconds to import everything)."""
+async def _running(worker: Worker, client: Redis, probe: Any) -> None:
+    """Once the worker has run a first job (importing everything takes it seconds)."""
     await probe.kiq()
-    for _ in range(round(_TIMEOUT_SECONDS / 0.1)):
-        if process.returncode is not None:
-            raise SystemExit(f"the worker exited:\n{log_path.read_bytes()[-4000:].decode()}")  # noqa: ASYNC240
-        if not await client.xlen(JOB_STREAM):
-            return
-        await asyncio.sleep(0.1)
-    raise SystemExit("the worker did not run a first job in time")
+    await _progress(worker, client, below=1)
 
 
-async def _drained(client: Redis) -> float:
-    """Wait until every job was acknowledged (the broker deletes acknowledged entries); returns when."""
+async def _progress(worker: Worker, client: Redis, *, below: int) -> float:
+    """When fewer than ``below`` jobs are left; fails if the worker exits first."""
+    process, log_path = worker
     for _ in range(round(_TIMEOUT_SECONDS / _POLL_SECONDS)):
-        if not await client.xlen(JOB_STREAM):
+        if await client.xlen(JOB_STREAM) < below:
             return time.perf_counter()
+        if process.returncode is not None:
+            raise SystemExit(f"the worker exited:\n{log_path.read_bytes()[-4000:].decode()}")
         await asyncio.sleep(_POLL_SECONDS)
-    raise SystemExit("the worker did not finish the jobs in time")
+    raise SystemExit(f"the worker made no progress in {_TIMEOUT_SECONDS:.0f} s")
+
+
+async def _drained(worker: Worker, client: Redis) -> float:
+    """When every job was acknowledged (the broker deletes acknowledged entries)."""
+    return await _progress(worker, client, below=1)
 
 
 async def _enqueue(task: Any, count: int, *args: Any) -> None:
@@ -149,27 +151,27 @@ async def _enqueue(task: Any, count: int, *args: Any) -> None:
         await asyncio.gather(*(task.kiq(*args) for _ in range(min(100, count - start))))
 
 
-async def _drain(worker: asyncio.subprocess.Process, client: Redis, task: Any, jobs: int) -> float:
-    os.killpg(worker.pid, signal.SIGSTOP)
+async def _drain(redis_url: str, client: Redis, task: Any, jobs: int) -> float:
     await _enqueue(task, jobs)
-    started = time.perf_counter()
-    os.killpg(worker.pid, signal.SIGCONT)
-    return jobs / (await _drained(client) - started)
+    async with _worker(redis_url) as worker:
+        started = await _progress(worker, client, below=jobs)
+        left = await client.xlen(JOB_STREAM)
+        return left / (await _drained(worker, client) - started)
 
 
-async def _live(client: Redis, task: Any, jobs: int) -> tuple[float, float]:
+async def _live(worker: Worker, client: Redis, task: Any, jobs: int) -> tuple[float, float]:
     started = time.perf_counter()
     await _enqueue(task, jobs)
     enqueued = time.perf_counter()
-    return jobs / (await _drained(client) - started), jobs / (enqueued - started)
+    return jobs / (await _drained(worker, client) - started), jobs / (enqueued - started)
 
 
-async def _latencies(client: Redis, task: Any, jobs: int, rate: float) -> list[float]:
+async def _latencies(worker: Worker, client: Redis, task: Any, jobs: int, rate: float) -> list[float]:
     await client.delete(LATENCIES)
     for _ in range(jobs):
         await task.kiq(time.time())
         await asyncio.sleep(1 / rate)
-    await _drained(client)
+    await _drained(worker, client)
     return sorted(float(value) * 1000 for value in await client.lrange(LATENCIES, 0, -1))
 
 
@@ -179,11 +181,12 @@ async def run(jobs: int, rounds: int, latency_jobs: int, rate: float) -> dict[st
         broker = create_job_broker(Settings(redis_url=redis_url))
         noop_task, latency_task = _register(broker)
         try:
-            async with _worker(redis_url, client, noop_task) as worker:
-                await _drain(worker, client, noop_task, 1000)  # warm-up
-                drain = [await _drain(worker, client, noop_task, jobs) for _ in range(rounds)]
-                live = [await _live(client, noop_task, jobs) for _ in range(rounds)]
-                latency = [await _latencies(client, latency_task, latency_jobs, rate) for _ in range(rounds)]
+            drain = [await _drain(redis_url, client, noop_task, jobs) for _ in range(rounds)]
+            async with _worker(redis_url) as worker:
+                await _running(worker, client, noop_task)
+                await _live(worker, client, noop_task, 1000)  # warm-up
+                live = [await _live(worker, client, noop_task, jobs) for _ in range(rounds)]
+                latency = [await _latencies(worker, client, latency_task, latency_jobs, rate) for _ in range(rounds)]
         finally:
             await broker.shutdown()
             await client.aclose()
@@ -203,6 +206,8 @@ async def run(jobs: int, rounds: int, latency_jobs: int, rate: float) -> dict[st
 
 
 def main() -> None:
+    # A stop (as `timeout` or a supervisor sends it) unwinds like Ctrl-C: the worker and Redis are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs per throughput round")
     parser.add_argument("--rounds", type=int, default=5)
