@@ -7,6 +7,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 host := env("HOST", "127.0.0.1")
 port := env("PORT", "8000")
 workers := env("WORKERS", "1")
+job_workers := env("JOB_WORKERS", "1")
 litestar := "uv run --frozen litestar --app app.interfaces.http.app:create_app"
 
 # List the recipes.
@@ -52,6 +53,31 @@ grpc: sync
 proto: sync
     uv run --frozen python -m tools.protogen
 
+# The job worker: runs background jobs from Redis (needs REDIS_URL) in JOB_WORKERS processes.
+worker: sync
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # As for `just serve`: the processes add up their metrics in a fresh directory.
+    PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/worker-metrics.XXXXXX")"
+    export PROMETHEUS_MULTIPROC_DIR
+    trap 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' EXIT
+    # Taskiq's supervisor hangs if a second stop signal lands while it handles the first, and a
+    # signal to this process group (Ctrl-C, a supervisor, `kill -TERM -PGID`) reaches it directly.
+    # So nothing here passes one on: no `uv run` (it forwards SIGTERM), and this shell only waits.
+    # Taskiq's own log lines are kept to warnings: the app logs each job's failures itself.
+    .venv/bin/taskiq worker app.interfaces.worker:create_worker_broker --workers {{job_workers}} \
+        --no-configure-logging --log-level WARNING &
+    worker=$!
+    trap ':' INT TERM HUP
+    status=0
+    wait "$worker" || status=$?
+    while kill -0 "$worker" 2>/dev/null; do status=0 && wait "$worker" || status=$?; done
+    exit "$status"
+
+# The scheduler: enqueues periodic jobs (purge_expired_sessions, hourly) to Redis. Run exactly one.
+scheduler: sync
+    uv run --frozen taskiq scheduler app.interfaces.worker:create_scheduler --no-configure-logging --log-level WARNING --send-timeout 30
+
 # Write the AsyncAPI document of the broker messages (both directions) to docs/asyncapi.json.
 asyncapi: sync
     BROKER_URL="${BROKER_URL:-amqp://localhost:5672/}" uv run --frozen faststream docs gen --factory app.interfaces.consumer:create_app --out docs/asyncapi.json
@@ -87,6 +113,10 @@ bench-quick *ARGS: sync
 # In-process cost of GET /api/v1/users/me with a Bearer token (medians); --profile adds a pyinstrument profile.
 bench-me *ARGS: sync
     uv run --frozen python -m bench.me {{ARGS}}
+
+# Background job throughput and latency through Redis with one worker process; see docs/benchmarks.md.
+bench-jobs *ARGS: sync
+    uv run --frozen python -m bench.jobs {{ARGS}}
 
 # Static checks: ruff (lint and format) and mypy --strict.
 lint: sync

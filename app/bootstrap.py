@@ -1,6 +1,6 @@
 """The composition root: the one place that builds adapters from settings.
 
-Every entry point (HTTP app, CLI, gRPC server, consumer, and the worker to come) calls
+Every entry point (HTTP app, CLI, gRPC server, consumer, job worker and scheduler) calls
 ``build_container`` so that they all share one wiring and one set of use cases.
 """
 
@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.application.auth.api_keys import ApiKeyCommands
 from app.application.auth.commands import AuthCommands
 from app.application.auth.policy import TokenPolicy
+from app.application.auth.purge import SessionPurge
 from app.application.auth.queries import AuthQueries
 from app.application.inbound import InboundMessages
 from app.application.listing import CursorCodec
+from app.application.notifications import WelcomeEmails
 from app.application.ports import UnitOfWork
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
@@ -28,9 +30,12 @@ from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
 from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
+from app.infrastructure.email import create_email_sender
+from app.infrastructure.jobs.broker import create_job_broker
+from app.infrastructure.jobs.tasks import Jobs
 from app.infrastructure.messaging.broker import Broker, create_broker
 from app.infrastructure.messaging.publisher import create_publisher
-from app.infrastructure.messaging.relay import InProcessPublisher, OutboxRelay
+from app.infrastructure.messaging.relay import CommittedEvents, OutboxRelay
 from app.infrastructure.rate_limit import Rate, RateLimiter
 from app.infrastructure.redis import create_redis
 from app.infrastructure.security.passwords import Argon2PasswordHasher
@@ -49,8 +54,10 @@ class Container:
     #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
     broker: Broker | None
     relay: OutboxRelay
-    #: Where committed events go when there is no broker (embedded mode).
-    in_process_events: InProcessPublisher
+    #: Where the relay hands committed events: the broker, if any, and in-process subscribers.
+    committed_events: CommittedEvents
+    #: The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it.
+    jobs: Jobs
     inbound: InboundMessages
     auth_rate_limiter: RateLimiter
     auth: AuthCommands
@@ -58,8 +65,20 @@ class Container:
     api_keys: ApiKeyCommands
     users: UserCommands
     administration: UserAdministration
+    welcome_emails: WelcomeEmails
+    session_purge: SessionPurge
 
-    async def close(self) -> None:
+    async def close(self, *, job_broker: bool = True) -> None:
+        """Release every connection. ``job_broker=False`` leaves the job broker to a worker or
+        scheduler, which shuts it down itself (and calls this while doing so)."""
+        try:
+            if job_broker:
+                # First: in embedded mode it lets jobs in flight finish, and they need the database.
+                await self.jobs.broker.shutdown()
+        finally:
+            await self._close_connections()
+
+    async def _close_connections(self) -> None:
         try:
             await self.engine.dispose()
         finally:
@@ -80,8 +99,8 @@ def build_container(settings: Settings) -> Container:
     )
 
     broker = create_broker(settings)
-    in_process_events = InProcessPublisher()
-    relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else in_process_events)
+    committed_events = CommittedEvents(create_publisher(broker) if broker is not None else None)
+    relay = OutboxRelay(engine, committed_events)
 
     def unit_of_work() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
@@ -99,13 +118,23 @@ def build_container(settings: Settings) -> Container:
     secrets = Sha256OpaqueTokens()
     # A key of its own for cursors, derived from the secret: a cursor can never pass as a token.
     cursors = CursorCodec(hashlib.sha256(b"listing-cursor:" + settings.secret_key.encode()).digest())
+    welcome_emails = WelcomeEmails(uow=unit_of_work, sender=create_email_sender(settings), clock=utc_now)
+    session_purge = SessionPurge(uow=unit_of_work, clock=utc_now)
+    jobs = Jobs(
+        create_job_broker(settings),
+        welcome_emails=welcome_emails,
+        session_purge=session_purge,
+        purge_cron=settings.purge_sessions_cron,
+    )
+    jobs.start_on(committed_events)
     return Container(
         settings=settings,
         engine=engine,
         redis=redis,
         broker=broker,
         relay=relay,
-        in_process_events=in_process_events,
+        committed_events=committed_events,
+        jobs=jobs,
         inbound=InboundMessages(uow=unit_of_work, clock=utc_now),
         auth_rate_limiter=RateLimiter(Rate.parse(settings.rate_limit_auth), redis, namespace="auth"),
         auth=AuthCommands(
@@ -130,4 +159,6 @@ def build_container(settings: Settings) -> Container:
             clock=utc_now,
             ids=uuid_utils.uuid7,
         ),
+        welcome_emails=welcome_emails,
+        session_purge=session_purge,
     )

@@ -4,7 +4,8 @@ PostgreSQL is the one named by ``DATABASE_URL`` when that is a PostgreSQL URL (t
 creates and drops a database of its own there), else a throwaway server started here.
 Redis likewise: ``REDIS_URL`` when it is a redis:// URL, else a throwaway server; and
 RabbitMQ: ``BROKER_URL`` when it is an amqp:// URL, else a throwaway node. There is no
-fallback: if one cannot be had, the suite fails.
+fallback: if one cannot be had, the suite fails. The SMTP server the job tests need is
+always a private one, started in-process (``tests/support/smtp.py``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ from tests.support.servers import (
     throwaway_rabbitmq,
     throwaway_redis,
 )
+from tests.support.smtp import SmtpSink, smtp_sink
 
-TABLES = ("api_keys", "refresh_tokens", "sessions", "users", "outbox", "inbox")
+TABLES = ("api_keys", "refresh_tokens", "sessions", "sent_emails", "users", "outbox", "inbox")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -127,6 +129,13 @@ def stoppable_redis() -> Iterator[RedisServer]:
     """A private throwaway Redis the test may ``stop()`` and ``start()`` (same port, same URL)."""
     with throwaway_redis() as server:
         yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    """A private SMTP server (aiosmtpd) that keeps what it accepts and can refuse or stall on demand."""
+    with smtp_sink() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="session")

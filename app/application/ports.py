@@ -36,6 +36,16 @@ class Inbox(Protocol):
         """
 
 
+class SentEmails(Protocol):
+    async def claim(self, user_id: UUID, kind: str, now: datetime) -> bool:
+        """Record that the ``kind`` email to this user goes out now; False when another claim holds it.
+
+        The claim commits with the unit of work, so a use case that claims, sends and then
+        commits sends at most once: a second claim waits for the first transaction and then
+        finds it (or, if that one rolled back because the send failed, takes its place).
+        """
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository.
 
@@ -58,6 +68,9 @@ class UnitOfWork(Protocol):
 
     @property
     def inbox(self) -> Inbox: ...
+
+    @property
+    def sent_emails(self) -> SentEmails: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -7,10 +7,13 @@ the first request that happens to need it.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 from dotenv import dotenv_values
@@ -51,6 +54,23 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"
     smtp_url: str | None = None
+    # The sender of every email; a bare address or "Name <address>".
+    email_from: Annotated[str, msgspec.Meta(min_length=3, pattern=r"@")] = "App <no-reply@example.com>"
+    # Bound on each SMTP conversation: a hung mail server fails the job (which is retried), never stalls it.
+    smtp_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # Background jobs (Taskiq): a failing job is tried this many times in all, with exponential backoff.
+    job_max_attempts: PositiveInt = 5
+    job_retry_base_seconds: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    job_retry_max_seconds: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    # A job taken by a worker that did not finish it (the worker died) is run again after this long.
+    # It must exceed the longest run of any job, or a slow job would be run twice.
+    job_redelivery_seconds: PositiveInt = 300
+    job_result_ttl_seconds: PositiveInt = 86_400
+    # Processes of `just worker`, and the port of their /metrics endpoint (0: none).
+    job_workers: PositiveInt = 1
+    job_metrics_port: Port = 9100
+    # When the scheduler enqueues purge_expired_sessions (cron, UTC).
+    purge_sessions_cron: str = "0 * * * *"
     consumer_max_retries: Annotated[int, msgspec.Meta(ge=0)] = 5
     # RabbitMQ: inbound messages one consumer handles at once (unacknowledged deliveries).
     consumer_prefetch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
@@ -101,11 +121,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         settings = msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"Invalid setting: {_name_variable(str(exc))}") from None
-    if settings.broker_url is not None:
-        try:
+    try:
+        if settings.broker_url is not None:
             broker_scheme(settings.broker_url)
-        except ValueError as exc:
-            raise SettingsError(f"Invalid setting: {exc}") from None
+        if settings.smtp_url is not None:
+            smtp_endpoint(settings.smtp_url)
+        _check_cron(settings.purge_sessions_cron)
+    except ValueError as exc:
+        raise SettingsError(f"Invalid setting: {exc}") from None
     return _with_secret_key(settings)
 
 
@@ -127,6 +150,63 @@ def broker_scheme(url: str) -> str:
     if not rest.partition("/")[0].rpartition("@")[2]:
         raise ValueError(f"BROKER_URL: no host after {scheme}://")
     return scheme
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpEndpoint:
+    host: str
+    port: int
+    #: ``smtps://``: TLS from the first byte. ``smtp://`` upgrades with STARTTLS when the server offers it.
+    implicit_tls: bool
+    username: str | None
+    password: str | None
+
+
+def smtp_endpoint(url: str) -> SmtpEndpoint:
+    """``smtp://[user:password@]host[:port]`` (default port 25) or ``smtps://…`` (465).
+
+    ValueError naming ``SMTP_URL`` otherwise; the message never quotes the URL (it may hold a password).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in {"smtp", "smtps"}:
+        raise ValueError(f"SMTP_URL: unsupported scheme {scheme or 'none'!r}, expected smtp:// or smtps://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("SMTP_URL: the port is not a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise ValueError(f"SMTP_URL: no host after {scheme}://")
+    return SmtpEndpoint(
+        host=parts.hostname,
+        port=port or (465 if scheme == "smtps" else 25),
+        implicit_tls=scheme == "smtps",
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
+
+
+#: The range of each of the five cron fields: minute, hour, day of month, month, day of week.
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
+_CRON_TERM = re.compile(r"^(\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
+
+
+def _check_cron(expression: str) -> None:
+    """Five numeric cron fields (``*``, ``n``, ``a-b``, each optionally ``/step``, comma-separated).
+
+    Checked here because the scheduler's own parser silently never fires on a field it
+    cannot read: a typo would mean sessions that are never purged.
+    """
+    fields = expression.split()
+    if len(fields) != len(_CRON_FIELDS):
+        raise ValueError(f"PURGE_SESSIONS_CRON: expected five cron fields, got {expression!r}")
+    for value, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        for term in value.split(","):
+            match = _CRON_TERM.match(term)
+            start, end, step = match.group(2, 3, 4) if match else (None, None, None)
+            bounds = [int(n) for n in (start, end) if n is not None]
+            if match is None or not all(low <= n <= high for n in bounds) or (step is not None and int(step) == 0):
+                raise ValueError(f"PURGE_SESSIONS_CRON: {name} {term!r} is not in {low}-{high}")
 
 
 def _name_variable(message: str) -> str:

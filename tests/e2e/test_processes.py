@@ -6,15 +6,11 @@ These start the justfile's own recipes, so a broken recipe fails here, not in pr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
@@ -27,67 +23,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2, users_pb2_grpc
 from tests.e2e.grpc_helpers import bearer_metadata, health_check
 from tests.e2e.helpers import PASSWORD, assert_problem, bearer
+from tests.support.processes import STARTUP_TIMEOUT_SECONDS, free_port, running, started
 
-STARTUP_TIMEOUT_SECONDS = 60.0
 REQUEST_ID = ("x-request-id", "process-test-request")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def started(recipe: str, env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Start ``just <recipe>`` in its own process group; on leaving, stop the whole group.
-
-    Output goes to a file, not a pipe: a pipe nobody reads would eventually block the server.
-    """
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            "just", recipe, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # the test may have stopped it already
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), timeout=15)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            await process.wait()
-
-
-@asynccontextmanager
-async def running(recipe: str, env: dict[str, str], log_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """Start ``just <recipe>`` and yield an HTTP client once it answers."""
-    port = free_port()
-    environment = {**os.environ, "LOG_LEVEL": "WARNING", **env, "HOST": "127.0.0.1", "PORT": str(port)}
-    log_path = log_dir / f"{recipe}.log"
-    async with (
-        started(recipe, environment, log_path) as process,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
-    ):
-        await _wait_until_live(client, process, log_path)
-        yield client
-
-
-async def _wait_until_live(client: httpx.AsyncClient, process: asyncio.subprocess.Process, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.returncode is not None:
-            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            if (await client.get("/health/live")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    pytest.fail(f"server did not start in time:\n{log_path.read_text()[-4000:]}")
 
 
 async def sign_up_and_in(client: httpx.AsyncClient, email: str) -> dict[str, str]:

@@ -29,9 +29,11 @@ from app.application.auth.commands import AuthCommands
 from app.application.auth.dto import ClientInfo, TokenPair
 from app.application.auth.policy import TokenPolicy
 from app.application.auth.principal import Principal
+from app.application.auth.purge import SessionPurge
 from app.application.auth.queries import AuthQueries
 from app.application.listing import CursorCodec, ListQuery, Page
-from app.application.ports import AccessClaims
+from app.application.notifications import EmailMessage, WelcomeEmails
+from app.application.ports import AccessClaims, DependencyUnavailable
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import UserRead
@@ -51,23 +53,38 @@ class _Table(Generic[K, V]):
     def __init__(self, committed: dict[K, V]) -> None:
         self._committed = committed
         self._staged: dict[K, V] = {}
+        self._deleted: set[K] = set()
 
     def __contains__(self, key: K) -> bool:
-        return key in self._staged or key in self._committed
+        return key not in self._deleted and (key in self._staged or key in self._committed)
 
     def get(self, key: K) -> V | None:
+        if key in self._deleted:
+            return None
         row = self._staged[key] if key in self._staged else self._committed.get(key)
         return copy.deepcopy(row)
 
+    def items(self) -> list[tuple[K, V]]:
+        merged = {**self._committed, **self._staged}
+        return [(key, copy.deepcopy(row)) for key, row in merged.items() if key not in self._deleted]
+
     def rows(self) -> list[V]:
-        return [copy.deepcopy(row) for row in {**self._committed, **self._staged}.values()]
+        return [row for _, row in self.items()]
 
     def put(self, key: K, row: V) -> None:
+        self._deleted.discard(key)
         self._staged[key] = copy.deepcopy(row)
+
+    def delete(self, key: K) -> None:
+        self._staged.pop(key, None)
+        self._deleted.add(key)
 
     def publish(self) -> None:
         self._committed.update(self._staged)
+        for key in self._deleted:
+            self._committed.pop(key, None)
         self._staged.clear()
+        self._deleted.clear()
 
 
 class FakeUserRepository:
@@ -107,9 +124,12 @@ class FakeUserRepository:
 
 
 class FakeSessionRepository:
-    def __init__(self, sessions: _Table[UUID, Session], users: _Table[UUID, User]) -> None:
+    def __init__(
+        self, sessions: _Table[UUID, Session], users: _Table[UUID, User], tokens: _Table[str, RefreshToken]
+    ) -> None:
         self._sessions = sessions
         self._users = users
+        self._tokens = tokens
 
     async def get(self, session_id: UUID) -> Session | None:
         return self._sessions.get(session_id)
@@ -140,6 +160,19 @@ class FakeSessionRepository:
             if session.user_id in user_ids and session.revoked_at is None and session.id != keep:
                 session.revoke(now)
                 self._sessions.put(session.id, session)
+
+    async def delete_ended(self, before: datetime, limit: int) -> int:
+        ended = [
+            s.id
+            for s in self._sessions.rows()
+            if s.expires_at < before or (s.revoked_at is not None and s.revoked_at < before)
+        ][:limit]
+        for token_hash, token in self._tokens.items():
+            if token.session_id in ended:
+                self._tokens.delete(token_hash)
+        for session_id in ended:
+            self._sessions.delete(session_id)
+        return len(ended)
 
 
 class FakeRefreshTokenRepository:
@@ -198,6 +231,7 @@ class FakeDatabase:
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     api_keys: dict[UUID, ApiKey] = field(default_factory=dict)
     inbox: dict[UUID, str] = field(default_factory=dict)
+    sent_emails: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
 
     def unit_of_work(self) -> FakeUnitOfWork:
         """The ``UnitOfWorkFactory`` handed to the use cases."""
@@ -219,6 +253,7 @@ class _Tables:
     refresh_tokens: _Table[str, RefreshToken]
     api_keys: _Table[UUID, ApiKey]
     inbox: _Table[UUID, str]
+    sent_emails: _Table[tuple[UUID, str], datetime]
 
 
 class FakeInbox:
@@ -229,6 +264,17 @@ class FakeInbox:
         if message_id in self._table:
             return False
         self._table.put(message_id, message_type)
+        return True
+
+
+class FakeSentEmails:
+    def __init__(self, table: _Table[tuple[UUID, str], datetime]) -> None:
+        self._table = table
+
+    async def claim(self, user_id: UUID, kind: str, now: datetime) -> bool:
+        if (user_id, kind) in self._table:
+            return False
+        self._table.put((user_id, kind), now)
         return True
 
 
@@ -245,7 +291,7 @@ class FakeUnitOfWork:
     @property
     def sessions(self) -> FakeSessionRepository:
         tables = self._open()
-        return FakeSessionRepository(tables.sessions, tables.users)
+        return FakeSessionRepository(tables.sessions, tables.users, tables.refresh_tokens)
 
     @property
     def refresh_tokens(self) -> FakeRefreshTokenRepository:
@@ -254,6 +300,10 @@ class FakeUnitOfWork:
     @property
     def inbox(self) -> FakeInbox:
         return FakeInbox(self._open().inbox)
+
+    @property
+    def sent_emails(self) -> FakeSentEmails:
+        return FakeSentEmails(self._open().sent_emails)
 
     @property
     def api_keys(self) -> FakeApiKeyRepository:
@@ -265,7 +315,12 @@ class FakeUnitOfWork:
         self._used = True
         db = self._database
         self._tables = _Tables(
-            _Table(db.users), _Table(db.sessions), _Table(db.refresh_tokens), _Table(db.api_keys), _Table(db.inbox)
+            _Table(db.users),
+            _Table(db.sessions),
+            _Table(db.refresh_tokens),
+            _Table(db.api_keys),
+            _Table(db.inbox),
+            _Table(db.sent_emails),
         )
         return self
 
@@ -285,6 +340,7 @@ class FakeUnitOfWork:
         tables.refresh_tokens.publish()
         tables.api_keys.publish()
         tables.inbox.publish()
+        tables.sent_emails.publish()
 
     def _open(self) -> _Tables:
         assert self._tables is not None, "repositories and commit() are only available inside `async with`"
@@ -374,6 +430,20 @@ PASSWORD = "correct horse battery"
 POLICY = TokenPolicy(access_ttl=timedelta(minutes=15), refresh_ttl=timedelta(days=14))
 
 
+@dataclass
+class FakeEmailSender:
+    """Keeps what it is given; refuses the next ``failures`` messages, as a mail server that is down."""
+
+    sent: list[EmailMessage] = field(default_factory=list)
+    failures: int = 0
+
+    async def send(self, message: EmailMessage) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise DependencyUnavailable("mail server")
+        self.sent.append(message)
+
+
 class UnusedListing:
     """Listing is SQL through and through; it is tested on real databases, never on a fake."""
 
@@ -397,9 +467,12 @@ class Harness:
     policy: TokenPolicy = POLICY
     access_tokens: FakeAccessTokens = field(default_factory=FakeAccessTokens)
     auth: AuthCommands = field(init=False)
+    emails: FakeEmailSender = field(default_factory=FakeEmailSender)
     auth_queries: AuthQueries = field(init=False)
     users: UserCommands = field(init=False)
     administration: UserAdministration = field(init=False)
+    welcome_emails: WelcomeEmails = field(init=False)
+    session_purge: SessionPurge = field(init=False)
 
     def __post_init__(self) -> None:
         self.auth = AuthCommands(
@@ -427,6 +500,8 @@ class Harness:
             clock=self.clock,
             ids=self.ids,
         )
+        self.welcome_emails = WelcomeEmails(uow=self.db.unit_of_work, sender=self.emails, clock=self.clock)
+        self.session_purge = SessionPurge(uow=self.db.unit_of_work, clock=self.clock, batch_size=2)
 
     async def sign_up(self, email: str = EMAIL, password: str = PASSWORD, **profile: Any) -> UserRead:
         return await self.users.sign_up(email, password, profile)

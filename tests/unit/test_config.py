@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from app.infrastructure.config import SECRET_KEY_MIN_LENGTH, Settings, SettingsError, load_settings
+from app.infrastructure.config import (
+    SECRET_KEY_MIN_LENGTH,
+    Settings,
+    SettingsError,
+    SmtpEndpoint,
+    load_settings,
+    smtp_endpoint,
+)
 
 PROD_KEY = "p" * SECRET_KEY_MIN_LENGTH
 
@@ -63,6 +70,18 @@ def test_values_are_parsed_to_their_types() -> None:
         ("ACCESS_TOKEN_TTL_SECONDS", "soon"),
         ("RATE_LIMIT_AUTH", "lots"),
         ("CONSUMER_MAX_RETRIES", "-3"),
+        ("SMTP_URL", "http://mail.example.com"),
+        ("SMTP_URL", "smtp://"),
+        ("SMTP_URL", "smtp://mail.example.com:99999"),
+        ("EMAIL_FROM", "nobody"),
+        ("JOB_MAX_ATTEMPTS", "0"),
+        ("JOB_RETRY_BASE_SECONDS", "-1"),
+        ("JOB_REDELIVERY_SECONDS", "0"),
+        ("JOB_METRICS_PORT", "70000"),
+        ("PURGE_SESSIONS_CRON", "every hour"),
+        ("PURGE_SESSIONS_CRON", "61 * * * *"),
+        ("PURGE_SESSIONS_CRON", "0 * * 13 *"),
+        ("PURGE_SESSIONS_CRON", "*/0 * * * *"),
     ],
 )
 def test_an_invalid_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
@@ -162,3 +181,28 @@ def test_repr_hides_the_secret_key(app_env: str) -> None:
 def test_generated_key_is_hidden_too() -> None:
     settings = _load()
     assert settings.secret_key not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint"),
+    [
+        ("smtp://mail.example.com", SmtpEndpoint("mail.example.com", 25, False, None, None)),
+        ("smtps://mail.example.com", SmtpEndpoint("mail.example.com", 465, True, None, None)),
+        ("SMTP://relay:2525", SmtpEndpoint("relay", 2525, False, None, None)),
+        ("smtp://ops%40example.com:p%3Ass@relay:587", SmtpEndpoint("relay", 587, False, "ops@example.com", "p:ss")),
+    ],
+)
+def test_smtp_url_gives_the_server_and_its_credentials(url: str, endpoint: SmtpEndpoint) -> None:
+    assert smtp_endpoint(url) == endpoint
+    assert _load(SMTP_URL=url).smtp_url == url
+
+
+def test_a_bad_smtp_url_is_named_without_its_password() -> None:
+    with pytest.raises(SettingsError, match="SMTP_URL") as refused:
+        _load(SMTP_URL="imap://ops:hunter2@mail.example.com")
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("cron", ["0 * * * *", "*/15 * * * *", "30 2 * * 0,6", "0 9-17/2 1-7 1,6,12 1-5"])
+def test_cron_expressions_the_scheduler_reads_are_accepted(cron: str) -> None:
+    assert _load(PURGE_SESSIONS_CRON=cron).purge_sessions_cron == cron

@@ -26,6 +26,13 @@ class SessionRepository(Protocol):
     async def revoke_all(self, user_ids: Collection[UUID], now: datetime, *, keep: UUID | None = None) -> None:
         """Revoke every active session of these users, except ``keep``, in one statement."""
 
+    async def delete_ended(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` sessions that ended before ``before``, with their refresh tokens.
+
+        A session ended when it expired (``expires_at``) or was revoked (``revoked_at``);
+        returns how many sessions were deleted.
+        """
+
 
 class RefreshTokenRepository(Protocol):
     async def add(self, token: RefreshToken) -> None: ...

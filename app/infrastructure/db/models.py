@@ -55,7 +55,17 @@ class UserModel(UUIDv7AuditBase):
 
 class SessionModel(UUIDv7Base):
     __tablename__ = "sessions"
-    __table_args__ = (Index("ix_sessions_user_id_expires_at", "user_id", "expires_at"),)
+    __table_args__ = (
+        Index("ix_sessions_user_id_expires_at", "user_id", "expires_at"),
+        # The purge's two ways for a session to be over: expired, revoked.
+        Index("ix_sessions_expires_at", "expires_at"),
+        Index(
+            "ix_sessions_revoked_at",
+            "revoked_at",
+            postgresql_where=column("revoked_at").isnot(None),
+            sqlite_where=column("revoked_at").isnot(None),
+        ),
+    )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
@@ -123,3 +133,13 @@ class InboxModel(DefaultBase):
     id: Mapped[UUID] = mapped_column(GUID(length=16), primary_key=True)
     type: Mapped[str] = mapped_column(String(64))
     processed_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class SentEmailModel(DefaultBase):
+    """Emails that go out once per user (``kind`` = ``welcome``, …), claimed by the job that sends them."""
+
+    __tablename__ = "sent_emails"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))

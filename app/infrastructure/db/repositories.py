@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,14 @@ from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.users.events import UserEvent
 from app.domain.users.model import User
 from app.domain.users.values import Address, Role
-from app.infrastructure.db.models import ApiKeyModel, InboxModel, RefreshTokenModel, SessionModel, UserModel
+from app.infrastructure.db.models import (
+    ApiKeyModel,
+    InboxModel,
+    RefreshTokenModel,
+    SentEmailModel,
+    SessionModel,
+    UserModel,
+)
 
 _SESSION_FIELDS = tuple(f.name for f in fields(Session))
 _API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
@@ -217,6 +224,20 @@ class SqlSessionRepository:
         await self._db.execute(statement)
         self._touched.update(user_ids)
 
+    async def delete_ended(self, before: datetime, limit: int) -> int:
+        ended = (
+            select(SessionModel.id)
+            .where(or_(SessionModel.expires_at < before, SessionModel.revoked_at < before))
+            .limit(limit)
+        )
+        ids = list((await self._db.execute(ended)).scalars())
+        if not ids:
+            return 0
+        # Tokens first, explicitly: SQLite enforces the foreign key's cascade only when told to.
+        await self._db.execute(delete(RefreshTokenModel).where(RefreshTokenModel.session_id.in_(ids)))
+        await self._db.execute(delete(SessionModel).where(SessionModel.id.in_(ids)))
+        return len(ids)
+
 
 class SqlRefreshTokenRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -294,6 +315,11 @@ class SqlApiKeyRepository:
         )
 
 
+def _dialect_insert(session: AsyncSession) -> Any:
+    """The dialect's own INSERT, for ``ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite both have it)."""
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 class SqlInbox:
     def __init__(self, session: AsyncSession) -> None:
         self._db = session
@@ -301,11 +327,26 @@ class SqlInbox:
     async def claim(self, message_id: UUID, message_type: str, now: datetime) -> bool:
         # INSERT ... ON CONFLICT DO NOTHING: a concurrent claim of the same id waits for the
         # first to commit and then inserts nothing, so exactly one of them applies it.
-        dialect_insert = postgresql_insert if self._db.get_bind().dialect.name == "postgresql" else sqlite_insert
         statement = (
-            dialect_insert(InboxModel)
+            _dialect_insert(self._db)(InboxModel)
             .values(id=message_id, type=message_type, processed_at=now)
             .on_conflict_do_nothing(index_elements=[InboxModel.id])
             .returning(InboxModel.id)
+        )
+        return (await self._db.execute(statement)).scalar_one_or_none() is not None
+
+
+class SqlSentEmails:
+    def __init__(self, session: AsyncSession) -> None:
+        self._db = session
+
+    async def claim(self, user_id: UUID, kind: str, now: datetime) -> bool:
+        # As for the inbox: a second claim of the same (user, kind) waits on the first one's
+        # uncommitted row, then inserts nothing (it committed) or takes its place (it rolled back).
+        statement = (
+            _dialect_insert(self._db)(SentEmailModel)
+            .values(user_id=user_id, kind=kind, sent_at=now)
+            .on_conflict_do_nothing(index_elements=[SentEmailModel.user_id, SentEmailModel.kind])
+            .returning(SentEmailModel.user_id)
         )
         return (await self._db.execute(statement)).scalar_one_or_none() is not None

@@ -22,6 +22,7 @@ from app.infrastructure.db.repositories import (
     SqlApiKeyRepository,
     SqlInbox,
     SqlRefreshTokenRepository,
+    SqlSentEmails,
     SqlSessionRepository,
     SqlUserRepository,
 )
@@ -83,6 +84,10 @@ class SqlAlchemyUnitOfWork:
     def inbox(self) -> SqlInbox:
         return SqlInbox(self._session)
 
+    @cached_property
+    def sent_emails(self) -> SqlSentEmails:
+        return SqlSentEmails(self._session)
+
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -114,8 +119,12 @@ def translate_storage_error(error: Exception) -> Exception:
     """Map a storage failure to what the application understands, or return it unchanged.
 
     advanced-alchemy wraps driver errors in its own types, so the whole cause chain is
-    searched for the original.
+    searched for the original. An error that already is the application's (an adapter
+    other than the database failed inside the transaction, say the mail server) stays
+    as it is: whatever OSError lies beneath it is not the database's.
     """
+    if isinstance(error, DomainError | DependencyUnavailable):
+        return error
     for cause in _causes(error):
         if isinstance(cause, sa_exc.IntegrityError):
             message = str(cause.orig)

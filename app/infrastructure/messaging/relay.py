@@ -8,7 +8,9 @@ PostgreSQL ``NOTIFY`` from other processes, and otherwise polls.
 
 Rows are marked published only after the broker confirmed them; a failure part-way
 through a batch keeps what was confirmed and retries the rest with backoff, so the
-broker sees each event at least once and consumers de-duplicate by envelope id.
+broker sees each event at least once and consumers de-duplicate by envelope id. The
+relay publishes to ``CommittedEvents``, which also hands each event to this service's
+own subscribers (the jobs that events start) under the same rule.
 """
 
 from __future__ import annotations
@@ -166,16 +168,27 @@ class OutboxRelay:
             await connection.close()
 
 
-class InProcessPublisher:
-    """Without a broker (embedded mode), committed events go straight to in-process handlers."""
+class CommittedEvents:
+    """Where the relay hands each committed event: the broker, if there is one, then in-process subscribers.
 
-    def __init__(self) -> None:
+    Subscribers are how this service reacts to its own events (``user.registered``
+    enqueues the welcome email job); without a broker (embedded mode) they are the only
+    destination. They run in whichever process relays the event, once per relaying: the
+    relay marks an event published only when the broker confirmed it *and* every
+    subscriber returned, so a subscriber that fails has the event again at the next try
+    (as may the broker: delivery is at least once, both ways).
+    """
+
+    def __init__(self, broker: EventPublisher | None = None) -> None:
+        self._broker = broker
         self._handlers: dict[str, list[Callable[[dict[str, Any]], Awaitable[None]]]] = {}
 
     def subscribe(self, event_type: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         self._handlers.setdefault(event_type, []).append(handler)
 
     async def publish(self, envelope: dict[str, Any]) -> None:
+        if self._broker is not None:
+            await self._broker.publish(envelope)
         for handler in self._handlers.get(envelope["type"], ()):
             await handler(envelope)
 

@@ -14,7 +14,9 @@ that responses made by other middleware, such as 429s, are counted too):
 
 Process metrics (``process_cpu_seconds_total``, ``process_resident_memory_bytes``,
 ``process_open_fds`` …) come from prometheus_client's process collector, and
-``app_http_workers`` counts the live processes serving the app.
+``app_http_workers`` counts the live processes serving the app. The job series
+(``app_jobs_*``, see ``app/infrastructure/jobs/metrics.py``) are here too: welcome-email
+jobs are enqueued by the API processes' outbox relay, and in embedded mode jobs run in them.
 
 Several worker processes (``just serve`` with ``WORKERS`` > 1): each worker counts in
 its own memory, so a scrape answered by one worker would show only its share. With
@@ -22,26 +24,19 @@ its own memory, so a scrape answered by one worker would show only its share. Wi
 worker's series in files there and any worker answering a scrape reports the sum over
 all of them; process metrics then carry a ``pid`` label, one series per live worker.
 The directory must be set before the workers start and be empty at each start of the
-server (``just serve`` makes a fresh one every time).
+server (``just serve`` makes a fresh one every time). How a scrape adds the files up is
+in ``app/interfaces/prometheus.py``, shared with the job worker's endpoint.
 """
 
 from __future__ import annotations
-
-import functools
-import os
-from collections.abc import Iterable
-from pathlib import Path
 
 from litestar import Response, get
 from litestar.config.app import AppConfig
 from litestar.plugins import InitPluginProtocol
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Gauge, generate_latest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-from prometheus_client.process_collector import ProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
-MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+from app.interfaces.prometheus import scrape_registry
 
 #: Set to True in a route handler's ``opt`` to leave its requests out of the series.
 EXCLUDE_FROM_METRICS = "exclude_from_metrics"
@@ -51,7 +46,7 @@ MEDIA_TYPE = CONTENT_TYPE_LATEST.partition("; charset=")[0]
 
 #: Each process serving the app sets 1; "livesum" adds up the live ones. It also makes
 #: every worker leave a file in the multiprocess directory from the start, which is how
-#: :class:`WorkerProcessCollector` finds workers that have not served a request yet.
+#: :class:`~app.interfaces.prometheus.WorkerProcessCollector` finds workers that have not served a request yet.
 WORKERS = Gauge("app_http_workers", "Processes serving the HTTP app", multiprocess_mode="livesum")
 
 
@@ -76,7 +71,7 @@ class MetricsController(PrometheusController):
         description="Request counts and latency histograms by route template, method and status; process metrics.",
     )
     def get(self) -> Response[bytes]:
-        return Response(generate_latest(_registry()), media_type=MEDIA_TYPE)
+        return Response(generate_latest(scrape_registry()), media_type=MEDIA_TYPE)
 
 
 class MetricsPlugin(InitPluginProtocol):
@@ -90,63 +85,3 @@ class MetricsPlugin(InitPluginProtocol):
         app_config.route_handlers.append(MetricsController)
         app_config.middleware.insert(0, self._config.middleware)
         return app_config
-
-
-def _registry() -> CollectorRegistry:
-    directory = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
-    if not directory:
-        return REGISTRY  # One process: its own series, plus the default process collector.
-    workers = _live_workers(Path(directory))  # Before collecting: it forgets the dead ones.
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-    registry.register(WorkerProcessCollector(workers))
-    return registry
-
-
-def _live_workers(directory: Path) -> list[int]:
-    """The workers with files in the multiprocess directory that are still alive.
-
-    Workers are known by their files (``counter_<pid>.db`` …). A dead worker's *live*
-    gauge files are removed here, as prometheus_client requires (uvicorn has no hook
-    for it), so that ``livesum`` gauges such as the in-progress requests forget it; its
-    counters and histograms stay, as totals must.
-    """
-    pids = {os.getpid()}
-    for path in directory.glob("*.db"):
-        suffix = path.stem.rpartition("_")[2]
-        if suffix.isdigit():
-            pids.add(int(suffix))
-    dead = {pid for pid in pids if not _is_alive(pid)}
-    for pid in dead:
-        mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
-    return sorted(pids - dead)
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # Exists, owned by someone else.
-    return True
-
-
-class WorkerProcessCollector:
-    """Process metrics of each worker, labelled ``pid``, for multiprocess mode.
-
-    The default process collector describes only the process answering the scrape,
-    which would be a different worker each time.
-    """
-
-    def __init__(self, pids: Iterable[int]) -> None:
-        self._pids = list(pids)
-
-    def collect(self) -> Iterable[Metric]:
-        families: dict[str, Metric] = {}
-        for pid in self._pids:
-            for family in ProcessCollector(pid=functools.partial(int, pid), registry=None).collect():
-                merged = families.setdefault(family.name, Metric(family.name, family.documentation, family.type))
-                for sample in family.samples:
-                    merged.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
-        return families.values()

@@ -1,0 +1,69 @@
+"""The service's jobs, registered on the job broker together with the use cases they call.
+
+Each job is a thin adapter, message arguments in, one use case called. The use cases come
+from the composition root through the broker's dependency context (``TaskiqDepends``), so
+a worker runs the very objects the API runs, and no job reaches for module-level state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import structlog
+from taskiq import AsyncBroker, TaskiqDepends
+
+from app.application.auth.purge import SessionPurge
+from app.application.notifications import WelcomeEmails
+from app.infrastructure.messaging.relay import CommittedEvents
+
+log = structlog.get_logger("app.jobs")
+
+#: The purge's entry in the scheduler (stable, so that schedule sources can recognise it).
+PURGE_SCHEDULE_ID = "purge_expired_sessions.cron"
+
+
+async def send_welcome_email(user_id: str, emails: WelcomeEmails = TaskiqDepends()) -> bool:
+    """Welcome a newly registered user by email, once (see ``WelcomeEmails.send``)."""
+    sent = await emails.send(UUID(user_id))
+    # "skipped": sent before (this is a repeat run), or the user is gone or deactivated.
+    log.info("welcome_email_sent" if sent else "welcome_email_skipped", user_id=user_id)
+    return sent
+
+
+async def purge_expired_sessions(purge: SessionPurge = TaskiqDepends()) -> int:
+    """Delete ended sessions and their refresh tokens (see ``SessionPurge``)."""
+    purged = await purge.purge()
+    log.info("sessions_purged", count=purged)
+    return purged
+
+
+class Jobs:
+    """The job broker with the jobs registered on it, and their handles for enqueueing them."""
+
+    def __init__(
+        self, broker: AsyncBroker, *, welcome_emails: WelcomeEmails, session_purge: SessionPurge, purge_cron: str
+    ) -> None:
+        broker.add_dependency_context({WelcomeEmails: welcome_emails, SessionPurge: session_purge})
+        self.broker = broker
+        self.send_welcome_email = broker.register_task(send_welcome_email, task_name="send_welcome_email")
+        self.purge_expired_sessions = broker.register_task(
+            purge_expired_sessions,
+            task_name="purge_expired_sessions",
+            # Read by the scheduler (``LabelScheduleSource``): hourly unless PURGE_SESSIONS_CRON says otherwise.
+            schedule=[{"cron": purge_cron, "schedule_id": PURGE_SCHEDULE_ID}],
+        )
+
+    def start_on(self, events: CommittedEvents) -> None:
+        """Jobs that committed events start: ``user.registered`` → ``send_welcome_email(user_id)``.
+
+        The relay hands an event to its subscribers once it is committed, and marks it done
+        only once they returned: a job that could not be enqueued (Redis down) is enqueued
+        when the relay tries the event again, so none is lost (some may be enqueued twice,
+        which ``send_welcome_email`` shrugs off).
+        """
+
+        async def welcome(envelope: dict[str, Any]) -> None:
+            await self.send_welcome_email.kiq(envelope["data"]["user_id"])
+
+        events.subscribe("user.registered", welcome)

@@ -1,0 +1,83 @@
+"""The job worker (``just worker``) and the scheduler (``just scheduler``), as Taskiq factories.
+
+``taskiq worker app.interfaces.worker:create_worker_broker`` calls ``create_worker_broker``
+in each worker process, and ``taskiq scheduler app.interfaces.worker:create_scheduler``
+calls ``create_scheduler``: both build the container like every other entry point, so
+jobs run the API's own use cases over the same adapters. Both need Redis: without
+``REDIS_URL`` jobs run inside the API process and there is nothing to work on here.
+
+A worker process also serves its metrics (``app_jobs_*``, process metrics) on
+``HOST:JOB_METRICS_PORT``; with several worker processes the first to bind the port
+serves, adding up all of theirs (multiprocess mode, see ``app/interfaces/prometheus.py``).
+
+The scheduler enqueues the jobs whose ``schedule`` label says so (``LabelScheduleSource``):
+``purge_expired_sessions`` hourly. Run one scheduler: two would enqueue each run twice
+(harmless for the purge, but wasted).
+"""
+
+from __future__ import annotations
+
+from wsgiref.simple_server import WSGIServer
+
+import structlog
+from prometheus_client import start_http_server
+from taskiq import AsyncBroker, TaskiqEvents, TaskiqScheduler, TaskiqState
+from taskiq.schedule_sources import LabelScheduleSource
+
+from app.bootstrap import Container, build_container
+from app.infrastructure.config import load_settings
+from app.infrastructure.logging import configure_logging
+from app.interfaces.prometheus import EachScrape
+
+log = structlog.get_logger("app.worker")
+
+
+def create_worker_broker() -> AsyncBroker:
+    container = _container()
+    broker = container.jobs.broker
+    metrics_server: list[WSGIServer] = []
+
+    async def start(_: TaskiqState) -> None:
+        metrics_server.extend(_serve_metrics(container))
+
+    async def stop(_: TaskiqState) -> None:
+        for server in metrics_server:
+            server.shutdown()
+        await container.close(job_broker=False)  # The worker is shutting the job broker down: that is why we are here.
+
+    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, start)
+    broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, stop)
+    return broker
+
+
+def create_scheduler() -> TaskiqScheduler:
+    container = _container()
+    broker = container.jobs.broker
+
+    async def stop(_: TaskiqState) -> None:
+        await container.close(job_broker=False)
+
+    broker.add_event_handler(TaskiqEvents.CLIENT_SHUTDOWN, stop)
+    return TaskiqScheduler(broker, sources=[LabelScheduleSource(broker)])
+
+
+def _container() -> Container:
+    settings = load_settings()
+    configure_logging(settings)
+    if settings.redis_url is None:
+        raise SystemExit("Without REDIS_URL jobs run inside the API process: set REDIS_URL to run a worker.")
+    return build_container(settings)
+
+
+def _serve_metrics(container: Container) -> list[WSGIServer]:
+    """Start the metrics endpoint, unless ``JOB_METRICS_PORT`` is 0 or a sibling process serves it already."""
+    host, port = container.settings.host, container.settings.job_metrics_port
+    if port == 0:
+        return []
+    try:
+        server, _ = start_http_server(port, addr=host, registry=EachScrape())
+    except OSError as exc:
+        log.info("job_metrics_not_served", host=host, port=port, reason=repr(exc))
+        return []
+    log.info("job_metrics_served", host=host, port=port)
+    return [server]

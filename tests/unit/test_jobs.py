@@ -1,0 +1,180 @@
+"""Jobs on the in-process broker (embedded mode): retries with backoff, giving up, delays, and the event trigger.
+
+No I/O: the broker runs jobs in this event loop; the Redis broker is tested in the
+integration and end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+from taskiq import AsyncBroker, Context, TaskiqDepends
+from taskiq.schedule_sources import LabelScheduleSource
+
+from app.infrastructure.config import Settings
+from app.infrastructure.jobs.broker import create_job_broker
+from app.infrastructure.jobs.middleware import RetryWithBackoff, attempt_of
+from app.infrastructure.jobs.tasks import PURGE_SCHEDULE_ID, Jobs
+from app.infrastructure.messaging.relay import CommittedEvents
+from tests.unit.fakes import Harness
+
+
+def counted(series: str, job: str) -> float:
+    return REGISTRY.get_sample_value(f"app_jobs_{series}_total", {"job": job}) or 0.0
+
+
+@pytest.fixture
+async def broker() -> AsyncIterator[AsyncBroker]:
+    broker = create_job_broker(Settings(job_max_attempts=3, job_retry_base_seconds=0.05, job_retry_max_seconds=1.0))
+    yield broker
+    await broker.shutdown()
+
+
+class Runs:
+    """What a test job saw of each of its runs: job id, attempt and when."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.seen: list[tuple[str, int, float]] = []
+
+    async def run(self, context: Context) -> str:
+        self.seen.append((context.message.task_id, attempt_of(context.message), time.monotonic()))
+        if len(self.seen) <= self.failures:
+            raise ConnectionError("the mail server is down")
+        return "done"
+
+
+def test_backoff_doubles_up_to_the_maximum_with_jitter_of_up_to_half() -> None:
+    retry = RetryWithBackoff(max_attempts=10, base_delay=1.0, max_delay=30.0)
+    for attempt, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 16.0), (6, 30.0), (9, 30.0)]:
+        delays = [retry.backoff(attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (attempt, min(delays), max(delays))
+        assert max(delays) - min(delays) > ceiling / 10  # jittered, not fixed
+
+
+async def test_a_failing_job_is_retried_with_growing_pauses_until_it_succeeds(broker: AsyncBroker) -> None:
+    runs = Runs(failures=2)
+
+    async def flaky(context: Context = TaskiqDepends()) -> str:
+        return await runs.run(context)
+
+    job = "unit.flaky"
+    before = {series: counted(series, job) for series in ("enqueued", "failed", "retried", "succeeded", "dead")}
+    task = broker.register_task(flaky, task_name=job)
+
+    sent = await task.kiq()
+    result = await sent.wait_result(timeout=5)
+
+    assert result.return_value == "done"
+    assert [(job_id, attempt) for job_id, attempt, _ in runs.seen] == [(sent.task_id, n) for n in (1, 2, 3)]
+    first_pause, second_pause = (b[2] - a[2] for a, b in zip(runs.seen, runs.seen[1:], strict=False))
+    assert first_pause >= 0.025  # at least half of 0.05 s
+    assert second_pause >= 0.05  # at least half of 0.1 s
+    after = {series: counted(series, job) - before[series] for series in before}
+    assert after == {"enqueued": 1, "failed": 2, "retried": 2, "succeeded": 1, "dead": 0}
+    assert (REGISTRY.get_sample_value("app_jobs_duration_seconds_count", {"job": job}) or 0) >= 3
+
+
+async def test_a_job_that_keeps_failing_stops_after_the_last_attempt(broker: AsyncBroker) -> None:
+    runs = Runs(failures=100)
+
+    async def broken(context: Context = TaskiqDepends()) -> str:
+        return await runs.run(context)
+
+    job = "unit.broken"
+    task = broker.register_task(broken, task_name=job)
+
+    sent = await task.kiq()
+    result = await sent.wait_result(timeout=5)
+
+    assert result.is_err
+    assert isinstance(result.error, ConnectionError)
+    await asyncio.sleep(0.5)  # Time enough for a fourth attempt, were there one.
+    assert [attempt for _, attempt, _ in runs.seen] == [1, 2, 3]
+    assert (counted("dead", job), counted("retried", job), counted("failed", job)) == (1, 2, 3)
+
+
+async def test_a_delayed_job_waits_its_delay(broker: AsyncBroker) -> None:
+    started: list[float] = []
+
+    async def note() -> None:
+        started.append(time.monotonic())
+
+    task = broker.register_task(note, task_name="unit.delayed")
+    sent_at = time.monotonic()
+    await task.kicker().with_labels(delay=0.3).kiq()
+    await asyncio.sleep(0.1)
+    assert started == []
+    for _ in range(50):
+        if started:
+            break
+        await asyncio.sleep(0.05)
+    assert started
+    assert started[0] - sent_at >= 0.3
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.envelopes: list[dict[str, Any]] = []
+
+    async def publish(self, envelope: dict[str, Any]) -> None:
+        self.envelopes.append(envelope)
+
+
+async def test_a_registered_user_event_sends_the_welcome_email_once_however_often_it_comes() -> None:
+    h = Harness()
+    user = await h.sign_up()
+    broker = Recorder()
+    events = CommittedEvents(broker)
+    jobs = Jobs(
+        create_job_broker(Settings()),
+        welcome_emails=h.welcome_emails,
+        session_purge=h.session_purge,
+        purge_cron="0 * * * *",
+    )
+    jobs.start_on(events)
+    registered = {"id": "1", "type": "user.registered", "data": {"user_id": str(user.id), "email": user.email}}
+    updated = {"id": "2", "type": "user.profile_updated", "data": {"user_id": str(user.id), "changed": []}}
+
+    for envelope in (registered, updated, registered):  # at least once: the relay may hand it over again
+        await events.publish(envelope)
+    await jobs.broker.wait_all()  # type: ignore[attr-defined]  # the in-process broker's
+    await jobs.broker.shutdown()
+
+    assert [m.to for m in h.emails.sent] == [user.email]
+    assert broker.envelopes == [registered, updated, registered]  # the broker had every one first
+
+
+async def test_a_subscriber_that_fails_fails_the_publish_so_the_relay_tries_again() -> None:
+    events = CommittedEvents()
+
+    async def unavailable(_: dict[str, Any]) -> None:
+        raise ConnectionError("Redis is down")
+
+    events.subscribe("user.registered", unavailable)
+    with pytest.raises(ConnectionError):
+        await events.publish({"type": "user.registered", "data": {}})
+    await events.publish({"type": "user.deactivated", "data": {}})  # nobody listens: fine
+
+
+async def test_the_scheduler_sees_the_purge_hourly_by_default() -> None:
+    h = Harness()
+    jobs = Jobs(
+        create_job_broker(Settings()),
+        welcome_emails=h.welcome_emails,
+        session_purge=h.session_purge,
+        purge_cron=Settings().purge_sessions_cron,
+    )
+    source = LabelScheduleSource(jobs.broker)  # what `just scheduler` reads
+    await source.startup()
+
+    schedules = await source.get_schedules()
+
+    assert [(s.task_name, s.cron, s.schedule_id) for s in schedules] == [
+        ("purge_expired_sessions", "0 * * * *", PURGE_SCHEDULE_ID)
+    ]
