@@ -68,6 +68,10 @@ seed COUNT="1000000": sync
 bench-listing *ARGS: sync
     uv run --frozen python -m bench.listing {{ARGS}}
 
+# Event pipeline throughput per stage and commit-to-publish latency (own servers unless configured); see docs/benchmarks.md.
+bench-events *ARGS: sync
+    uv run --frozen python -m bench.events {{ARGS}}
+
 # Static checks: ruff (lint and format) and mypy --strict.
 lint: sync
     uv run --frozen ruff check .

@@ -30,8 +30,9 @@ from app.infrastructure.db.uow import OUTBOX_CHANNEL
 
 log = structlog.get_logger("app.outbox")
 
-#: Arbitrary but fixed: the advisory lock every relay of this database takes turns on.
-_RELAY_LOCK_KEY = 0x0A_77_B0_C5
+#: Arbitrary but fixed: the advisory lock every relay of this database takes turns on. Whoever
+#: holds it (the event benchmark, while it builds a backlog) keeps every relay idle.
+RELAY_LOCK_KEY = 0x0A_77_B0_C5
 _MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -135,7 +136,7 @@ class OutboxRelay:
     async def _take_turn(self, connection: AsyncConnection) -> bool:
         if not self._postgres:  # embedded mode: one process, one relay
             return True
-        return bool(await connection.scalar(select(func.pg_try_advisory_xact_lock(_RELAY_LOCK_KEY))))
+        return bool(await connection.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))))
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
