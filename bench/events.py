@@ -16,9 +16,13 @@ Each run measures, for each number of consumer processes, three stages on fresh 
 - end to end: consumer processes running (each with its relay, as deployed); events
   committed while held off, then released: events/s until the last one is applied.
 
-Then, once, latency: one relay process; one event per transaction, committed at a paced
-``--rate`` for ``--seconds``; per event, commit (the moment ``commit`` returned) to
-publish (``outbox.published_at``).
+Each stage also reports the CPU time its processes (the relay, or the consumers) spent
+per event: on a shared machine the rates also say how busy it was, CPU time says what the
+code costs.
+
+Then, once, latency: one relay process; ``--per-commit`` events per transaction,
+committed at a paced ``--rate`` for ``--seconds``; per event, commit (the moment
+``commit`` returned) to publish (``outbox.published_at``).
 
 Servers: the PostgreSQL of DATABASE_URL (the bench creates a database of its own there and
 drops it afterwards) and the RabbitMQ of BROKER_URL (which must be the bench's alone: it
@@ -191,6 +195,7 @@ class Pipeline:
             "LOG_FORMAT": "json",
         }
         self._started = 0
+        self._running: list[subprocess.Popen[bytes]] = []
         self._db: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> Pipeline:
@@ -220,8 +225,10 @@ class Pipeline:
                             bounded, cwd=ROOT, env=self._env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
                         )
                     )
+            self._running = started
             yield
         finally:
+            self._running = []
             for process in started:
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)  # timeout passes it on
@@ -231,6 +238,19 @@ class Pipeline:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=STOP_SECONDS)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the running processes have used so far, read from Linux's /proc.
+
+        Wall-clock rates on a shared machine say how busy it was too; CPU time per event
+        says what the code costs. (Each process runs under ``timeout``: its child is the one.)
+        """
+        ticks = 0
+        for process in self._running:
+            for child in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split():
+                fields = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def logged(self, event: str) -> int:
         """How many times the processes logged ``event`` (their logs are JSON lines)."""
@@ -395,17 +415,32 @@ async def relay_stage(pipeline: Pipeline, producer: Producer, events: int, batch
         with pipeline.processes(RELAY_PROCESS, 1, 3 * completion_bound(events)):
             commit_seconds = await producer.backlog(events, batch)
             await pipeline.relays_listening(1)
+            cpu = pipeline.cpu_seconds()
             released = await gate.open()
             last = await all_published(pipeline, events)
-    return {"commit_per_s": events / commit_seconds, "relay_per_s": events / (last - released)}
+            cpu = pipeline.cpu_seconds() - cpu
+    return {
+        "commit_per_s": events / commit_seconds,
+        "relay_per_s": events / (last - released),
+        "relay_cpu_ms_per_event": 1000 * cpu / events,
+    }
 
 
 async def consumer_stage(pipeline: Pipeline, events: int, consumers: int) -> dict[str, float]:
-    """Start consumer processes on the queued backlog; the rate between the first and the last application."""
+    """Start consumer processes on the queued backlog; the rate between the first and the last application.
+
+    Their CPU time is counted from the moment all are subscribed, over what they applied since.
+    """
     with pipeline.processes(CONSUMER_PROCESS, consumers, 2 * completion_bound(events)):
+        await pipeline.consumers_subscribed(consumers)
+        cpu, before = pipeline.cpu_seconds(), await pipeline.count("SELECT count(*) FROM inbox")
         await all_applied(pipeline, events)
+        cpu = pipeline.cpu_seconds() - cpu
     span = await pipeline.value("SELECT extract(epoch FROM max(processed_at) - min(processed_at)) FROM inbox")
-    return {"consumer_per_s": (events - 1) / float(span)}
+    return {
+        "consumer_per_s": (events - 1) / float(span),
+        "consumer_cpu_ms_per_event": 1000 * cpu / max(1, events - before),
+    }
 
 
 async def end_to_end_stage(
@@ -417,10 +452,12 @@ async def end_to_end_stage(
         await pipeline.consumers_subscribed(consumers)
         async with RelayGate(pipeline.dsn) as gate:
             await producer.backlog(events, batch)
+            cpu = pipeline.cpu_seconds()
             released = await gate.open()
         await all_applied(pipeline, events)
+        cpu = pipeline.cpu_seconds() - cpu
     last = float(await pipeline.value("SELECT extract(epoch FROM max(processed_at)) FROM inbox"))
-    return {"end_to_end_per_s": events / (last - released)}
+    return {"end_to_end_per_s": events / (last - released), "end_to_end_cpu_ms_per_event": 1000 * cpu / events}
 
 
 async def latency_stage(
