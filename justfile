@@ -118,6 +118,10 @@ bench-me *ARGS: sync
 bench-jobs *ARGS: sync
     uv run --frozen python -m bench.jobs {{ARGS}}
 
+# Event pipeline throughput per stage and commit-to-publish latency (own servers unless configured); see docs/benchmarks.md.
+bench-events *ARGS: sync
+    uv run --frozen python -m bench.events {{ARGS}}
+
 # Static checks: ruff (lint and format) and mypy --strict.
 lint: sync
     uv run --frozen ruff check .

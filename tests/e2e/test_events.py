@@ -12,9 +12,12 @@ from typing import Any
 
 import aio_pika
 import pytest
+from sqlalchemy import select
 
+from app.application.users.dto import AdminUserCreate
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
+from app.infrastructure.db.models import OutboxModel
 from tests.conftest import make_settings
 from tests.support.servers import RabbitServer
 
@@ -75,6 +78,23 @@ async def test_an_event_reaches_a_bound_queue_after_commit(settings: Settings, b
     assert message.message_id == envelope["id"]
     assert message.routing_key == "user.registered"
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+
+
+async def test_a_whole_batch_arrives_once_each_in_outbox_order(settings: Settings, broker_url: str) -> None:
+    """The relay has a whole batch in flight before the first confirm: order must survive that."""
+    container = build_container(make_settings(settings.database_url, BROKER_URL=broker_url))
+    try:
+        async with bound_queue(broker_url) as queue:
+            await container.administration.create_many([AdminUserCreate(email=f"u{i}@example.com") for i in range(300)])
+            assert await container.relay.publish_pending() == 300
+            messages = await received(queue, 300)
+            async with container.engine.connect() as connection:
+                in_outbox = (await connection.scalars(select(OutboxModel.id).order_by(OutboxModel.id))).all()
+    finally:
+        await container.close()
+
+    assert [message.message_id for message in messages] == [str(event_id) for event_id in in_outbox]
+    assert [json.loads(m.body)["data"]["email"] for m in messages] == [f"u{i}@example.com" for i in range(300)]
 
 
 async def test_a_rolled_back_change_publishes_nothing(settings: Settings, broker_url: str) -> None:

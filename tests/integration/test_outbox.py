@@ -13,12 +13,13 @@ from app.application.users.dto import AdminUserPatch
 from app.bootstrap import Container
 from app.domain.users.values import Role
 from app.infrastructure.db.models import OutboxModel
+from app.infrastructure.messaging.publisher import OneAtATime
 from app.infrastructure.messaging.relay import OutboxRelay
 
 PASSWORD = "correct horse battery"
 
 
-class RecordingPublisher:
+class RecordingPublisher(OneAtATime):
     """Collects what the relay hands over; fails on demand, like a broker going away."""
 
     def __init__(self, fail_after: int | None = None) -> None:
@@ -46,6 +47,11 @@ async def unpublished(container: Container) -> int:
             select(func.count()).select_from(OutboxModel).where(OutboxModel.published_at.is_(None))
         )
     return int(count or 0)
+
+
+async def attempts(container: Container) -> list[int]:
+    async with container.engine.connect() as connection:
+        return list((await connection.scalars(select(OutboxModel.attempts).order_by(OutboxModel.id))).all())
 
 
 async def test_each_change_writes_its_event_with_it(container: Container) -> None:
@@ -110,6 +116,7 @@ async def test_a_broker_failure_keeps_what_was_confirmed(container: Container) -
     with pytest.raises(ConnectionError):
         await relay.publish_pending()
     assert await unpublished(container) == 3
+    assert await attempts(container) == [0, 0, 1, 0, 0]  # Counted on the event that failed.
 
     flaky.fail_after = None
     assert await relay.publish_pending() == 3

@@ -1,6 +1,7 @@
-"""Kafka and Redis publishing, on FastStream's in-memory test brokers (no such servers run here).
+"""Kafka and Redis publishing, and how a RabbitMQ batch is counted, on FastStream's in-memory test brokers.
 
-RabbitMQ publishing is tested against a real node (tests/e2e/test_events.py).
+No Kafka or Redis server runs here; RabbitMQ publishing is tested against a real node too
+(tests/e2e/test_events.py).
 """
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ from typing import Any
 import msgspec
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue, TestRabbitBroker
 from faststream.redis import RedisBroker, TestRedisBroker
 from faststream.redis.annotations import RedisStreamMessage
 
-from app.infrastructure.messaging.publisher import EVENTS, KafkaPublisher, RedisPublisher, create_publisher
+from app.infrastructure.messaging.publisher import (
+    EVENTS,
+    Confirmed,
+    KafkaPublisher,
+    RabbitPublisher,
+    RedisPublisher,
+    create_publisher,
+)
 
 ENVELOPE: dict[str, Any] = {
     "id": str(uuid.uuid4()),
@@ -62,3 +71,27 @@ async def test_redis_events_go_to_the_stream() -> None:
     ((body, headers),) = received
     assert msgspec.json.decode(body) == ENVELOPE
     assert headers["message_id"] == ENVELOPE["id"]
+
+
+async def test_a_rabbit_batch_counts_only_what_precedes_a_failure() -> None:
+    """The whole batch is in flight at once; a publish that fails ends what counts as confirmed,
+    even though later ones went through (the relay retries them: at least once)."""
+    broker = RabbitBroker("amqp://localhost:5672/")
+    delivered: list[int] = []
+
+    @broker.subscriber(RabbitQueue("events", routing_key="user.#"), RabbitExchange(EVENTS, type=ExchangeType.TOPIC))
+    async def collect(envelope: dict[str, Any]) -> None:
+        if envelope["data"]["n"] == 3:
+            raise ConnectionError("broker went away")
+        delivered.append(envelope["data"]["n"])
+
+    batch = [{**ENVELOPE, "id": str(uuid.uuid4()), "data": {"n": n}} for n in range(6)]
+    async with TestRabbitBroker(broker):
+        publisher = create_publisher(broker)
+        assert isinstance(publisher, RabbitPublisher)
+        confirmed = await publisher.publish_batch(batch)
+        assert await publisher.publish_batch(batch[:3]) == Confirmed(3)
+
+    assert confirmed.count == 3
+    assert isinstance(confirmed.error, ConnectionError)
+    assert delivered == [0, 1, 2, 4, 5, 0, 1, 2]  # Started in batch order.
