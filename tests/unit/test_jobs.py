@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from app.infrastructure.config import Settings
 from app.infrastructure.jobs.broker import create_job_broker
 from app.infrastructure.jobs.middleware import RetryWithBackoff, attempt_of
 from app.infrastructure.jobs.tasks import PURGE_SCHEDULE_ID, Jobs
+from app.infrastructure.messaging.publisher import Confirmed
 from app.infrastructure.messaging.relay import CommittedEvents
 from tests.unit.fakes import Harness
 
@@ -122,8 +123,9 @@ class Recorder:
     def __init__(self) -> None:
         self.envelopes: list[dict[str, Any]] = []
 
-    async def publish(self, envelope: dict[str, Any]) -> None:
-        self.envelopes.append(envelope)
+    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
+        self.envelopes.extend(envelopes)
+        return Confirmed(len(envelopes))
 
 
 async def test_a_registered_user_event_sends_the_welcome_email_once_however_often_it_comes() -> None:
@@ -142,7 +144,7 @@ async def test_a_registered_user_event_sends_the_welcome_email_once_however_ofte
     updated = {"id": "2", "type": "user.profile_updated", "data": {"user_id": str(user.id), "changed": []}}
 
     for envelope in (registered, updated, registered):  # at least once: the relay may hand it over again
-        await events.publish(envelope)
+        assert (await events.publish_batch([envelope])).count == 1
     await jobs.broker.wait_all()  # type: ignore[attr-defined]  # the in-process broker's
     await jobs.broker.shutdown()
 
@@ -157,9 +159,12 @@ async def test_a_subscriber_that_fails_fails_the_publish_so_the_relay_tries_agai
         raise ConnectionError("Redis is down")
 
     events.subscribe("user.registered", unavailable)
-    with pytest.raises(ConnectionError):
-        await events.publish({"type": "user.registered", "data": {}})
-    await events.publish({"type": "user.deactivated", "data": {}})  # nobody listens: fine
+    batch = [{"type": "user.deactivated", "data": {}}, {"type": "user.registered", "data": {}}]
+    confirmed = await events.publish_batch(batch)
+
+    # Nobody listens to the first: it is done. The second is to be relayed again.
+    assert confirmed.count == 1
+    assert isinstance(confirmed.error, ConnectionError)
 
 
 async def test_the_scheduler_sees_the_purge_hourly_by_default() -> None:
