@@ -4,7 +4,8 @@
 in each worker process, and ``taskiq scheduler app.interfaces.worker:create_scheduler``
 calls ``create_scheduler``: both build the container like every other entry point, so
 jobs run the API's own use cases over the same adapters. Both need Redis: without
-``REDIS_URL`` jobs run inside the API process and there is nothing to work on here.
+``REDIS_URL`` jobs run inside the API process and there is nothing to work on here. A
+worker whose settings are missing or invalid stops, saying why.
 
 A worker process also serves its metrics (``app_jobs_*``, process metrics) on
 ``HOST:JOB_METRICS_PORT``; with several worker processes the first to bind the port
@@ -17,6 +18,8 @@ The scheduler enqueues the jobs whose ``schedule`` label says so (``LabelSchedul
 
 from __future__ import annotations
 
+import os
+import signal
 from wsgiref.simple_server import WSGIServer
 
 import structlog
@@ -25,7 +28,7 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqScheduler, TaskiqState
 from taskiq.schedule_sources import LabelScheduleSource
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import load_settings
+from app.infrastructure.config import SettingsError, load_settings
 from app.infrastructure.logging import configure_logging
 from app.interfaces.prometheus import EachScrape
 
@@ -33,7 +36,14 @@ log = structlog.get_logger("app.worker")
 
 
 def create_worker_broker() -> AsyncBroker:
-    container = _container()
+    try:
+        container = _container()
+    except SystemExit:
+        # Taskiq's supervisor restarts a worker process that exits, for ever, and settings
+        # that are wrong now will be wrong at every restart: stop the supervisor too (with
+        # the one signal it handles cleanly), so that the worker ends with the reason.
+        os.kill(os.getppid(), signal.SIGTERM)
+        raise
     broker = container.jobs.broker
     metrics_server: list[WSGIServer] = []
 
@@ -62,7 +72,10 @@ def create_scheduler() -> TaskiqScheduler:
 
 
 def _container() -> Container:
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise SystemExit(str(exc)) from None
     configure_logging(settings)
     if settings.redis_url is None:
         raise SystemExit("Without REDIS_URL jobs run inside the API process: set REDIS_URL to run a worker.")

@@ -300,3 +300,21 @@ async def test_without_redis_the_api_sends_the_welcome_email_itself(tmp_path: Pa
     assert logged["message_id"] == f"<welcome.{user['id']}@example.com>"
     assert sample(scraped, "app_jobs_succeeded_total", "send_welcome_email") == 1
     assert sample(scraped, "app_jobs_enqueued_total", "send_welcome_email") == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "reason"),
+    [
+        ("REDIS_URL", "", "set REDIS_URL to run a worker"),
+        ("SMTP_URL", "ftp://mail.example.com", "Invalid setting: SMTP_URL"),
+    ],
+)
+async def test_a_worker_that_cannot_start_stops_and_says_why(
+    database_url: str, setting: str, value: str, reason: str, tmp_path: Path
+) -> None:
+    """Rather than being restarted for ever by Taskiq's supervisor with settings that cannot improve."""
+    env = {**job_env(database_url, "redis://127.0.0.1:1/0"), setting: value}
+    async with started("worker", env, tmp_path / "w.log") as process:
+        await asyncio.wait_for(process.wait(), timeout=STARTUP_TIMEOUT_SECONDS)
+    output = (tmp_path / "w.log").read_text()
+    assert output.count(reason) == 1, output
