@@ -86,10 +86,16 @@ def envelope(event_type: str = "user.registered") -> dict[str, Any]:
 
 
 async def get_one(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
-    """The next message in ``queue``; delivery to a queue is asynchronous, so poll briefly."""
-    deadline = time.monotonic() + 5
+    """The next message in ``queue``; delivery to a queue is asynchronous, so poll.
+
+    Generously bounded: right after a node restart, a busy machine can take seconds to
+    recover the queue and hand out its messages.
+    """
+    deadline = time.monotonic() + 20
     while (message := await queue.get(fail=False, timeout=5)) is None:
-        assert time.monotonic() < deadline, f"nothing arrived in {queue.name}"
+        if time.monotonic() >= deadline:
+            declared = await queue.declare()  # passive re-declaration reports what the queue holds
+            pytest.fail(f"nothing arrived in {queue.name}; the node reports {declared.message_count} messages there")
         await asyncio.sleep(0.05)
     return message
 
