@@ -17,10 +17,6 @@ runs an outbox relay, like every API process.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
 from faststream import FastStream
 
 from app.bootstrap import build_container
@@ -28,6 +24,7 @@ from app.infrastructure.config import load_settings
 from app.infrastructure.logging import configure_logging
 from app.infrastructure.messaging.broker import broker_kind
 from app.interfaces.consumer.handling import InboundHandler, StartupHook
+from app.interfaces.lifecycle import serving
 
 
 def create_app() -> FastStream:
@@ -55,15 +52,4 @@ def create_app() -> FastStream:
 
             hooks = streams.subscribe_redis(broker, handler, settings)  # type: ignore[arg-type]
 
-    @contextlib.asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        relay = asyncio.create_task(container.relay.run(), name="outbox-relay")
-        try:
-            yield
-        finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
-            await container.close()
-
-    return FastStream(broker, lifespan=lifespan, after_startup=hooks)
+    return FastStream(broker, lifespan=lambda: serving(container), after_startup=hooks)

@@ -9,7 +9,6 @@ before they are cancelled. Like every serving process, it also relays the outbox
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 
 import grpc.aio
@@ -29,6 +28,7 @@ from app.interfaces.grpc.interceptors import (
 )
 from app.interfaces.grpc.services import AuthService, UserService
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2, users_pb2_grpc
+from app.interfaces.lifecycle import serving
 
 log = structlog.get_logger("app.grpc")
 
@@ -83,23 +83,12 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         # Repeated signals (a supervisor and a process group may both send one) change nothing.
         loop.add_signal_handler(signum, stopping.set)
-    background = [
-        asyncio.create_task(container.relay.run(), name="outbox-relay"),
-        asyncio.create_task(server.health.keep_current(HEALTH_REFRESH_SECONDS), name="health-refresh"),
-    ]
-    try:
+    async with serving(container, server.health.keep_current(HEALTH_REFRESH_SECONDS)):
         port = await server.start(settings.host, settings.grpc_port)
         log.info("grpc_serving", host=settings.host, port=port)
         await stopping.wait()
         log.info("grpc_stopping", grace_seconds=settings.grpc_shutdown_grace_seconds)
         await server.stop(settings.grpc_shutdown_grace_seconds)
-    finally:
-        for task in background:
-            task.cancel()
-        for task in background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await container.close()
     log.info("grpc_stopped")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +26,7 @@ from app.interfaces.http.problems import problem_details_plugin, validation_exce
 from app.interfaces.http.request import AppRequest
 from app.interfaces.http.request_context import RequestContextMiddleware
 from app.interfaces.http.security_headers import SecurityHeadersMiddleware
+from app.interfaces.lifecycle import serving
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
@@ -37,15 +36,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        # Every serving process relays the outbox; they take turns (see OutboxRelay).
-        relay = asyncio.create_task(container.relay.run(), name="outbox-relay")
-        try:
+        async with serving(container):
             yield
-        finally:
-            relay.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay
-            await container.close()
 
     plugins: list[CLIPluginProtocol | object] = [problem_details_plugin(), AdminCommandsPlugin(), MetricsPlugin()]
     app = Litestar(
