@@ -10,12 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +34,8 @@ from app.infrastructure.config import Settings
 from app.infrastructure.db.models import InboxModel, OutboxModel
 from app.interfaces.consumer import create_app as create_consumer
 from app.interfaces.consumer.streams import CONSUMER_GROUP
+from tests.support.processes import free_port, kill, started, stop
+from tests.support.waiting import until
 
 PASSWORD = "correct horse battery"
 INBOUND = "app.inbound"
@@ -63,14 +61,6 @@ def poison() -> dict[bytes, str]:
         encoded(envelope("user.deactivate", user_id=1)): "invalid data",
         encoded(envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="x")): "unknown user",
     }
-
-
-def closed_port() -> int:
-    """A loopback port nobody listens on: connecting is refused at once (a database that is down)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def consumer_for(monkeypatch: pytest.MonkeyPatch, settings: Settings, **env: str) -> FastStream:
@@ -106,20 +96,11 @@ async def signed_up(container: Container) -> tuple[uuid.UUID, str]:
     return user.id, pair.access_token
 
 
-async def until(condition: Callable[[], Awaitable[object]], what: str, within: float = WITHIN_SECONDS) -> None:
-    """Poll ``condition`` every 0.1 s; fail the test naming ``what`` if it is still false after ``within`` s."""
-    for _ in range(int(within * 10)):
-        if await condition():
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"{what} did not happen within {within:g} s")
-
-
 async def eventually_deactivated(container: Container, user_id: uuid.UUID) -> None:
     async def inactive() -> bool:
         return not (await container.administration.get(user_id)).is_active
 
-    await until(inactive, "the deactivation")
+    await until(inactive, "the deactivation", WITHIN_SECONDS)
 
 
 async def applied_count(container: Container, message_id: str) -> int:
@@ -212,7 +193,7 @@ async def test_rabbitmq_applies_each_envelope_once_and_dead_letters_poison(
 async def test_rabbitmq_retries_a_transient_failure_then_dead_letters_it(
     settings: Settings, broker_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    down = make_url(settings.database_url).set(host="127.0.0.1", port=closed_port()).render_as_string(False)
+    down = make_url(settings.database_url).set(host="127.0.0.1", port=free_port()).render_as_string(False)
     message = encoded(envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="fraud"))
 
     async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url, DATABASE_URL=down):
@@ -262,7 +243,7 @@ async def filled(collected: dict[bytes, str], count: int) -> dict[bytes, str]:
     async def arrived() -> bool:
         return len(collected) >= count
 
-    await until(arrived, f"{count} dead letters")
+    await until(arrived, f"{count} dead letters", WITHIN_SECONDS)
     return collected
 
 
@@ -309,7 +290,7 @@ async def test_redis_takes_over_what_a_dead_consumer_left_pending(
             async def acknowledged() -> bool:
                 return not (await client.xpending(INBOUND, CONSUMER_GROUP))["pending"]
 
-            await until(acknowledged, "the acknowledgement of the taken-over entry")
+            await until(acknowledged, "the acknowledgement of the taken-over entry", WITHIN_SECONDS)
     finally:
         await client.aclose()
 
@@ -355,7 +336,7 @@ async def test_kafka_applies_each_envelope_once_and_dead_letters_poison(
 async def test_kafka_retries_a_transient_failure_in_place_then_dead_letters_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    down = make_url(settings.database_url).set(host="127.0.0.1", port=closed_port()).render_as_string(False)
+    down = make_url(settings.database_url).set(host="127.0.0.1", port=free_port()).render_as_string(False)
     message = encoded(envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="fraud"))
 
     async with kafka_consumer(monkeypatch, settings, DATABASE_URL=down) as (broker, dead):
@@ -365,25 +346,6 @@ async def test_kafka_retries_a_transient_failure_in_place_then_dead_letters_it(
 
 
 # --- a real `just consumer` process, killed mid-handler ----------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def consumer_process(env: dict[str, str], log_path: Path) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``just consumer`` in its own process group, logging to a file; stopped (or already killed) on exit."""
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            "just", "consumer", env={**os.environ, **env}, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
-        )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), timeout=15)
-            except TimeoutError:
-                os.killpg(process.pid, signal.SIGKILL)
-                await process.wait()
 
 
 async def blocked_on_the_row_lock(observer: asyncpg.Connection, process: asyncio.subprocess.Process, log: Path) -> None:
@@ -402,9 +364,8 @@ async def blocked_on_the_row_lock(observer: asyncpg.Connection, process: asyncio
             )
         )
 
-    await until(
-        blocked, "the consumer's wait for the locked row", within=60
-    )  # includes starting the process  # includes starting the process
+    # The bound includes installing and starting the process.
+    await until(blocked, "the consumer's wait for the locked row", within=60)
 
 
 async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(
@@ -426,27 +387,25 @@ async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(
         lock = database.transaction()
         await lock.start()
         await database.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
-        async with consumer_process(env, tmp_path / "first.log") as first:
+        async with started("consumer", env, tmp_path / "first.log") as first:
             await rabbit_send(broker_url, encoded(deactivate), deactivate["id"])
             await blocked_on_the_row_lock(observer, first, tmp_path / "first.log")
-            os.killpg(first.pid, signal.SIGKILL)
-            await first.wait()
+            await kill(first)
         await lock.rollback()
     finally:
         await database.close()
         await observer.close()
     assert await applied_count(container, deactivate["id"]) == 0  # the killed transaction left nothing
 
-    async with consumer_process(env, tmp_path / "second.log") as second:
+    async with started("consumer", env, tmp_path / "second.log") as second:
         await assert_applied_once(container, user_id, token, deactivate["id"])
         await rabbit_send(broker_url, encoded(deactivate), deactivate["id"])  # and once more, later
 
         async def recognised() -> bool:
             return "inbound_duplicate" in (tmp_path / "second.log").read_text()
 
-        await until(recognised, "the duplicate's recognition")
-        os.killpg(second.pid, signal.SIGTERM)
-        await asyncio.wait_for(second.wait(), timeout=15)
+        await until(recognised, "the duplicate's recognition", WITHIN_SECONDS)
+        await stop(second)
     assert "shut down gracefully" in (tmp_path / "second.log").read_text()
 
     assert await applied_count(container, deactivate["id"]) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from tests.e2e.grpc_helpers import (
 )
 from tests.e2e.helpers import PASSWORD
 from tests.support.servers import RedisServer
+from tests.support.waiting import until
 
 APP_SERVICES = ("app.v1.AuthService", "app.v1.UserService")
 #: The contract's bound for answering while a dependency is down.
@@ -65,13 +66,6 @@ async def health_of(channel: grpc.aio.Channel, service: str = "") -> int:
     return response.status
 
 
-async def eventually(condition: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
 # --------------------------------------------------------------------------- health and reflection
 
 
@@ -96,7 +90,7 @@ async def test_health_follows_redis_when_it_is_configured(database_url: str, sto
         async def serving_again() -> bool:
             return await health_of(stubs.channel) == health_pb2.HealthCheckResponse.SERVING
 
-        await eventually(serving_again)
+        await until(serving_again, "serving again", WAIT_SECONDS)
 
 
 async def test_health_is_not_serving_without_a_database(silent_port: int) -> None:
@@ -259,7 +253,7 @@ async def test_stop_finishes_running_calls_and_refuses_new_ones(
                     return exc.code() == grpc.StatusCode.UNAVAILABLE
             return False
 
-        await eventually(refused)
+        await until(refused, "refusing new calls", WAIT_SECONDS)
         assert not stopping.done()
         gate.release.set()
         assert (await asyncio.wait_for(running, WAIT_SECONDS)).email == "ada@example.com"

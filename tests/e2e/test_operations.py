@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from httpx import ASGITransport, AsyncClient, Response
@@ -14,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from app.bootstrap import build_container
-from app.interfaces.http.app import create_app
 from tests.conftest import make_settings
 from tests.e2e.helpers import Client, assert_problem, bearer, create
+from tests.support.in_process import in_process_client, ready_within
 from tests.support.servers import RedisServer
 
 #: The contract's bound for answering while a dependency is down.
@@ -96,24 +95,13 @@ async def redis_app_client(database_url: str, stoppable_redis: RedisServer) -> A
         yield client
 
 
-@asynccontextmanager
-async def app_client(database_url: str, redis_url: str) -> AsyncIterator[AsyncClient]:
+def app_client(database_url: str, redis_url: str) -> AbstractAsyncContextManager[AsyncClient]:
     """A separate app with ``REDIS_URL`` set, called in-process like the session ``client``."""
-    settings = make_settings(database_url, REDIS_URL=redis_url)
-    container = build_container(settings)
-    try:
-        transport = ASGITransport(app=create_app(settings, container))  # type: ignore[arg-type]
-        async with AsyncClient(transport=transport, base_url="http://testserver.local") as client:
-            yield client
-    finally:
-        await container.close()
+    return in_process_client(build_container(make_settings(database_url, REDIS_URL=redis_url)))
 
 
 async def timed_ready(client: AsyncClient) -> Response:
-    started = time.perf_counter()
-    response = await client.get("/health/ready")
-    assert time.perf_counter() - started < ANSWER_WITHIN_SECONDS
-    return response
+    return await ready_within(client, ANSWER_WITHIN_SECONDS)
 
 
 async def test_readiness_follows_redis_down_and_back(

@@ -23,7 +23,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.redis import RedisBroker
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import AsyncClient, Response
 from pamqp.commands import Basic
 
 from app.bootstrap import build_container
@@ -35,8 +35,8 @@ from app.infrastructure.messaging.broker import (
     create_broker,
     ping_broker,
 )
-from app.interfaces.http.app import create_app
 from tests.conftest import make_settings
+from tests.support.in_process import in_process_client, ready_within
 from tests.support.servers import RabbitServer
 
 EVENTS_EXCHANGE = "app.events"
@@ -306,24 +306,16 @@ async def test_a_broker_that_never_answers_fails_the_ping_within_its_bound(silen
 @asynccontextmanager
 async def app_client(database_url: str, broker_url: str) -> AsyncIterator[AsyncClient]:
     """A separate app with ``BROKER_URL`` set, called in-process like the session ``client``."""
-    settings = make_settings(database_url, BROKER_URL=broker_url)
-    container = build_container(settings)
-    try:
+    container = build_container(make_settings(database_url, BROKER_URL=broker_url))
+    async with in_process_client(container) as client:
         # build_container connects nothing: the broker is connected by its first user.
         assert container.broker is not None
         assert not await container.broker.ping(0.05)
-        transport = ASGITransport(app=create_app(settings, container))  # type: ignore[arg-type]
-        async with AsyncClient(transport=transport, base_url="http://testserver.local") as client:
-            yield client
-    finally:
-        await container.close()
+        yield client
 
 
 async def timed_ready(client: AsyncClient) -> Response:
-    started = time.perf_counter()
-    response = await client.get("/health/ready")
-    assert time.perf_counter() - started < ANSWER_WITHIN_SECONDS
-    return response
+    return await ready_within(client, ANSWER_WITHIN_SECONDS)
 
 
 async def test_readiness_reports_the_broker(database_url: str, broker_url: str) -> None:
