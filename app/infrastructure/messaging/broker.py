@@ -11,7 +11,6 @@ without a broker, or with another one, does not pay for it.
 from __future__ import annotations
 
 import asyncio
-import sys
 import weakref
 from typing import TYPE_CHECKING, Literal, TypeAlias, TypeGuard, cast
 from urllib.parse import urlsplit
@@ -164,6 +163,4 @@ def broker_kind(broker: Broker) -> BrokerKind:
 
 
 def _is_rabbit(broker: Broker) -> TypeGuard[RabbitBroker]:
-    """Asked without importing ``faststream.rabbit``: a RabbitBroker exists only once it is imported."""
-    rabbit = sys.modules.get("faststream.rabbit")
-    return rabbit is not None and isinstance(broker, rabbit.RabbitBroker)
+    return broker_kind(broker) == "rabbit"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from app.infrastructure.messaging.broker import Broker, connect_broker
+from app.infrastructure.messaging.broker import Broker, broker_kind, connect_broker
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
@@ -139,7 +139,7 @@ class RedisPublisher(OneAtATime):
 
 def create_publisher(broker: Broker) -> RabbitPublisher | KafkaPublisher | RedisPublisher:
     """The publisher for the broker's kind (each kind's library is imported only if it is the one)."""
-    kind = type(broker).__module__.split(".")[1]
+    kind = broker_kind(broker)
     if kind == "rabbit":
         return RabbitPublisher(broker)  # type: ignore[arg-type]
     if kind == "kafka":

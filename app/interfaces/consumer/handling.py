@@ -26,6 +26,8 @@ log = structlog.get_logger("app.consumer")
 
 #: The longest pause between two attempts at a message that keeps failing.
 MAX_RETRY_PAUSE_SECONDS = 10.0
+#: Dead-letter reasons travel in a message header: bounded, whatever an error message says.
+MAX_REASON_CHARS = 1000
 
 DeadLetter = Callable[[str], Awaitable[None]]
 Requeue = Callable[[], Awaitable[None]]
@@ -81,7 +83,7 @@ class InboundHandler:
             try:
                 await self._apply(body)
             except PoisonMessage as poison:
-                await dead_letter(poison.reason)
+                await dead_letter(poison.reason[:MAX_REASON_CHARS])
                 return True
             except _Transient as failure:
                 error = failure.__cause__

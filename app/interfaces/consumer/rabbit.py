@@ -35,7 +35,7 @@ def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings)
                 persist=True,
                 message_id=message.message_id,
                 content_type=message.content_type,
-                headers={**(message.headers or {}), "x-dead-letter-reason": reason[:1000]},
+                headers={**(message.headers or {}), "x-dead-letter-reason": reason},
                 timeout=DEAD_LETTER_TIMEOUT_SECONDS,
             )
 

@@ -49,7 +49,7 @@ def _consume_in_place(
         async def dead_letter(reason: str) -> None:
             log.warning("inbound_dead_lettered", reason=reason, message_id=message.message_id)
             headers = {key: str(value) for key, value in (message.headers or {}).items()}
-            await publish_dead_letter(message.body, {**headers, "x-dead-letter-reason": reason[:1000]})
+            await publish_dead_letter(message.body, {**headers, "x-dead-letter-reason": reason})
 
         await handler.settle(message.body, deliveries_before=0, dead_letter=dead_letter)
         await message.ack()
