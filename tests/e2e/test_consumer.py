@@ -79,8 +79,7 @@ def consumer_for(monkeypatch: pytest.MonkeyPatch, settings: Settings, **env: str
 
 @contextlib.asynccontextmanager
 async def running(app: FastStream) -> AsyncIterator[FastStream]:
-    async with app:
-        await app.start()
+    async with app:  # Entering starts it (lifespan, broker, subscribers); leaving stops it.
         yield app
 
 
@@ -188,6 +187,39 @@ async def test_rabbitmq_applies_each_envelope_once_and_dead_letters_poison(
         await assert_applied_once(container, user_id, token, merge["id"], deactivate["id"])
 
     assert (await container.administration.get(user_id)).meta == {"plan": "pro"}
+
+
+async def test_rabbitmq_takes_no_more_than_the_prefetch_at_once(
+    settings: Settings, broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five merges into one locked user: two are taken (and wait for the row), three stay in the queue."""
+    user_id, _ = await signed_up(container)
+    merges = [envelope("user.meta.merge", user_id=str(user_id), meta={f"k{i}": i}) for i in range(5)]
+    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    database = await asyncpg.connect(dsn)
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url, CONSUMER_PREFETCH="2"):
+            async with database.transaction():
+                await database.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
+                for merge in merges:
+                    await rabbit_send(broker_url, encoded(merge), merge["id"])
+
+                async def three_wait_in_the_queue() -> bool:
+                    queue = await channel.declare_queue(INBOUND, passive=True)
+                    return queue.declaration_result.message_count == 3
+
+                await until(three_wait_in_the_queue, "three messages left in the queue", WITHIN_SECONDS)
+
+            async def all_merged() -> bool:
+                return len((await container.administration.get(user_id)).meta) == len(merges)
+
+            await until(all_merged, "every merge", WITHIN_SECONDS)
+    finally:
+        await connection.close()
+        await database.close()
+    assert (await container.administration.get(user_id)).meta == {f"k{i}": i for i in range(5)}
 
 
 async def test_rabbitmq_retries_a_transient_failure_then_dead_letters_it(
