@@ -1,10 +1,12 @@
-"""PostgreSQL and Redis for a benchmark run: the configured ones, else throwaway servers.
+"""The servers a benchmark runs against: the configured ones, else throwaway servers.
 
-``DATABASE_URL`` (a PostgreSQL URL) and ``REDIS_URL`` name existing servers; when unset,
-the test suite's throwaway servers are started and removed afterwards (redis-server is
-installed first if missing; PostgreSQL's server is expected on the machine). Either way
-the run gets a database of its own, migrated and seeded, and dropped at the end, so that
-a configured database is never filled with a million benchmark users.
+``DATABASE_URL`` (a PostgreSQL URL), ``REDIS_URL`` and ``BROKER_URL`` (an AMQP URL) name
+existing servers; when one is unset, the test suite's throwaway server is started and
+removed afterwards (redis-server and rabbitmq-server are installed first if missing;
+PostgreSQL's server is expected on the machine). Every benchmark (``just bench``,
+``just bench-events``, ``just bench-jobs``, ``just bench-me``) gets its servers here.
+Either way a run gets a database of its own, migrated and seeded, and dropped at the end,
+so that a configured database is never filled with a million benchmark users.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
 
+import aio_pika
 import asyncpg
 import redis.asyncio
 from alembic import command
@@ -22,27 +26,58 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 from bench import packages
-from tests.support.servers import throwaway_postgres, throwaway_redis
+from tests.support.servers import throwaway_postgres, throwaway_rabbitmq, throwaway_redis
+
+
+def configured(variable: str, *schemes: str) -> str | None:
+    """The server ``variable`` names, if it names one of these schemes."""
+    value = os.environ.get(variable, "")
+    return value if value.startswith(schemes) else None
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server URL (the database in it is not used: see :func:`fresh_database`)."""
+    if url := configured("DATABASE_URL", "postgresql"):
+        yield url
+        return
+    with throwaway_postgres() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    if url := configured("REDIS_URL", "redis://", "rediss://"):
+        yield url
+        return
+    packages.ensure("redis-server", "redis-server")
+    with throwaway_redis() as server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def rabbitmq() -> Iterator[str]:
+    """A RabbitMQ URL; a configured broker (vhost) must be the bench's alone: ``app.inbound`` is purged."""
+    if url := configured("BROKER_URL", "amqp://", "amqps://"):
+        yield url
+        return
+    packages.ensure("rabbitmq-server", "rabbitmq-server")
+    with throwaway_rabbitmq() as server:
+        yield server.url
 
 
 @contextlib.contextmanager
 def backing_servers() -> Iterator[tuple[str, str]]:
     """The PostgreSQL server URL and Redis URL: configured, or throwaway for this run."""
-    with contextlib.ExitStack() as stack:
-        yield _postgres(stack), _redis(stack)
+    with postgres() as postgres_url, redis_server() as redis_url:
+        yield postgres_url, redis_url
 
 
-def _postgres(stack: contextlib.ExitStack) -> str:
-    configured = os.environ.get("DATABASE_URL", "")
-    return configured if configured.startswith("postgresql") else stack.enter_context(throwaway_postgres())
-
-
-def _redis(stack: contextlib.ExitStack) -> str:
-    configured = os.environ.get("REDIS_URL", "")
-    if configured.startswith(("redis://", "rediss://")):
-        return configured
-    packages.ensure("redis-server", "redis-server")
-    return stack.enter_context(throwaway_redis()).url
+def other_redis_database(url: str) -> str:
+    """The same Redis server, another logical database: for work that must not mix with the service's keys."""
+    parts = urlsplit(url)
+    current = int(parts.path.strip("/") or "0")
+    return urlunsplit(parts._replace(path=f"/{2 if current == 1 else 1}"))
 
 
 @contextlib.contextmanager
@@ -63,28 +98,41 @@ def fresh_database(server_url: str) -> Iterator[str]:
 
 
 async def _execute(server_url: str, statement: str) -> None:
-    connection = await asyncpg.connect(_dsn(server_url))
+    connection = await asyncpg.connect(dsn(server_url))
     try:
         await connection.execute(statement)
     finally:
         await connection.close()
 
 
-def _dsn(url: str) -> str:
+def dsn(url: str) -> str:
     """asyncpg's form of a SQLAlchemy URL."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def versions(database_url: str, redis_url: str) -> tuple[str, str]:
-    """The servers' own version strings, for the record of the run."""
-    connection = await asyncpg.connect(_dsn(database_url))
+async def postgres_version(database_url: str) -> str:
+    """The servers' own version strings, for the record of a run."""
+    connection = await asyncpg.connect(dsn(database_url))
     try:
-        postgres = str(await connection.fetchval("SHOW server_version"))
+        return f"PostgreSQL {await connection.fetchval('SHOW server_version')}"
     finally:
         await connection.close()
+
+
+async def redis_version(redis_url: str) -> str:
     client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=5)
     try:
         info = await client.info("server")
     finally:
         await client.aclose()
-    return f"PostgreSQL {postgres}", f"Redis {info['redis_version']}"
+    return f"Redis {info['redis_version']}"
+
+
+async def rabbitmq_version(broker_url: str) -> str:
+    connection = await aio_pika.connect(broker_url, timeout=10)
+    try:
+        properties = connection.transport.connection.server_properties if connection.transport else {}
+    finally:
+        await connection.close()
+    version = properties.get("version", b"?")
+    return f"RabbitMQ {version.decode() if isinstance(version, bytes) else version}"

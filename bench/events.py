@@ -26,7 +26,10 @@ committed at a paced ``--rate`` for ``--seconds``; per event, commit (the moment
 
 Servers: the PostgreSQL of DATABASE_URL (the bench creates a database of its own there and
 drops it afterwards) and the RabbitMQ of BROKER_URL (which must be the bench's alone: it
-binds and purges ``app.inbound``), else throwaway servers started here.
+binds and purges ``app.inbound``), else throwaway servers (``bench.backing``).
+
+:func:`measure_pipeline` is the one implementation: ``just bench-events`` runs it with
+every stage, ``just bench`` with the end-to-end and latency stages (``bench.scenarios``).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,7 +56,6 @@ from uuid import UUID
 
 import aio_pika
 import asyncpg
-from sqlalchemy.engine import make_url
 
 from app.bootstrap import build_container
 from app.domain.users.events import UserEvent
@@ -65,8 +67,8 @@ from app.infrastructure.logging import configure_logging
 from app.infrastructure.messaging.broker import connect_broker
 from app.infrastructure.messaging.publisher import EVENTS, INBOUND_QUEUE
 from app.infrastructure.messaging.relay import RELAY_LOCK_KEY
+from bench import backing
 from bench.seed import seed
-from tests.support.servers import throwaway_postgres, throwaway_rabbitmq
 
 ROOT = Path(__file__).resolve().parents[1]
 RELAY_PROCESS = (sys.executable, "-m", "bench.events", "--serve-relay")
@@ -140,48 +142,11 @@ class Producer:
         await self._engine.dispose()
 
 
-@contextlib.contextmanager
-def server_urls() -> Iterator[tuple[str, str, bool]]:
-    """(PostgreSQL server URL, RabbitMQ URL, whether either is a throwaway): configured, else started here."""
-    with contextlib.ExitStack() as stack:
-        database = os.environ.get("DATABASE_URL", "")
-        broker = os.environ.get("BROKER_URL", "")
-        throwaway = False
-        if not database.startswith("postgresql"):
-            database, throwaway = stack.enter_context(throwaway_postgres()), True
-        if not broker.startswith(("amqp://", "amqps://")):
-            broker, throwaway = stack.enter_context(throwaway_rabbitmq()).url, True
-        yield database, broker, throwaway
-
-
-@contextlib.asynccontextmanager
-async def own_database(server_url: str) -> AsyncIterator[str]:
-    """A fresh database on the server, migrated with alembic, dropped at the end whatever happened."""
-    server = make_url(server_url)
-    name = f"bench_events_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server.set(drivername="postgresql").render_as_string(hide_password=False))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = server.set(database=name).render_as_string(hide_password=False)
-        subprocess.run(  # noqa: ASYNC221 - once, before anything is measured; bounded
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
-            cwd=ROOT,
-            env={**os.environ, "DATABASE_URL": url},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        yield url
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 class Pipeline:
     """The bench's handle on its database, the broker and the processes it starts: readiness, resets, readings."""
 
     def __init__(self, database_url: str, broker_url: str, log_dir: Path, log_level: str) -> None:
-        self.dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.dsn = backing.dsn(database_url)
         self._broker_url = broker_url
         self._log_dir = log_dir
         self._env = {
@@ -256,6 +221,10 @@ class Pipeline:
         """How many times the processes logged ``event`` (their logs are JSON lines)."""
         needle = f'"event": "{event}"'
         return sum(path.read_text(errors="replace").count(needle) for path in self._log_dir.glob("*.log"))
+
+    def warnings(self) -> int:
+        """How many retries and failures (:data:`WARNINGS`) the processes logged so far."""
+        return sum(self.logged(event) for event in WARNINGS)
 
     def logs(self) -> str:
         """The end of every process log, to show why a wait ran out."""
@@ -342,18 +311,6 @@ class Pipeline:
         await self.value("TRUNCATE outbox, inbox")
         async with self._channel() as channel:
             await (await channel.declare_queue(INBOUND_QUEUE, passive=True)).purge()
-
-    async def versions(self) -> dict[str, str]:
-        connection = await aio_pika.connect(self._broker_url, timeout=10)
-        try:
-            properties = connection.transport.connection.server_properties if connection.transport else {}
-        finally:
-            await connection.close()
-        rabbit = properties.get("version", b"?")
-        return {
-            "postgresql": str(await self.value("SHOW server_version")),
-            "rabbitmq": rabbit.decode() if isinstance(rabbit, bytes) else str(rabbit),
-        }
 
 
 class RelayGate:
@@ -518,55 +475,87 @@ def shown(figures: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:,.1f}" for name, value in figures.items())
 
 
-async def measure(args: argparse.Namespace, pipeline: Pipeline, producer: Producer) -> dict[str, Any]:
-    """The stages asked for; the consumer stage needs the relay stage's queued backlog, so it brings it along."""
-    stages = set(args.stages)
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to measure: the stages, their sizes and the processes' settings (``--help`` says each)."""
+
+    stages: Sequence[str] = STAGES
+    events: int = 3000
+    batch: int = 100
+    runs: int = 3
+    consumers: Sequence[int] = (1, 2)
+    rate: float = 500.0
+    seconds: float = 15.0
+    per_commit: int = 5
+    in_flight: int = 16
+    users: int = 10_000
+    log_level: str = "INFO"
+
+
+async def measure(plan: Plan, pipeline: Pipeline, producer: Producer) -> dict[str, Any]:
+    """The stages asked for; the consumer stage needs the relay stage's queued backlog, so it brings it along.
+
+    Retries and failures would weigh on the figures: each stage counts those logged during
+    it (``warnings``), and the totals are kept by kind.
+    """
+    stages = set(plan.stages)
     results: dict[str, Any] = {}
     if stages & {"relay", "consumer", "end-to-end"}:
         results["throughput"] = []
-        for consumers in args.consumers:
+        for consumers in plan.consumers:
             runs = []
-            for number in range(1, args.runs + 1):
+            for number in range(1, plan.runs + 1):
                 figures = {"load_1min": os.getloadavg()[0]}  # The machine is shared: how busy was it?
+                warned = pipeline.warnings()
                 if stages & {"relay", "consumer"}:
-                    figures |= await relay_stage(pipeline, producer, args.events, args.batch)
+                    figures |= await relay_stage(pipeline, producer, plan.events, plan.batch)
                 if "consumer" in stages:
-                    figures |= await consumer_stage(pipeline, args.events, consumers)
+                    figures |= await consumer_stage(pipeline, plan.events, consumers)
                 if "end-to-end" in stages:
-                    figures |= await end_to_end_stage(pipeline, producer, args.events, args.batch, consumers)
+                    figures |= await end_to_end_stage(pipeline, producer, plan.events, plan.batch, consumers)
+                figures["warnings"] = pipeline.warnings() - warned
                 print(f"consumers {consumers}, run {number}: {shown(figures)}", flush=True)
                 runs.append(figures)
             results["throughput"].append({"consumers": consumers, "runs": runs, "median": medians(runs)})
     if "latency" in stages:
+        warned = pipeline.warnings()
         results["latency"] = await latency_stage(
             pipeline,
             producer,
-            rate=args.rate,
-            seconds=args.seconds,
-            per_commit=args.per_commit,
-            in_flight=args.in_flight,
+            rate=plan.rate,
+            seconds=plan.seconds,
+            per_commit=plan.per_commit,
+            in_flight=plan.in_flight,
         )
+        results["latency"]["warnings"] = pipeline.warnings() - warned
         print(f"latency: {shown(results['latency'])}", flush=True)
-    # Retries and failures would weigh on the figures: they are counted, not hidden.
     results["warnings"] = {event: pipeline.logged(event) for event in WARNINGS}
-    results["versions"] = await pipeline.versions()
     return results
 
 
-async def run(args: argparse.Namespace, server_url: str, broker_url: str) -> dict[str, Any]:
-    """Set up a database and the routing of the bench's own, measure, and take both down again."""
-    async with own_database(server_url) as database_url:
-        await seed(database_url, args.users)
-        with tempfile.TemporaryDirectory(prefix="bench-events-") as log_dir:
-            async with Pipeline(database_url, broker_url, Path(log_dir), args.log_level) as pipeline:
-                user_ids = [row[0] for row in await pipeline.rows("SELECT id FROM users WHERE deleted_at IS NULL")]
-                producer = Producer(database_url, user_ids)
-                await pipeline.bind_inbound()
-                try:
-                    return await measure(args, pipeline, producer)
-                finally:
-                    await pipeline.unbind_inbound()
-                    await producer.close()
+def measure_pipeline(plan: Plan, server_url: str, broker_url: str) -> dict[str, Any]:
+    """Set up a database (seeded) and the routing of the bench's own, measure, and take both down again."""
+    with backing.fresh_database(server_url) as database_url:
+        asyncio.run(seed(database_url, plan.users))
+        return asyncio.run(_measure_in(plan, database_url, broker_url))
+
+
+async def _measure_in(plan: Plan, database_url: str, broker_url: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as log_dir:
+        async with Pipeline(database_url, broker_url, Path(log_dir), plan.log_level) as pipeline:
+            user_ids = [row[0] for row in await pipeline.rows("SELECT id FROM users WHERE deleted_at IS NULL")]
+            producer = Producer(database_url, user_ids)
+            await pipeline.bind_inbound()
+            try:
+                results = await measure(plan, pipeline, producer)
+            finally:
+                await pipeline.unbind_inbound()
+                await producer.close()
+    results["versions"] = {
+        "postgresql": await backing.postgres_version(database_url),
+        "rabbitmq": await backing.rabbitmq_version(broker_url),
+    }
+    return results
 
 
 async def serve_relay() -> None:
@@ -593,19 +582,43 @@ async def serve_relay() -> None:
 
 
 def main() -> None:
+    default = Plan()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=3000, help="events per stage (default 3000)")
-    parser.add_argument("--batch", type=int, default=100, help="events per transaction in a backlog (default 100)")
-    parser.add_argument("--runs", type=int, default=3, help="runs per number of consumers (default 3)")
-    parser.add_argument("--consumers", type=int, nargs="+", default=[1, 2], help="consumer processes (default 1 2)")
-    parser.add_argument("--rate", type=float, default=500.0, help="paced events/s for latency (default 500)")
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of the paced run (default 15)")
+    parser.add_argument("--events", type=int, default=default.events, help="events per stage (default %(default)s)")
+    parser.add_argument(
+        "--batch", type=int, default=default.batch, help="events per transaction in a backlog (default %(default)s)"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=default.runs, help="runs per number of consumers (default %(default)s)"
+    )
+    parser.add_argument(
+        "--consumers",
+        type=int,
+        nargs="+",
+        default=list(default.consumers),
+        help="consumer processes (default %(default)s)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=default.rate, help="paced events/s for latency (default %(default)s)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=default.seconds, help="length of the paced run (default %(default)s)"
+    )
     # One process committing a single event per transaction through the ORM reaches ~200/s on 2 cores.
-    parser.add_argument("--per-commit", type=int, default=5, help="events per paced transaction (default 5)")
-    parser.add_argument("--in-flight", type=int, default=16, help="paced transactions at once, at most (default 16)")
+    parser.add_argument(
+        "--per-commit", type=int, default=default.per_commit, help="events per paced transaction (default %(default)s)"
+    )
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=default.in_flight,
+        help="paced transactions at once, at most (default %(default)s)",
+    )
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES), help="stages to run (default all)")
-    parser.add_argument("--users", type=int, default=10_000, help="users the events go to (default 10000)")
-    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the processes measured (default INFO)")
+    parser.add_argument("--users", type=int, default=default.users, help="users the events go to (default %(default)s)")
+    parser.add_argument(
+        "--log-level", default=default.log_level, help="LOG_LEVEL of the processes measured (default %(default)s)"
+    )
     parser.add_argument("--json", type=Path, help="results file (default bench/results/events-DATE.json)")
     parser.add_argument("--serve-relay", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -616,8 +629,10 @@ def main() -> None:
         parser.error(
             "--users must be at least twice --batch and --in-flight times --per-commit (distinct users at once)"
         )
-    with server_urls() as (server_url, broker_url, throwaway):
-        measured = asyncio.run(run(args, server_url, broker_url))
+    plan = Plan(**{name: value for name, value in vars(args).items() if name not in {"json", "serve_relay"}})
+    throwaway = not (backing.configured("DATABASE_URL", "postgresql") and backing.configured("BROKER_URL", "amqp"))
+    with backing.postgres() as server_url, backing.rabbitmq() as broker_url:
+        measured = measure_pipeline(plan, server_url, broker_url)
     today = date.today().isoformat()
     results = {
         "date": today,
@@ -628,7 +643,7 @@ def main() -> None:
             "servers": "throwaway" if throwaway else "configured",
             **measured.pop("versions"),
         },
-        "settings": {name: value for name, value in vars(args).items() if name not in {"json", "serve_relay"}},
+        "settings": asdict(plan),
         **measured,
     }
     path = args.json or ROOT / "bench" / "results" / f"events-{today}.json"

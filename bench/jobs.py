@@ -14,6 +14,10 @@ throwaway server. Three measurements, each repeated ``--rounds`` times (medians 
   sharing the machine.
 - **latency**: ``--latency-jobs`` jobs at ``--rate`` per second (light load); each job
   records how long after its enqueue it started (one clock: same machine).
+
+Failed jobs (``job_failed`` and ``job_dead`` in the worker's log) are counted per
+measurement. :func:`run` is the one implementation: ``just bench`` runs it too, one
+round at a time (``bench.scenarios``).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -38,13 +42,19 @@ from taskiq import AsyncBroker, TaskiqDepends
 
 from app.infrastructure.config import Settings
 from app.infrastructure.jobs.broker import JOB_STREAM, create_job_broker
-from tests.support.servers import throwaway_redis
+from bench import backing
 
 LATENCIES = "bench.jobs.latency"
+#: What the worker logs for a failed job (retried, or given up).
+FAILURES = ("job_failed", "job_dead")
 #: A running worker process and the file its output goes to.
 Worker: TypeAlias = tuple[asyncio.subprocess.Process, Path]
 _POLL_SECONDS = 0.002
 _TIMEOUT_SECONDS = 300.0
+
+
+class JobsError(RuntimeError):
+    """The worker exited, or made no progress."""
 
 
 async def noop() -> None:
@@ -78,16 +88,6 @@ def create_broker() -> AsyncBroker:
     broker.add_dependency_context({LatencyLog: LatencyLog(Redis.from_url(os.environ["REDIS_URL"]))})
     _register(broker)
     return broker
-
-
-@contextlib.contextmanager
-def _redis_url() -> Iterator[str]:
-    configured = os.environ.get("REDIS_URL", "")
-    if configured:
-        yield configured
-        return
-    with throwaway_redis() as server:
-        yield server.url
 
 
 @contextlib.asynccontextmanager
@@ -135,9 +135,15 @@ async def _progress(worker: Worker, client: Redis, *, below: int) -> float:
         if await client.xlen(JOB_STREAM) < below:
             return time.perf_counter()
         if process.returncode is not None:
-            raise SystemExit(f"the worker exited:\n{log_path.read_bytes()[-4000:].decode()}")
+            raise JobsError(f"the worker exited:\n{log_path.read_bytes()[-4000:].decode()}")
         await asyncio.sleep(_POLL_SECONDS)
-    raise SystemExit(f"the worker made no progress in {_TIMEOUT_SECONDS:.0f} s")
+    raise JobsError(f"the worker made no progress in {_TIMEOUT_SECONDS:.0f} s")
+
+
+def _failed(worker: Worker) -> int:
+    """How many failed runs of jobs the worker has logged so far."""
+    text = worker[1].read_text(errors="replace")
+    return sum(text.count(event) for event in FAILURES)
 
 
 async def _drained(worker: Worker, client: Redis) -> float:
@@ -151,57 +157,72 @@ async def _enqueue(task: Any, count: int, *args: Any) -> None:
         await asyncio.gather(*(task.kiq(*args) for _ in range(min(100, count - start))))
 
 
-async def _drain(redis_url: str, client: Redis, task: Any, jobs: int) -> float:
+async def _drain(redis_url: str, client: Redis, task: Any, jobs: int) -> tuple[float, int]:
+    """Jobs per second of a fresh worker on a queued backlog, and the failed runs."""
     await _enqueue(task, jobs)
     async with _worker(redis_url) as worker:
         started = await _progress(worker, client, below=jobs)
         left = await client.xlen(JOB_STREAM)
-        return left / (await _drained(worker, client) - started)
+        return left / (await _drained(worker, client) - started), _failed(worker)
 
 
-async def _live(worker: Worker, client: Redis, task: Any, jobs: int) -> tuple[float, float]:
+async def _live(worker: Worker, client: Redis, task: Any, jobs: int) -> tuple[float, float, int]:
+    """Jobs per second run and enqueued, enqueuing while the worker runs, and the failed runs."""
+    failed = _failed(worker)
     started = time.perf_counter()
     await _enqueue(task, jobs)
     enqueued = time.perf_counter()
-    return jobs / (await _drained(worker, client) - started), jobs / (enqueued - started)
+    done = jobs / (await _drained(worker, client) - started)
+    return done, jobs / (enqueued - started), _failed(worker) - failed
 
 
-async def _latencies(worker: Worker, client: Redis, task: Any, jobs: int, rate: float) -> list[float]:
+async def _latencies(
+    worker: Worker, client: Redis, task: Any, jobs: int, rate: float
+) -> tuple[list[float], float, int]:
+    """Each job's enqueue-to-start (ms, sorted), the rate enqueued at, and the failed runs."""
     await client.delete(LATENCIES)
+    failed = _failed(worker)
+    started = time.perf_counter()
     for _ in range(jobs):
         await task.kiq(time.time())
         await asyncio.sleep(1 / rate)
+    reached = jobs / (time.perf_counter() - started)
     await _drained(worker, client)
-    return sorted(float(value) * 1000 for value in await client.lrange(LATENCIES, 0, -1))
+    latencies = sorted(float(value) * 1000 for value in await client.lrange(LATENCIES, 0, -1))
+    return latencies, reached, _failed(worker) - failed
 
 
-async def run(jobs: int, rounds: int, latency_jobs: int, rate: float) -> dict[str, Any]:
-    with _redis_url() as redis_url:
-        client = Redis.from_url(redis_url)
-        broker = create_job_broker(Settings(redis_url=redis_url))
-        noop_task, latency_task = _register(broker)
-        try:
-            drain = [await _drain(redis_url, client, noop_task, jobs) for _ in range(rounds)]
-            async with _worker(redis_url) as worker:
-                await _running(worker, client, noop_task)
-                await _live(worker, client, noop_task, 1000)  # warm-up
-                live = [await _live(worker, client, noop_task, jobs) for _ in range(rounds)]
-                latency = [await _latencies(worker, client, latency_task, latency_jobs, rate) for _ in range(rounds)]
-        finally:
-            await broker.shutdown()
-            await client.aclose()
+async def run(redis_url: str, jobs: int, rounds: int, latency_jobs: int, rate: float) -> dict[str, Any]:
+    """Every measurement, ``rounds`` times each, on the Redis of ``redis_url`` (its job stream must be the bench's)."""
+    client = Redis.from_url(redis_url)
+    broker = create_job_broker(Settings(redis_url=redis_url))
+    noop_task, latency_task = _register(broker)
+    try:
+        drain = [await _drain(redis_url, client, noop_task, jobs) for _ in range(rounds)]
+        async with _worker(redis_url) as worker:
+            await _running(worker, client, noop_task)
+            await _live(worker, client, noop_task, 1000)  # warm-up
+            live = [await _live(worker, client, noop_task, jobs) for _ in range(rounds)]
+            latency = [await _latencies(worker, client, latency_task, latency_jobs, rate) for _ in range(rounds)]
+    finally:
+        await broker.shutdown()
+        await client.aclose()
     return {
         "machine": f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()}",
         "jobs": jobs,
         "rounds": rounds,
-        "drain_jobs_per_second": [round(r) for r in drain],
-        "live_jobs_per_second": [round(done) for done, _ in live],
-        "live_enqueued_per_second": [round(enqueued) for _, enqueued in live],
+        "drain_jobs_per_second": [round(rate, 1) for rate, _ in drain],
+        "drain_failed": [failed for _, failed in drain],
+        "live_jobs_per_second": [round(done, 1) for done, _, _ in live],
+        "live_enqueued_per_second": [round(enqueued, 1) for _, enqueued, _ in live],
+        "live_failed": [failed for _, _, failed in live],
         "latency_jobs": latency_jobs,
         "latency_rate_per_second": rate,
-        "latency_median_ms": [round(statistics.median(r), 2) for r in latency],
-        "latency_p95_ms": [round(statistics.quantiles(r, n=20)[-1], 2) for r in latency],
-        "latency_p99_ms": [round(statistics.quantiles(r, n=100)[-1], 2) for r in latency],
+        "latency_reached_per_second": [round(reached, 1) for _, reached, _ in latency],
+        "latency_median_ms": [round(statistics.median(r), 2) for r, _, _ in latency],
+        "latency_p95_ms": [round(statistics.quantiles(r, n=20)[-1], 2) for r, _, _ in latency],
+        "latency_p99_ms": [round(statistics.quantiles(r, n=100)[-1], 2) for r, _, _ in latency],
+        "latency_failed": [failed for _, _, failed in latency],
     }
 
 
@@ -215,7 +236,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="jobs per second in the latency rounds")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
-    results = asyncio.run(run(args.jobs, args.rounds, args.latency_jobs, args.rate))
+    with backing.redis_server() as redis_url:
+        results = asyncio.run(run(redis_url, args.jobs, args.rounds, args.latency_jobs, args.rate))
     median = statistics.median
     print(results["machine"])
     drain, live = results["drain_jobs_per_second"], results["live_jobs_per_second"]

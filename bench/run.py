@@ -111,7 +111,8 @@ def run(profile: Profile, workers: int, wrk_path: str, only: Sequence[str]) -> d
             chosen = [s for s in scenarios.scenarios(depth) if not only or any(o in s.name.lower() for o in only)]
             rows = measure(chosen, targets, profile)
             rss = servers.worker_rss_bytes(service.base_url)
-        postgres_version, redis_version = asyncio.run(backing.versions(database_url, redis_url))
+        postgres_version = asyncio.run(backing.postgres_version(database_url))
+        redis_version = asyncio.run(backing.redis_version(redis_url))
     goals = evaluate(rows, rss, service.startup_seconds)
     return {
         "date": started.isoformat(timespec="seconds"),
