@@ -4,7 +4,8 @@ Verify the bearer JWT with pyjwt, fetch the user by primary key with one asyncpg
 encode it with msgspec, in a bare Litestar handler: no middleware, no dependency
 injection, no ORM, no cache, no session check, no logging. The runner serves it with the
 same uvicorn and worker count as the service (``uvicorn --factory bench.baseline:create_app``),
-so the ratio between the two is what the service's layers cost.
+so the ratio between the two is what the service's layers cost. The essential work itself
+(:class:`Essentials`) is shared with the bare gRPC server (``bench.grpc_baseline``).
 
 Reads ``DATABASE_URL``, ``SECRET_KEY`` and ``DATABASE_POOL_SIZE`` from the environment.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -47,31 +49,50 @@ class UserOut(msgspec.Struct):
     updated_at: datetime
 
 
-def create_app() -> Litestar:
-    key = os.environ["SECRET_KEY"]
+@dataclass(frozen=True, slots=True)
+class Essentials:
+    """What any interface must do to answer "who am I": verify the token, read the user's row."""
+
+    key: str
+    pool: asyncpg.Pool
+
+    async def user(self, authorization: str) -> asyncpg.Record | None:
+        """The caller's row for an ``Authorization`` value; None when the token or the user is not valid."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        try:
+            claims = jwt.decode(token, self.key, algorithms=["HS256"])
+        except jwt.InvalidTokenError:
+            return None
+        row: asyncpg.Record | None = await self.pool.fetchrow(_QUERY, UUID(claims["sub"]))
+        return row
+
+
+@asynccontextmanager
+async def essentials() -> AsyncIterator[Essentials]:
+    """The key and a connection pool sized as the service's, from the service's own settings."""
     dsn = os.environ["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://", 1)
     pool_size = int(os.environ.get("DATABASE_POOL_SIZE", "10"))
-    pools: list[asyncpg.Pool] = []
+    pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size)
+    try:
+        yield Essentials(os.environ["SECRET_KEY"], pool)
+    finally:
+        await pool.close()
+
+
+def create_app() -> Litestar:
+    ready: list[Essentials] = []
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size)
-        pools.append(pool)
-        try:
+        async with essentials() as work:
+            ready.append(work)
             yield
-        finally:
-            await pool.close()
 
     @get("/api/v1/users/me")
     async def me(request: Request[Any, Any, Any]) -> Response[bytes]:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer":
-            raise NotAuthorizedException()
-        try:
-            claims = jwt.decode(token, key, algorithms=["HS256"])
-        except jwt.InvalidTokenError:
-            raise NotAuthorizedException() from None
-        row = await pools[0].fetchrow(_QUERY, UUID(claims["sub"]))
+        row = await ready[0].user(request.headers.get("authorization", ""))
         if row is None:
             raise NotAuthorizedException()
         fields = dict(row)

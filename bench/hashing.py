@@ -11,14 +11,13 @@ service's worker threads do.
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
 
 from app.infrastructure.config import Settings
-from bench.measure import Result
+from bench.measure import Result, percentiles
 
 _PASSWORD = "benchmark password"  # noqa: S105 - hashed and verified here, never stored
 
@@ -59,12 +58,7 @@ def verifications(settings: Settings, seconds: float, threads: int | None = None
 
     with ThreadPoolExecutor(threads, thread_name_prefix="argon2") as pool:
         runs = [pool.submit(work) for _ in range(threads)]
-        durations = sorted(d for run in runs for d in run.result())
+        durations = [d * 1000 for run in runs for d in run.result()]
     elapsed = time.perf_counter() - started
-    return Result(
-        operations=len(durations),
-        seconds=elapsed,
-        errors=0,
-        p50_ms=statistics.median(durations) * 1000 if durations else 0.0,
-        p99_ms=durations[min(len(durations) - 1, int(len(durations) * 0.99))] * 1000 if durations else 0.0,
-    )
+    p50_ms, p99_ms = percentiles(durations)
+    return Result(operations=len(durations), seconds=elapsed, errors=0, p50_ms=p50_ms, p99_ms=p99_ms)

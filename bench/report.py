@@ -29,12 +29,12 @@ class Row:
         return statistics.median(r.per_second for r in self.rounds)
 
     @property
-    def p50_ms(self) -> float:
-        return statistics.median(r.p50_ms for r in self.rounds)
+    def p50_ms(self) -> float | None:
+        return _median([r.p50_ms for r in self.rounds])
 
     @property
-    def p99_ms(self) -> float:
-        return statistics.median(r.p99_ms for r in self.rounds)
+    def p99_ms(self) -> float | None:
+        return _median([r.p99_ms for r in self.rounds])
 
     @property
     def errors(self) -> int:
@@ -53,8 +53,8 @@ class Row:
         return {
             "scenario": self.name,
             "per_second": round(self.per_second, 2),
-            "p50_ms": round(self.p50_ms, 3),
-            "p99_ms": round(self.p99_ms, 3),
+            "p50_ms": _rounded(self.p50_ms, 3),
+            "p99_ms": _rounded(self.p99_ms, 3),
             "errors": self.errors,
             "reference": self.reference or None,
             "reference_per_second": _rounded(self.reference_per_second, 2),
@@ -99,7 +99,7 @@ class Goal:
 
 def table(rows: Sequence[Row]) -> str:
     lines = [
-        "| scenario | requests/s | p50 | p99 | errors | compared with | ratio |",
+        "| scenario | per second | p50 | p99 | errors | compared with | ratio |",
         "|---|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
@@ -107,7 +107,7 @@ def table(rows: Sequence[Row]) -> str:
         compared = f"{row.reference} ({_number(reference)}/s)" if reference is not None else ""
         ratio = _number(row.ratio) if row.ratio is not None else ""
         lines.append(
-            f"| {row.name} | {_number(row.per_second)} | {_number(row.p50_ms)} ms | {_number(row.p99_ms)} ms "
+            f"| {row.name} | {_number(row.per_second)} | {_milliseconds(row.p50_ms)} | {_milliseconds(row.p99_ms)} "
             f"| {row.errors} | {compared} | {ratio} |"
         )
     return "\n".join(lines)
@@ -130,6 +130,17 @@ def _number(value: float) -> str:
     return f"{value:.3f}"
 
 
+def _milliseconds(value: float | None) -> str:
+    """A latency cell; empty for a row that measures no per-operation latency."""
+    return "" if value is None else f"{_number(value)} ms"
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    """The median of the rounds' values; unset if any round has none (they all measure the same way)."""
+    present = [value for value in values if value is not None]
+    return statistics.median(present) if present and len(present) == len(values) else None
+
+
 def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
@@ -139,6 +150,6 @@ def _result_json(result: Result) -> dict[str, Any]:
         "operations": result.operations,
         "seconds": round(result.seconds, 3),
         "errors": result.errors,
-        "p50_ms": round(result.p50_ms, 3),
-        "p99_ms": round(result.p99_ms, 3),
+        "p50_ms": _rounded(result.p50_ms, 3),
+        "p99_ms": _rounded(result.p99_ms, 3),
     }

@@ -5,8 +5,11 @@
 3. a fresh database, migrated and seeded with ``--users`` users (COPY, ``bench/seed.py``);
 4. the service (``just serve``, production settings, ``WORKERS`` workers) and the baseline
    (``bench/baseline.py``, same uvicorn and worker count), each in its own process group;
+   for the gRPC scenario ``just grpc`` and the bare gRPC server (``bench/grpc_baseline.py``);
+   for the event pipeline RabbitMQ (``BROKER_URL``, else a throwaway server);
 5. every scenario of ``bench/scenarios.py``: a warm-up, then rounds that alternate the
-   scenario with its reference, so that both see the machine in the same state;
+   scenario with its reference, so that both see the machine in the same state (the
+   event pipeline and the job queue: rounds alone, see ``bench/events.py``, ``bench/jobs.py``);
 6. worker memory from the service's ``/metrics``, then everything is stopped;
 7. the table and the goals printed, and the results saved under ``bench/results/``.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -36,7 +40,7 @@ from typing import Any, NoReturn
 import msgspec
 
 from app.infrastructure.config import load_settings
-from bench import backing, environment, fixtures, hashing, report, scenarios, servers, wrk
+from bench import backing, environment, fixtures, grpc_load, hashing, report, scenarios, servers, wrk
 from bench.measure import Result
 from bench.report import Goal, Row
 from bench.scenarios import Scenario, Targets
@@ -82,37 +86,46 @@ def main(argv: Sequence[str] | None = None) -> None:
 def run(profile: Profile, workers: int, wrk_path: str, only: Sequence[str]) -> dict[str, Any]:
     started = datetime.now(UTC)
     machine = environment.machine()
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-") as logs,
-        backing.backing_servers() as (postgres_url, redis_url),
-        backing.fresh_database(postgres_url) as database_url,
-    ):
+    depth = profile.users // 2
+    chosen = [s for s in scenarios.scenarios(depth) if not only or any(o in s.name.lower() for o in only)]
+    with contextlib.ExitStack() as stack:
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-")))
+        postgres_url = stack.enter_context(backing.postgres())
+        redis_url = stack.enter_context(backing.redis_server())
+        wants_broker = any(isinstance(s, scenarios.EventsScenario) for s in chosen)
+        broker_url = stack.enter_context(backing.rabbitmq()) if wants_broker else ""
+        database_url = stack.enter_context(backing.fresh_database(postgres_url))
         _say(f"seeding {profile.users:,} users")
         seeded_in = asyncio.run(seed(database_url, profile.users))
         env = service_env(database_url, redis_url, workers)
         settings = load_settings(env, env_file=None)
         fixtures.create_admin(settings)
-        depth = profile.users // 2
-        service_spec = servers.ServerSpec("service", ["just", "serve"], env, ready_path="/health/live")
-        baseline_spec = servers.ServerSpec("baseline", _baseline_argv(workers), env, ready_path=scenarios.ME)
-        with (
-            servers.serving(service_spec, Path(logs)) as service,
-            servers.serving(baseline_spec, Path(logs)) as baseline,
-        ):
-            _say(f"service started in {service.startup_seconds:.2f} s, baseline in {baseline.startup_seconds:.2f} s")
-            credentials = fixtures.credentials(service.base_url, depth)
-            targets = Targets(
-                wrk=wrk_path,
-                settings=settings,
-                service=service.base_url,
-                baseline=baseline.base_url,
-                **msgspec.structs.asdict(credentials),
-            )
-            chosen = [s for s in scenarios.scenarios(depth) if not only or any(o in s.name.lower() for o in only)]
-            rows = measure(chosen, targets, profile)
-            rss = servers.worker_rss_bytes(service.base_url)
-        postgres_version = asyncio.run(backing.postgres_version(database_url))
-        redis_version = asyncio.run(backing.redis_version(redis_url))
+        service = _serve(stack, logs, servers.ServerSpec("service", ["just", "serve"], env, HEALTHY))
+        baseline = _serve(stack, logs, servers.ServerSpec("baseline", _baseline_argv(workers), env, BASELINE_READY))
+        grpc_servers = {}
+        if any(isinstance(s, scenarios.GrpcScenario) for s in chosen):
+            for name, argv in (
+                ("grpc", ["just", "grpc"]),
+                ("grpc-baseline", [sys.executable, "-m", "bench.grpc_baseline"]),
+            ):
+                spec = servers.ServerSpec(name, argv, env, grpc_load.grpc_ready, port_variable="GRPC_PORT")
+                grpc_servers[name] = _serve(stack, logs, spec)
+        credentials = fixtures.credentials(service.base_url, depth)
+        targets = Targets(
+            wrk=wrk_path,
+            settings=settings,
+            service=service.base_url,
+            baseline=baseline.base_url,
+            **msgspec.structs.asdict(credentials),
+            grpc_service=grpc_servers["grpc"].address if grpc_servers else "",
+            grpc_baseline=grpc_servers["grpc-baseline"].address if grpc_servers else "",
+            postgres_server=postgres_url,
+            broker=broker_url,
+            jobs_redis=backing.other_redis_database(redis_url),
+        )
+        rows = measure(chosen, targets, profile)
+        rss = servers.worker_rss_bytes(service.base_url)
+        versions = asyncio.run(_server_versions(database_url, redis_url, broker_url))
     goals = evaluate(rows, rss, service.startup_seconds)
     return {
         "date": started.isoformat(timespec="seconds"),
@@ -120,15 +133,14 @@ def run(profile: Profile, workers: int, wrk_path: str, only: Sequence[str]) -> d
         "profile": dataclasses.asdict(profile),
         "workers": workers,
         "machine": machine,
-        "versions": {
-            **environment.versions(wrk_path),
-            "postgresql-server": postgres_version,
-            "redis-server": redis_version,
-        },
+        "versions": {**environment.versions(wrk_path), **versions},
         "password_hash": hashing.describe(settings),
         "seed_seconds": round(seeded_in, 1),
         "startup_seconds": round(service.startup_seconds, 3),
         "baseline_startup_seconds": round(baseline.startup_seconds, 3),
+        **{
+            f"{name.replace('-', '_')}_startup_seconds": round(s.startup_seconds, 3) for name, s in grpc_servers.items()
+        },
         "worker_rss_mib": {str(pid): round(size / 2**20, 1) for pid, size in rss.items()},
         "rows": [row.to_json() for row in rows],
         "goals": [goal.to_json() for goal in goals],
@@ -137,41 +149,67 @@ def run(profile: Profile, workers: int, wrk_path: str, only: Sequence[str]) -> d
     }
 
 
+HEALTHY = servers.http_ready("/health/live")
+BASELINE_READY = servers.http_ready(scenarios.ME)
+
+
+def _serve(stack: contextlib.ExitStack, logs: Path, spec: servers.ServerSpec) -> servers.Server:
+    """Start a server for the rest of the run (stopped when the stack closes) and say how long it took."""
+    server = stack.enter_context(servers.serving(spec, logs))
+    _say(f"{spec.name} started in {server.startup_seconds:.2f} s")
+    return server
+
+
+async def _server_versions(database_url: str, redis_url: str, broker_url: str) -> dict[str, str]:
+    found = {
+        "postgresql-server": await backing.postgres_version(database_url),
+        "redis-server": await backing.redis_version(redis_url),
+    }
+    if broker_url:
+        found["rabbitmq-server"] = await backing.rabbitmq_version(broker_url)
+    return found
+
+
 def measure(chosen: Sequence[Scenario], targets: Targets, profile: Profile) -> list[Row]:
     """Each scenario: a warm-up, then rounds of reference and scenario in turn.
 
-    Warm-ups (each reference's first, each scenario's) fill pools and caches; their
-    results are dropped.
+    Warm-ups (each reference's first, each scenario's that has one) fill pools and caches;
+    their results are dropped. A scenario without a reference runs its rounds alone.
     """
     rows: list[Row] = []
     references: dict[str, list[Result]] = {}
     for scenario in chosen:
         seconds = profile.seconds * scenario.duration_factor
-        if scenario.reference.name not in references:
-            scenario.reference.measure(targets, profile.warmup_seconds)
-            references[scenario.reference.name] = []
-        scenario.run(targets, profile.warmup_seconds)
+        reference = scenario.reference
+        if reference is not None and reference.name not in references:
+            reference.measure(targets, profile.warmup_seconds)
+            references[reference.name] = []
+        if scenario.warms_up:
+            scenario.run(targets, profile.warmup_seconds)
         reference_rounds: list[Result] = []
         named: dict[str, list[Result]] = defaultdict(list)
         for round_number in range(1, profile.rounds + 1):
-            reference_rounds.append(scenario.reference.measure(targets, seconds))
+            beside = ""
+            if reference is not None:
+                reference_rounds.append(reference.measure(targets, seconds))
+                beside = f" ({reference.name}: {reference_rounds[-1].per_second:,.1f}/s)"
             for name, result in scenario.run(targets, seconds):
                 named[name].append(result)
-                reference = reference_rounds[-1]
-                _say(
-                    f"round {round_number}: {name}: {result.per_second:,.1f}/s, p99 {result.p99_ms:.1f} ms, "
-                    f"{result.errors} errors ({scenario.reference.name}: {reference.per_second:,.1f}/s)"
-                )
-        references[scenario.reference.name] += reference_rounds
+                p99 = "" if result.p99_ms is None else f", p99 {result.p99_ms:.1f} ms"
+                _say(f"round {round_number}: {name}: {result.per_second:,.1f}/s{p99}, {result.errors} errors{beside}")
         for index, (name, results) in enumerate(named.items()):
-            own = index == 0  # the scenario's own row; the others (a probe) have no reference
-            rows.append(Row(name, results, scenario.reference.name if own else "", reference_rounds if own else ()))
+            # The scenario's own row is compared with the reference; the others (a probe) are not.
+            if index == 0 and reference is not None:
+                references[reference.name] += reference_rounds
+                rows.append(Row(name, results, reference.name, reference_rounds))
+            else:
+                rows.append(Row(name, results))
     rows += [Row(name, results) for name, results in references.items()]
     return rows
 
 
 def evaluate(rows: Sequence[Row], rss: dict[int, int], startup_seconds: float) -> list[Goal]:
-    """The issue's goals, for those rows the run has (``--only`` may leave some out)."""
+    """The service's goals (docs/benchmarks.md), for those rows the run has (``--only`` may leave some out)."""
     by_name = {row.name: row for row in rows}
     goals = []
     if me := by_name.get(scenarios.ME_BEARER):
@@ -179,8 +217,21 @@ def evaluate(rows: Sequence[Row], rss: dict[int, int], startup_seconds: float) -
         goals.append(Goal(f"{me.name}: no errors", me.errors, 0, at_least=False))
     if login := by_name.get(scenarios.LOGIN):
         goals.append(Goal(f"{login.name}: >= 0.9 x argon2 verifications/s", login.ratio or 0.0, 0.9, at_least=True))
-    if probe := by_name.get(scenarios.HEALTH_DURING_LOGIN):
+    if (probe := by_name.get(scenarios.HEALTH_DURING_LOGIN)) and probe.p99_ms is not None:
         goals.append(Goal(f"{probe.name}: p99 < 25 ms", probe.p99_ms, 25.0, at_least=False, unit=" ms"))
+    if events := by_name.get(scenarios.EVENTS_END_TO_END):
+        goals.append(Goal(f"{events.name}: >= 2,000 events/s", events.per_second, 2000.0, at_least=True, unit="/s"))
+    if (published := by_name.get(scenarios.EVENTS_COMMIT_TO_PUBLISH)) and published.p99_ms is not None:
+        # The latency goal holds at a steady 500 events/s: a run that could not commit them says so.
+        steady = 0.95 * scenarios.EVENT_RATE
+        goals.append(
+            Goal(f"{published.name}: >= {steady:g} committed/s", published.per_second, steady, at_least=True, unit="/s")
+        )
+        goals.append(Goal(f"{published.name}: p99 < 250 ms", published.p99_ms, 250.0, at_least=False, unit=" ms"))
+    if drained := by_name.get(scenarios.JOBS_DRAIN):
+        goals.append(Goal(f"{drained.name}: >= 1,000 jobs/s", drained.per_second, 1000.0, at_least=True, unit="/s"))
+    if (started := by_name.get(scenarios.JOBS_ENQUEUE_TO_START)) and started.p50_ms is not None:
+        goals.append(Goal(f"{started.name}: median < 10 ms", started.p50_ms, 10.0, at_least=False, unit=" ms"))
     if rss:
         largest = max(rss.values()) / 1e6
         goals.append(Goal("API worker RSS after the run < 150 MB", largest, 150.0, at_least=False, unit=" MB"))
@@ -196,7 +247,8 @@ def service_env(database_url: str, redis_url: str, workers: int) -> dict[str, st
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "BROKER_URL": "",  # events are published in-process; the broker scenarios come later
+        # Events are published in-process: the event pipeline is measured apart (bench/events.py).
+        "BROKER_URL": "",
         "WORKERS": str(workers),
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",

@@ -3,13 +3,16 @@
 A scenario turns the run's :class:`Targets` into one or more :class:`Result` rows; its
 *reference* is the ceiling it is compared with, measured alternately with it in the same
 run (see ``bench.run``), so that both see the machine in the same state. Adding a
-scenario is one entry in :func:`scenarios`; a new kind of load (a gRPC client, a broker
-publisher, a job queue) is one more class with the :class:`Scenario` shape beside
-:class:`WrkScenario`.
+scenario is one entry in :func:`scenarios`; each kind of load is one class with the
+:class:`Scenario` shape: wrk (:class:`WrkScenario`, :class:`ProbedScenario`), the gRPC
+client (:class:`GrpcScenario`), the event pipeline (:class:`EventsScenario`) and the job
+queue (:class:`JobsScenario`). The last two have no ceiling to compare with and no
+warm-up: each round starts their processes afresh and times them once they are ready.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import Callable, Sequence
@@ -19,7 +22,8 @@ from typing import Protocol
 from urllib.parse import urlencode
 
 from app.infrastructure.config import Settings
-from bench import hashing, wrk
+from bench import events, grpc_load, hashing, jobs, wrk
+from bench.grpc_load import GrpcLoad
 from bench.measure import Result
 from bench.wrk import Load
 
@@ -31,6 +35,21 @@ ME_BEARER = "GET /users/me (Bearer)"
 ME_API_KEY = "GET /users/me (X-API-Key)"
 LOGIN = "POST /auth/tokens (login)"
 HEALTH_DURING_LOGIN = "GET /health/live during login"
+GRPC_GET_ME = "gRPC GetMe (Bearer)"
+
+#: Events offered per second while commit-to-publish latency is measured (the goal's load).
+EVENT_RATE = 500.0
+#: Events in the end-to-end backlog per second of a round: at the ~60/s measured so far, 1.5 times its length.
+EVENT_BACKLOG_PER_SECOND = 100
+#: Jobs per second of a round in the throughput measurements, and the paced rate of the latency one.
+JOBS_PER_SECOND = 1000
+JOB_RATE = 50.0
+
+EVENTS_END_TO_END = "events end to end (commit, relay, RabbitMQ, 1 consumer process)"
+EVENTS_COMMIT_TO_PUBLISH = f"events commit-to-publish ({EVENT_RATE:g}/s offered)"
+JOBS_DRAIN = "jobs drained by one worker process"
+JOBS_LIVE = "jobs enqueued and run at once (one worker process)"
+JOBS_ENQUEUE_TO_START = f"jobs enqueue-to-start ({JOB_RATE:g}/s offered)"
 
 #: Keep-alive connections for the read scenarios: enough to keep every worker busy.
 READ_CONNECTIONS = 16
@@ -44,7 +63,10 @@ FIRST_PAGE = {"email__ilike": "corp", "is_active": "true", "order_by": "-created
 
 @dataclass(frozen=True, slots=True)
 class Targets:
-    """What a run has set up: the servers, the credentials and the listing position the loads use."""
+    """What a run has set up: the servers, the credentials and the listing position the loads use.
+
+    The servers only some scenarios need are empty when no chosen scenario needs them.
+    """
 
     wrk: str
     settings: Settings
@@ -55,6 +77,14 @@ class Targets:
     admin_token: str
     login_body: str
     deep_cursor: str
+    #: ``host:port`` of ``just grpc`` and of the bare gRPC server (``bench.grpc_baseline``).
+    grpc_service: str = ""
+    grpc_baseline: str = ""
+    #: The PostgreSQL server, for the event pipeline's databases of its own.
+    postgres_server: str = ""
+    broker: str = ""
+    #: A Redis database apart from the service's, whose job stream is the bench's alone.
+    jobs_redis: str = ""
 
 
 class Reference(Protocol):
@@ -71,7 +101,12 @@ class Scenario(Protocol):
     def name(self) -> str: ...
 
     @property
-    def reference(self) -> Reference: ...
+    def reference(self) -> Reference | None:
+        """The ceiling, measured alternately with the scenario; None when there is none."""
+
+    @property
+    def warms_up(self) -> bool:
+        """Whether a short run first fills pools and caches (dropped from the results)."""
 
     @property
     def duration_factor(self) -> float:
@@ -104,16 +139,28 @@ class Argon2:
         return hashing.verifications(targets.settings, seconds, threads=_cores())
 
 
+@dataclass(frozen=True, slots=True)
+class GrpcBaseline:
+    """The bare gRPC server's ``GetMe`` under the same load as the service's."""
+
+    name: str = "bare gRPC server, GetMe"
+
+    def measure(self, targets: Targets, seconds: float) -> Result:
+        return grpc_load.run(_get_me(targets.grpc_baseline, targets.user_token), seconds)
+
+
 BASELINE = Baseline()
 ARGON2 = Argon2()
+GRPC_BASELINE = GrpcBaseline()
 
 
 @dataclass(frozen=True, slots=True)
 class WrkScenario:
     name: str
     load: LoadOf
-    reference: Reference = BASELINE
+    reference: Reference | None = BASELINE
     duration_factor: float = 1.0
+    warms_up: bool = True
 
     def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
         return [(self.name, wrk.run(targets.wrk, self.load(targets), seconds))]
@@ -127,8 +174,9 @@ class ProbedScenario:
     load: LoadOf
     probe_name: str
     probe: LoadOf
-    reference: Reference = BASELINE
+    reference: Reference | None = BASELINE
     duration_factor: float = 1.0
+    warms_up: bool = True
 
     def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
         with ThreadPoolExecutor(2, thread_name_prefix="wrk") as pool:
@@ -137,12 +185,102 @@ class ProbedScenario:
             return [(self.name, main.result()), (self.probe_name, side.result())]
 
 
+@dataclass(frozen=True, slots=True)
+class GrpcScenario:
+    """``just grpc``'s ``GetMe`` with a Bearer token, driven by the gRPC client as its reference is."""
+
+    name: str = GRPC_GET_ME
+    reference: Reference | None = GRPC_BASELINE
+    duration_factor: float = 1.0
+    warms_up: bool = True
+
+    def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
+        return [(self.name, grpc_load.run(_get_me(targets.grpc_service, targets.user_token), seconds))]
+
+
+@dataclass(frozen=True, slots=True)
+class EventsScenario:
+    """The event pipeline of ``just bench-events``, its end-to-end and latency stages, in a database of its own.
+
+    End to end: a backlog of :data:`EVENT_BACKLOG_PER_SECOND` events per second of the
+    round, released to one consumer process (with its relay): events/s until the last is
+    applied. Then :data:`EVENT_RATE` events/s offered for the round's length, one relay
+    process: the rate committed and each event's commit-to-publish latency. Errors are the
+    retries and failures the processes logged.
+    """
+
+    name: str = EVENTS_END_TO_END
+    reference: Reference | None = None
+    duration_factor: float = 1.0
+    warms_up: bool = False
+
+    def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
+        plan = events.Plan(
+            stages=("end-to-end", "latency"),
+            events=round(EVENT_BACKLOG_PER_SECOND * seconds),
+            runs=1,
+            consumers=(1,),
+            rate=EVENT_RATE,
+            seconds=seconds,
+        )
+        measured = events.measure_pipeline(plan, targets.postgres_server, targets.broker)
+        [end_to_end] = measured["throughput"][0]["runs"]
+        latency = measured["latency"]
+        return [
+            (self.name, _throughput(plan.events, end_to_end["end_to_end_per_s"], int(end_to_end["warnings"]))),
+            (
+                EVENTS_COMMIT_TO_PUBLISH,
+                Result(
+                    operations=latency["events"],
+                    seconds=latency["events"] / latency["committed_per_s"],
+                    errors=latency["warnings"],
+                    p50_ms=latency["p50_ms"],
+                    p99_ms=latency["p99_ms"],
+                ),
+            ),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class JobsScenario:
+    """The job queue of ``just bench-jobs``, one round: no-op jobs through Redis and one worker process.
+
+    Drain: :data:`JOBS_PER_SECOND` jobs per second of the round queued, then run by a fresh
+    worker; live: as many enqueued while the worker runs; latency: :data:`JOB_RATE` jobs/s
+    for the round's length, each job's enqueue-to-start. Errors are failed runs of jobs.
+    """
+
+    name: str = JOBS_DRAIN
+    reference: Reference | None = None
+    duration_factor: float = 1.0
+    warms_up: bool = False
+
+    def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
+        count, latency_jobs = round(JOBS_PER_SECOND * seconds), round(JOB_RATE * seconds)
+        measured = asyncio.run(jobs.run(targets.jobs_redis, count, 1, latency_jobs, JOB_RATE))
+        return [
+            (self.name, _throughput(count, measured["drain_jobs_per_second"][0], measured["drain_failed"][0])),
+            (JOBS_LIVE, _throughput(count, measured["live_jobs_per_second"][0], measured["live_failed"][0])),
+            (
+                JOBS_ENQUEUE_TO_START,
+                Result(
+                    operations=latency_jobs,
+                    seconds=latency_jobs / measured["latency_reached_per_second"][0],
+                    errors=measured["latency_failed"][0],
+                    p50_ms=measured["latency_median_ms"][0],
+                    p99_ms=measured["latency_p99_ms"][0],
+                ),
+            ),
+        ]
+
+
 def scenarios(cursor_depth: int) -> Sequence[Scenario]:
     """Every scenario, in the order they run; ``cursor_depth`` is the deep cursor's row number."""
     return [
         WrkScenario(HEALTH, lambda t: Load(t.service + "/health/live", READ_CONNECTIONS)),
         WrkScenario(ME_BEARER, lambda t: _me(t.service, _bearer(t.user_token))),
         WrkScenario(ME_API_KEY, lambda t: _me(t.service, {"X-API-Key": t.api_key})),
+        GrpcScenario(),
         WrkScenario("GET /users: first page, filtered and ordered", _first_page),
         WrkScenario(f"GET /users: cursor page at depth {cursor_depth:,}", _deep_page),
         ProbedScenario(
@@ -155,6 +293,9 @@ def scenarios(cursor_depth: int) -> Sequence[Scenario]:
             reference=ARGON2,
             duration_factor=2.0,
         ),
+        # Before the bulk creation: every user it creates is an event the service then relays for a while.
+        EventsScenario(),
+        JobsScenario(),
         WrkScenario(f"POST /users/bulk ({BULK_SIZE:,} users)", _bulk),
     ]
 
@@ -169,6 +310,16 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _me(base_url: str, headers: dict[str, str]) -> Load:
     return Load(base_url + ME, READ_CONNECTIONS, headers=headers)
+
+
+def _get_me(target: str, token: str) -> GrpcLoad:
+    # As many calls in flight as the HTTP reads keep connections busy.
+    return GrpcLoad(target, [("authorization", f"Bearer {token}")], in_flight=READ_CONNECTIONS)
+
+
+def _throughput(operations: int, per_second: float, errors: int) -> Result:
+    """A backlog worked off as a whole: its rate, and no per-operation latency."""
+    return Result(operations=operations, seconds=operations / per_second, errors=errors, p50_ms=None, p99_ms=None)
 
 
 def _first_page(t: Targets) -> Load:

@@ -1,9 +1,11 @@
-"""The HTTP servers under test, each in a process group of its own.
+"""The servers under test (HTTP and gRPC), each in a process group of its own.
 
 A server is started with ``start_new_session``, so that stopping it reaches everything it
 started (``just`` → ``uv`` → uvicorn → its workers), and so that Ctrl-C in the terminal
 goes to the runner alone, which then stops it. :func:`serving` always stops the group:
-SIGTERM first, SIGKILL if it is still there after a grace period.
+SIGTERM first, SIGKILL if it is still there after a grace period. A server counts as
+started once its readiness probe answers: an HTTP route (:func:`http_ready`) or the gRPC
+health service (``bench.grpc_load.grpc_ready``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,32 +29,53 @@ _STOP_GRACE_SECONDS = 15.0
 _POLL_SECONDS = 0.02
 
 
+#: Whether the server at ``host:port`` serves yet; any failure to answer is a no.
+Probe: TypeAlias = Callable[[str], bool]
+
+
 class ServerError(RuntimeError):
     """A server did not start, with the end of its log."""
 
 
 @dataclass(frozen=True, slots=True)
 class ServerSpec:
-    """How to start one server; ``HOST`` and ``PORT`` are added to ``env``."""
+    """How to start one server; ``HOST`` and the ``port_variable`` are added to ``env``."""
 
     name: str
     argv: Sequence[str]
     env: Mapping[str, str]
-    #: Answered with a status below 500 once the server serves.
-    ready_path: str
+    ready: Probe
+    #: The setting the server reads its port from (``just grpc``: ``GRPC_PORT``).
+    port_variable: str = "PORT"
 
 
 @dataclass(frozen=True, slots=True)
 class Server:
-    base_url: str
-    #: From the start of the command to the first answer of ``ready_path``.
+    address: str
+    #: From the start of the command to the first yes of its readiness probe.
     startup_seconds: float
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.address}"
+
+
+def http_ready(path: str) -> Probe:
+    """Ready once ``path`` answers with a status below 500."""
+
+    def probe(address: str) -> bool:
+        try:
+            return httpx.get(f"http://{address}{path}", timeout=1.0).status_code < 500
+        except httpx.TransportError:
+            return False
+
+    return probe
 
 
 @contextlib.contextmanager
 def serving(spec: ServerSpec, log_dir: Path, *, startup_timeout: float = STARTUP_TIMEOUT_SECONDS) -> Iterator[Server]:
     port = free_port()
-    env = {**os.environ, **spec.env, "HOST": "127.0.0.1", "PORT": str(port)}
+    env = {**os.environ, **spec.env, "HOST": "127.0.0.1", spec.port_variable: str(port)}
     log = log_dir / f"{spec.name}.log"
     # Output goes to a file: a pipe that nobody reads would block the server once full.
     with log.open("wb") as output:
@@ -65,9 +89,9 @@ def serving(spec: ServerSpec, log_dir: Path, *, startup_timeout: float = STARTUP
             start_new_session=True,
         )
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        _wait_until_serving(process, base_url + spec.ready_path, log, started, startup_timeout)
-        yield Server(base_url, time.perf_counter() - started)
+        address = f"127.0.0.1:{port}"
+        _wait_until_serving(process, spec, address, log, deadline=started + startup_timeout)
+        yield Server(address, time.perf_counter() - started)
     finally:
         _stop_group(process)
 
@@ -92,16 +116,16 @@ def free_port() -> int:
         return port
 
 
-def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path, started: float, timeout: float) -> None:
-    with httpx.Client(timeout=1.0) as client:
-        while time.perf_counter() < started + timeout:
-            if process.poll() is not None:
-                raise ServerError(f"{url}: the server exited with status {process.returncode}\n{_tail(log)}")
-            with contextlib.suppress(httpx.TransportError):
-                if client.get(url).status_code < 500:
-                    return
-            time.sleep(_POLL_SECONDS)
-    raise ServerError(f"{url}: no answer within {timeout:.0f} s\n{_tail(log)}")
+def _wait_until_serving(
+    process: subprocess.Popen[bytes], spec: ServerSpec, address: str, log: Path, deadline: float
+) -> None:
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise ServerError(f"{spec.name} ({address}): exited with status {process.returncode}\n{_tail(log)}")
+        if spec.ready(address):
+            return
+        time.sleep(_POLL_SECONDS)
+    raise ServerError(f"{spec.name} ({address}): not ready within the start-up timeout\n{_tail(log)}")
 
 
 def _tail(log: Path) -> str:

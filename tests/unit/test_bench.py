@@ -1,14 +1,16 @@
-"""The load test's own logic: reading wrk's report, alternating runs, and the tables and goals."""
+"""The load test's own logic: reading wrk's and the gRPC client's reports, alternating runs, the tables and goals."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pytest
 
 from app.infrastructure.config import load_settings
-from bench import report, run, wrk
-from bench.measure import Result
+from bench import backing, grpc_load, report, run, scenarios, wrk
+from bench.grpc_load import GrpcLoad, GrpcLoadError
+from bench.measure import Result, percentiles
 from bench.report import Goal, Row
 from bench.scenarios import Targets
 from bench.wrk import Load, WrkError
@@ -33,8 +35,16 @@ Transfer/sec:      0.50MB
 )
 
 
+TARGETS = Targets("wrk", load_settings({}, env_file=None), "http://s", "http://b", "t", "k", "a", "{}", "c")
+
+
 def _result(per_second: float, p99_ms: float = 10.0, errors: int = 0) -> Result:
     return Result(operations=int(per_second * 10), seconds=10.0, errors=errors, p50_ms=p99_ms / 4, p99_ms=p99_ms)
+
+
+def _grpc_report(calls: int, seconds: float, errors: dict[str, int], latencies_us: list[int]) -> str:
+    body = f'{{"calls":{calls},"seconds":{seconds},"errors":{json.dumps(errors)},"latencies_us":{latencies_us}}}'
+    return f"ready\n{grpc_load.MARKER}{body}\n"
 
 
 def test_the_report_line_is_read_and_every_kind_of_error_counted() -> None:
@@ -80,9 +90,58 @@ def test_the_table_is_markdown_with_one_line_per_row() -> None:
 
     lines = report.table(rows).splitlines()
 
-    assert lines[0] == "| scenario | requests/s | p50 | p99 | errors | compared with | ratio |"
+    assert lines[0] == "| scenario | per second | p50 | p99 | errors | compared with | ratio |"
     assert lines[2] == "| GET /x | 1,234 | 3.08 ms | 12.3 ms | 0 | bare (2,469/s) | 0.500 |"
     assert lines[3] == "| bare | 2,469 | 2.50 ms | 10.0 ms | 0 |  |  |"
+
+
+def test_a_backlog_drained_as_a_whole_shows_its_rate_and_no_latency() -> None:
+    drained = Result(operations=3000, seconds=2.5, errors=1, p50_ms=None, p99_ms=None)
+    row = Row("jobs drained", [drained, drained])
+
+    assert report.table([row]).splitlines()[2] == "| jobs drained | 1,200 |  |  | 2 |  |  |"
+    assert (row.to_json()["p50_ms"], row.to_json()["p99_ms"]) == (None, None)
+
+
+def test_percentiles_are_the_median_and_the_nearest_rank_99th() -> None:
+    assert percentiles([5.0, 1.0, 3.0]) == (3.0, 5.0)
+    assert percentiles([float(n) for n in range(1, 201)]) == (100.5, 199.0)
+    assert percentiles([]) == (None, None)
+
+
+def test_the_grpc_clients_reports_add_up_over_the_longest_span() -> None:
+    reports = [
+        grpc_load.parse_report(_grpc_report(4, 2.0, {}, [1000, 3000, 2000, 4000])),
+        grpc_load.parse_report(_grpc_report(3, 2.5, {"DEADLINE_EXCEEDED": 1, "UNAVAILABLE": 1}, [5000])),
+    ]
+
+    result = grpc_load.combine(reports)
+
+    assert result == Result(operations=7, seconds=2.5, errors=2, p50_ms=3.0, p99_ms=5.0)
+    assert result.per_second == 2.8
+
+
+@pytest.mark.parametrize("output", ["", "ready\n", f"{grpc_load.MARKER}{{not json\n"], ids=str)
+def test_client_output_without_a_readable_report_is_an_error(output: str) -> None:
+    with pytest.raises(GrpcLoadError):
+        grpc_load.parse_report(output)
+
+
+def test_the_grpc_client_command_carries_the_load_and_its_metadata() -> None:
+    load = GrpcLoad("127.0.0.1:1", [("authorization", "Bearer t")], in_flight=8, timeout_seconds=5)
+
+    argv = grpc_load.command(load, 2.5)
+
+    assert argv[1:] == [
+        "-m", "bench.grpc_load", "--target", "127.0.0.1:1", "--in-flight", "8", "--seconds", "2.5",
+        "--timeout", "5", "--metadata", "authorization: Bearer t",
+    ]  # fmt: skip
+
+
+def test_the_job_queue_gets_a_redis_database_apart_from_the_services() -> None:
+    assert backing.other_redis_database("redis://:pw@127.0.0.1:6379/0") == "redis://:pw@127.0.0.1:6379/1"
+    assert backing.other_redis_database("redis://127.0.0.1:6379") == "redis://127.0.0.1:6379/1"
+    assert backing.other_redis_database("redis://127.0.0.1:6379/1") == "redis://127.0.0.1:6379/2"
 
 
 @pytest.mark.parametrize(
@@ -118,9 +177,10 @@ class _Recorder:
     @dataclass
     class Scenario:
         log: list[str]
-        reference: _Recorder.Reference
+        reference: _Recorder.Reference | None
         name: str = "load"
         duration_factor: float = 2.0
+        warms_up: bool = True
 
         def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
             self.log.append(f"scenario {seconds:g}")
@@ -131,15 +191,27 @@ def test_scenario_and_reference_alternate_after_one_warm_up_each() -> None:
     recorder = _Recorder()
     reference = _Recorder.Reference(recorder.calls)
     scenario = _Recorder.Scenario(recorder.calls, reference)
-    targets = Targets("wrk", load_settings({}, env_file=None), "http://s", "http://b", "t", "k", "a", "{}", "c")
 
-    rows = run.measure([scenario], targets, run.Profile("test", users=1, seconds=3, rounds=2, warmup_seconds=1))
+    rows = run.measure([scenario], TARGETS, run.Profile("test", users=1, seconds=3, rounds=2, warmup_seconds=1))
 
     assert recorder.calls == ["reference 1", "scenario 1", "reference 6", "scenario 6", "reference 6", "scenario 6"]
     assert [(row.name, row.reference, len(row.rounds), row.ratio) for row in rows] == [
         ("load", "ceiling", 2, 0.5),
         ("probe", "", 2, None),
         ("ceiling", "", 2, None),
+    ]
+
+
+def test_a_scenario_without_reference_or_warm_up_runs_its_rounds_alone() -> None:
+    recorder = _Recorder()
+    scenario = _Recorder.Scenario(recorder.calls, reference=None, warms_up=False)
+
+    rows = run.measure([scenario], TARGETS, run.Profile("test", users=1, seconds=3, rounds=2, warmup_seconds=1))
+
+    assert recorder.calls == ["scenario 6", "scenario 6"]
+    assert [(row.name, row.reference, len(row.rounds), row.ratio) for row in rows] == [
+        ("load", "", 2, None),
+        ("probe", "", 2, None),
     ]
 
 
@@ -156,5 +228,28 @@ def test_goals_are_checked_for_the_rows_a_run_has() -> None:
         ("GET /users/me (Bearer)", True),
         ("GET /health/live during login", False),
         ("API worker RSS after the run < 150 MB", False),
+        ("start-up (just serve to the first 200 from /health/live) < 2 s", True),
+    ]
+
+
+def test_the_event_pipeline_and_job_queue_goals_are_checked() -> None:
+    def backlog(per_second: float) -> Result:
+        return Result(operations=round(per_second * 10), seconds=10.0, errors=0, p50_ms=None, p99_ms=None)
+
+    rows = [
+        Row(scenarios.EVENTS_END_TO_END, [backlog(60)]),
+        Row(scenarios.EVENTS_COMMIT_TO_PUBLISH, [_result(480, p99_ms=300.0)]),
+        Row(scenarios.JOBS_DRAIN, [backlog(1200)]),
+        Row(scenarios.JOBS_ENQUEUE_TO_START, [Result(500, 10.0, 0, p50_ms=2.0, p99_ms=40.0)]),
+    ]
+
+    goals = run.evaluate(rows, {}, startup_seconds=1.0)
+
+    assert [(goal.name, goal.met) for goal in goals] == [
+        (f"{scenarios.EVENTS_END_TO_END}: >= 2,000 events/s", False),
+        (f"{scenarios.EVENTS_COMMIT_TO_PUBLISH}: >= 475 committed/s", True),
+        (f"{scenarios.EVENTS_COMMIT_TO_PUBLISH}: p99 < 250 ms", False),
+        (f"{scenarios.JOBS_DRAIN}: >= 1,000 jobs/s", True),
+        (f"{scenarios.JOBS_ENQUEUE_TO_START}: median < 10 ms", True),
         ("start-up (just serve to the first 200 from /health/live) < 2 s", True),
     ]
