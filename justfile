@@ -102,7 +102,7 @@ seed COUNT="1000000": sync
 bench-listing *ARGS: sync
     uv run --frozen python -m bench.listing {{ARGS}}
 
-# Load test: the service against a bare baseline app, under wrk, in one run (WORKERS workers); see docs/benchmarks.md.
+# Load test in one run: HTTP under wrk and gRPC GetMe against bare baselines (WORKERS workers), events and jobs; see docs/benchmarks.md.
 bench *ARGS: sync
     uv run --frozen python -m bench.run {{ARGS}}
 
