@@ -111,7 +111,7 @@ def dsn(url: str) -> str:
 
 
 async def postgres_version(database_url: str) -> str:
-    """The servers' own version strings, for the record of a run."""
+    """The server's own version string, for the record of a run (as are the two below)."""
     connection = await asyncpg.connect(dsn(database_url))
     try:
         return f"PostgreSQL {await connection.fetchval('SHOW server_version')}"
