@@ -34,7 +34,7 @@ def backing_servers() -> Iterator[tuple[str, str]]:
 
 def _postgres(stack: contextlib.ExitStack) -> str:
     configured = os.environ.get("DATABASE_URL", "")
-    return configured if configured.startswith("postgresql") else stack.enter_context(throwaway_postgres())
+    return configured if configured.startswith("postgresql") else stack.enter_context(throwaway_postgres()).url
 
 
 def _redis(stack: contextlib.ExitStack) -> str:

@@ -148,7 +148,7 @@ def server_urls() -> Iterator[tuple[str, str, bool]]:
         broker = os.environ.get("BROKER_URL", "")
         throwaway = False
         if not database.startswith("postgresql"):
-            database, throwaway = stack.enter_context(throwaway_postgres()), True
+            database, throwaway = stack.enter_context(throwaway_postgres()).url, True
         if not broker.startswith(("amqp://", "amqps://")):
             broker, throwaway = stack.enter_context(throwaway_rabbitmq()).url, True
         yield database, broker, throwaway
