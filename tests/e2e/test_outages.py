@@ -1,0 +1,227 @@
+"""Backing servers failing under the service as operators run it (``just serve``, ``just worker``).
+
+Each test has a private server it stops mid-work and starts again on the same port with
+the same data. What an outage may cost is a fast, well-formed refusal while it lasts;
+never a hang, a 500, a restart of the service, or anything that was acknowledged: a
+write, the job a committed sign-up starts, or the event it publishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from tests.e2e.helpers import PASSWORD, assert_problem, bearer, registered
+from tests.support.processes import running, server_env
+from tests.support.servers import PostgresServer
+from tests.support.waiting import until
+
+#: The contract's bound for answering while a dependency is down.
+ANSWER_WITHIN_SECONDS = 2.0
+#: Bound on the service serving again once its database is back (the relay's and the pool's
+#: reconnects are immediate; this leaves room for a busy machine).
+RECOVER_WITHIN_SECONDS = 30.0
+#: How long traffic runs in each phase: enough for every client to try every request several times.
+PHASE_SECONDS = 2.0
+CLIENTS = 4
+#: Bound on each client's loop, whatever the phases do.
+MAX_ROUNDS = 2000
+
+
+def dsn(url: str) -> str:
+    """The asyncpg DSN of a SQLAlchemy URL, for looking at the database directly."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One request: when it started (monotonic clock), how long it took, what came back."""
+
+    started: float
+    elapsed: float
+    response: httpx.Response
+
+    @property
+    def ended(self) -> float:
+        return self.started + self.elapsed
+
+
+@dataclass
+class Traffic:
+    """Sign-ups, profile updates and reads from a few concurrent clients, each answer recorded.
+
+    ``signed_up`` holds every sign-up answered 201, ``profile`` each client's last profile
+    update answered 200: the writes the service acknowledged, which must all be stored.
+    """
+
+    client: httpx.AsyncClient
+    answers: list[Answer] = field(default_factory=list)
+    signed_up: list[str] = field(default_factory=list)
+    profile: dict[str, int] = field(default_factory=dict)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        started = time.monotonic()
+        response = await self.client.request(method, url, **kwargs)
+        self.answers.append(Answer(started, time.monotonic() - started, response))
+        return response
+
+    async def run_client(self, index: int) -> None:
+        """One client's loop until ``finished``: sign up someone new, update its own profile, read it."""
+        email = f"client{index}@example.com"
+        tokens = await registered(self.client, email)
+        for round_ in range(MAX_ROUNDS):
+            if self.finished.is_set():
+                return
+            new = f"client{index}.{round_}@example.com"
+            if (await self.send("POST", "/api/v1/auth/sign-up", json={"email": new, "password": PASSWORD})).is_success:
+                self.signed_up.append(new)
+            patched = await self.send(
+                "PATCH", "/api/v1/users/me", json={"first_name": f"n{round_}"}, headers=bearer(tokens)
+            )
+            if patched.is_success:
+                self.profile[email] = round_
+            await self.send("GET", "/api/v1/users/me", headers=bearer(tokens))
+
+    async def succeeded_since(self, moment: float) -> bool:
+        """Whether a request that started at ``moment`` or later has succeeded (a poll for ``until``)."""
+        return any(a.started >= moment and a.response.is_success for a in self.answers)
+
+    def between(self, start: float, end: float) -> list[Answer]:
+        """Answers to requests that started at ``start`` or later and ended by ``end``."""
+        return [answer for answer in self.answers if answer.started >= start and answer.ended <= end]
+
+
+async def timed(probe: Callable[[], Awaitable[httpx.Response]]) -> tuple[httpx.Response, float]:
+    started = time.monotonic()
+    response = await probe()
+    return response, time.monotonic() - started
+
+
+def assert_unavailable(answer: Answer) -> None:
+    """The outage answer: a 503 problem with ``Retry-After``, within the contract's bound."""
+    assert_problem(answer.response, 503, "service_unavailable")
+    assert answer.response.headers["retry-after"] == "1"
+    assert answer.elapsed < ANSWER_WITHIN_SECONDS, f"{answer.response.request.url.path} took {answer.elapsed:.2f} s"
+
+
+async def serving_pids(client: httpx.AsyncClient) -> set[str]:
+    """The process ids the server's metrics report (one per serving process; there must be some)."""
+    scraped = (await client.get("/metrics")).text
+    pids = {
+        line.split('pid="', 1)[1].split('"', 1)[0]
+        for line in scraped.splitlines()
+        if line.startswith("process_start_time_seconds{")
+    }
+    assert pids, scraped
+    return pids
+
+
+# ------------------------------------------------------------------------- PostgreSQL
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """When a server was stopped and started again (monotonic clock), and what readiness said meanwhile."""
+
+    stopping: float
+    stopped: float
+    starting: float
+    started: float
+    #: When the first request sent after the start succeeded.
+    recovered: float
+    ready: httpx.Response
+    ready_took: float
+    live: httpx.Response
+
+
+async def database_outage(server: PostgresServer, traffic: Traffic, *, graceful: bool) -> Outage:
+    """Traffic with the database up, then down, then up again until a request succeeds."""
+    await asyncio.sleep(PHASE_SECONDS)
+    stopping = time.monotonic()
+    await asyncio.to_thread(server.stop, graceful=graceful)
+    stopped = time.monotonic()
+
+    await asyncio.sleep(PHASE_SECONDS)
+    ready, ready_took = await timed(lambda: traffic.client.get("/health/ready"))
+    live = await traffic.client.get("/health/live")
+
+    starting = time.monotonic()
+    await asyncio.to_thread(server.start)
+    started = time.monotonic()
+    await until(
+        lambda: traffic.succeeded_since(started), "a request succeeding after the restart", RECOVER_WITHIN_SECONDS
+    )
+    recovered = min(a.ended for a in traffic.answers if a.started >= started and a.response.is_success)
+    return Outage(stopping, stopped, starting, started, recovered, ready, ready_took, live)
+
+
+async def test_database_outages_are_fast_503s_and_lose_no_acknowledged_write(
+    stoppable_postgres: PostgresServer, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    """PostgreSQL killed, then shut down by an operator, while sign-ups, profile updates and reads flow.
+
+    While it is down every request is a 503 problem within 2 s and readiness says so; once
+    it is back the same process serves again at once, and every write it acknowledged is
+    stored. (A restarting server turns connections away for a moment: that too is a 503.)
+    """
+    env = server_env(stoppable_postgres.url, RATE_LIMIT_AUTH="1000000/minute")
+    async with running("serve", env, tmp_path) as client:
+        pids = await serving_pids(client)
+        traffic = Traffic(client)
+        clients = asyncio.gather(*(traffic.run_client(i) for i in range(CLIENTS)))
+        try:
+            outages = [
+                await database_outage(stoppable_postgres, traffic, graceful=graceful) for graceful in (False, True)
+            ]
+            await asyncio.sleep(PHASE_SECONDS)
+        finally:
+            traffic.finished.set()
+            await clients
+        back = await client.get("/health/ready")
+        assert await serving_pids(client) == pids  # the same process, never restarted
+
+    # Whatever straddled a stop or a start answered one way or the other: never a 500, never slowly.
+    for answer in traffic.answers:
+        if not answer.response.is_success:
+            assert_unavailable(answer)
+    up_since = 0.0
+    for outage in outages:
+        assert all(a.response.is_success for a in traffic.between(up_since, outage.stopping))
+        during = traffic.between(outage.stopped, outage.starting)
+        assert {a.response.request.url.path for a in during} == {"/api/v1/auth/sign-up", "/api/v1/users/me"}
+        assert not any(a.response.is_success for a in during)
+        assert outage.ready.status_code == 503
+        assert outage.ready.json() == {"status": "error", "checks": {"database": "error"}}
+        assert outage.ready_took < ANSWER_WITHIN_SECONDS
+        assert outage.live.status_code == 200
+        up_since = outage.recovered
+    assert all(a.response.is_success for a in traffic.between(up_since, float("inf")))
+    assert back.status_code == 200
+
+    connection = await asyncpg.connect(dsn(stoppable_postgres.url))
+    try:
+        stored = {
+            row["email"]: row["first_name"] for row in await connection.fetch("SELECT email, first_name FROM users")
+        }
+    finally:
+        await connection.close()
+    assert set(traffic.signed_up) <= stored.keys()
+    for email, last_acknowledged in traffic.profile.items():
+        # An update answered 503 may have committed all the same (its answer was lost): never older.
+        assert int(stored[email].removeprefix("n")) >= last_acknowledged
+
+    refused = [a.elapsed for a in traffic.answers if not a.response.is_success]
+    record_property("requests", len(traffic.answers))
+    record_property("answered_503", len(refused))
+    record_property("slowest_503_seconds", round(max(refused), 3))
+    record_property("serving_again_after_start_seconds", [round(o.recovered - o.started, 3) for o in outages])
+    record_property("acknowledged_sign_ups", len(traffic.signed_up))
