@@ -149,6 +149,13 @@ def stoppable_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def persistent_redis() -> Iterator[RedisServer]:
+    """Like ``stoppable_redis``, with an append-only file as production has: its data survives a restart."""
+    with throwaway_redis(persistent=True) as server:
+        yield server
+
+
+@pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
     """A private SMTP server (aiosmtpd) that keeps what it accepts and can refuse or stall on demand."""
     with smtp_sink() as sink:

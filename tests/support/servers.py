@@ -542,11 +542,12 @@ class RedisServer:
     :func:`throwaway_redis`, which also guarantees it is stopped and its directory removed.
     """
 
-    def __init__(self, *, binary: str, root: Path, startup_timeout: float) -> None:
+    def __init__(self, *, binary: str, root: Path, startup_timeout: float, persistent: bool) -> None:
         self._binary = binary
         self._root = root
         self._log_file = root / "server.log"
         self._startup_timeout = startup_timeout
+        self._persistent = persistent
         self._password = secrets.token_urlsafe(24)  # URL-safe: needs no escaping in the URL.
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -596,8 +597,10 @@ class RedisServer:
     def stop(self) -> None:
         """Kill the server at once, as a crash would, and reap it; a no-op when stopped.
 
-        With no persistence there is nothing to lose, and a kill makes connected clients
-        see the outage immediately.
+        A kill makes connected clients see the outage immediately. Without persistence the
+        next start is empty; with it, the next start reads back the append-only file, which
+        Redis writes before it answers (unless the disk lags), and which a killed process
+        leaves complete: the kernel has what was written.
         """
         process, self._process = self._process, None
         if process is None:
@@ -619,9 +622,11 @@ class RedisServer:
             "--bind",
             "127.0.0.1",
             "--save",
-            "",  # No snapshots and no append-only file: nothing touches the disk.
+            "",  # No snapshots: the append-only file, when there is one, is the persistence.
             "--appendonly",
-            "no",
+            "yes" if self._persistent else "no",
+            "--appendfsync",
+            "everysec",  # What production runs (see docs/architecture.md).
             "--dir",
             str(self._root),
             "--daemonize",
@@ -671,18 +676,22 @@ class _PortTakenError(RuntimeError):
 
 
 @contextlib.contextmanager
-def throwaway_redis(*, startup_timeout: float = STARTUP_TIMEOUT_SECONDS) -> Iterator[RedisServer]:
+def throwaway_redis(
+    *, startup_timeout: float = STARTUP_TIMEOUT_SECONDS, persistent: bool = False
+) -> Iterator[RedisServer]:
     """Start a private Redis server and yield its handle (``.url``, ``.stop()``, ``.start()``).
 
-    The server listens on 127.0.0.1 only, requires a generated password and persists
-    nothing (no RDB snapshots, no AOF). Unlike PostgreSQL, Redis is happy to run as root,
-    so it runs as the current user. On exit it is killed and its directory removed, even
-    if the body raised or left it stopped.
+    The server listens on 127.0.0.1 only and requires a generated password. By default it
+    persists nothing (no RDB snapshots, no AOF), so a restart empties it; ``persistent``
+    gives it an append-only file, as production must have, so that what it held comes back
+    after a restart. Unlike PostgreSQL, Redis is happy to run as root, so it runs as the
+    current user. On exit it is killed and its directory removed, even if the body raised
+    or left it stopped.
     """
     binary = _redis_server_binary()
     account = _Account(name=None, uid=os.getuid(), gid=os.getgid())
     with _throwaway_dir("throwaway-redis-", account) as root:
-        server = RedisServer(binary=binary, root=root, startup_timeout=startup_timeout)
+        server = RedisServer(binary=binary, root=root, startup_timeout=startup_timeout, persistent=persistent)
         try:
             server.start()
             yield server
