@@ -17,11 +17,17 @@ from typing import Any
 
 import asyncpg
 import httpx
+import redis.asyncio
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from tests.e2e.helpers import PASSWORD, assert_problem, bearer, registered
-from tests.support.processes import running, server_env
-from tests.support.servers import PostgresServer
+from app.bootstrap import Container
+from app.infrastructure.db.models import OutboxModel, SentEmailModel
+from app.infrastructure.jobs.broker import JOB_STREAM
+from tests.e2e.helpers import PASSWORD, assert_problem, bearer, registered, sign_up
+from tests.support.processes import running, server_env, started
+from tests.support.servers import PostgresServer, RedisServer
+from tests.support.smtp import SmtpSink
 from tests.support.waiting import until
 
 #: The contract's bound for answering while a dependency is down.
@@ -225,3 +231,126 @@ async def test_database_outages_are_fast_503s_and_lose_no_acknowledged_write(
     record_property("slowest_503_seconds", round(max(refused), 3))
     record_property("serving_again_after_start_seconds", [round(o.recovered - o.started, 3) for o in outages])
     record_property("acknowledged_sign_ups", len(traffic.signed_up))
+
+
+# ------------------------------------------------------------------------------ Redis
+
+#: Sign-ups per test: each starts a welcome-email job.
+SIGN_UPS = 10
+#: Bound on every job having run once Redis is back. The relay retries a failed hand-over
+#: with backoff (1 s, doubling), the worker its reads (0.5 s, doubling to 10 s): after an
+#: outage of a few seconds both are back within seconds; the rest is room for a busy machine.
+JOBS_WITHIN_SECONDS = 45.0
+
+
+def job_env(database_url: str, redis_url: str, smtp: SmtpSink) -> dict[str, str]:
+    """Settings for the API and the worker alike: the suite's database (the ``container`` fixture's),
+    Redis for jobs, the test's SMTP server for email."""
+    return server_env(database_url, REDIS_URL=redis_url, SMTP_URL=smtp.url, RATE_LIMIT_AUTH="1000000/minute")
+
+
+async def unpublished(container: Container) -> int:
+    """Committed events the relay has not handed over yet (to the broker, nor to the jobs they start)."""
+    async with container.engine.connect() as connection:
+        count = await connection.scalar(
+            select(func.count()).select_from(OutboxModel).where(OutboxModel.published_at.is_(None))
+        )
+    return int(count or 0)
+
+
+async def welcomed(container: Container) -> int:
+    """Welcome emails the jobs recorded as sent (one row per user, whatever the runs)."""
+    async with container.engine.connect() as connection:
+        return int(await connection.scalar(select(func.count()).select_from(SentEmailModel)) or 0)
+
+
+async def jobs_waiting(redis_url: str) -> int:
+    """Jobs in the stream (acknowledged ones are deleted), through a fresh connection: Redis may have restarted."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        return int(await client.xlen(JOB_STREAM))
+    finally:
+        await client.aclose()
+
+
+def assert_each_welcomed_once(smtp: SmtpSink, emails: list[str]) -> None:
+    assert sorted(message["To"] for message in smtp.messages) == sorted(emails)
+
+
+async def test_sign_ups_during_a_redis_outage_each_get_their_welcome_email_once_it_returns(
+    container: Container,
+    stoppable_redis: RedisServer,
+    smtp: SmtpSink,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Redis killed under the API and a worker: sign-ups still succeed, and their jobs wait in the outbox.
+
+    When Redis is back (empty: this one keeps nothing) the relay enqueues them, and the
+    worker, which rode out the outage, sends each user's welcome email, once.
+    """
+    env = job_env(container.settings.database_url, stoppable_redis.url, smtp)
+    emails = [f"outage{i}@example.com" for i in range(SIGN_UPS)]
+    async with running("serve", env, tmp_path) as client, started("worker", env, tmp_path / "worker.log"):
+        await sign_up(client, "before@example.com")
+        assert len(await smtp.wait_for(1, within=JOBS_WITHIN_SECONDS)) == 1  # the worker is at work
+
+        await asyncio.to_thread(stoppable_redis.stop)
+        answered = []
+        for email in emails:
+            began = time.monotonic()
+            await sign_up(client, email)  # 201, or it fails here
+            answered.append(time.monotonic() - began)
+
+        async def all_held() -> bool:
+            return await unpublished(container) == SIGN_UPS
+
+        await until(all_held, "the outage's sign-ups waiting in the outbox", ANSWER_WITHIN_SECONDS)
+        restarted = time.monotonic()
+        await asyncio.to_thread(stoppable_redis.start)
+        await smtp.wait_for(SIGN_UPS + 1, within=JOBS_WITHIN_SECONDS)
+        all_sent = time.monotonic() - restarted
+
+        async def all_recorded() -> bool:
+            return await welcomed(container) == SIGN_UPS + 1 and await unpublished(container) == 0
+
+        await until(all_recorded, "every welcome recorded and every event handed over", JOBS_WITHIN_SECONDS)
+
+    assert max(answered) < ANSWER_WITHIN_SECONDS
+    assert_each_welcomed_once(smtp, ["before@example.com", *emails])
+    record_property("slowest_sign_up_during_outage_seconds", round(max(answered), 3))
+    record_property("all_emails_sent_after_restart_seconds", round(all_sent, 3))
+
+
+async def test_jobs_waiting_in_redis_run_after_it_restarts(
+    container: Container, persistent_redis: RedisServer, smtp: SmtpSink, tmp_path: Path
+) -> None:
+    """Jobs enqueued while no worker runs are still there after Redis is killed and restarted, and all run.
+
+    This holds only because this Redis, like a production one must, keeps an append-only
+    file: without it the restart would empty the stream and the jobs would be lost (their
+    events are already marked handed over).
+    """
+    env = job_env(container.settings.database_url, persistent_redis.url, smtp)
+    emails = [f"waiting{i}@example.com" for i in range(SIGN_UPS)]
+    async with running("serve", env, tmp_path) as client:
+        for email in emails:
+            await sign_up(client, email)
+
+        async def all_enqueued() -> bool:
+            return await unpublished(container) == 0 and await jobs_waiting(persistent_redis.url) == SIGN_UPS
+
+        await until(all_enqueued, "every welcome job in the stream", JOBS_WITHIN_SECONDS)
+        await asyncio.to_thread(persistent_redis.stop)
+        await asyncio.to_thread(persistent_redis.start)
+        assert await jobs_waiting(persistent_redis.url) == SIGN_UPS  # the restart kept them
+
+        async with started("worker", env, tmp_path / "worker.log"):
+            await smtp.wait_for(SIGN_UPS, within=JOBS_WITHIN_SECONDS)
+
+            async def all_recorded() -> bool:
+                return await welcomed(container) == SIGN_UPS and await jobs_waiting(persistent_redis.url) == 0
+
+            await until(all_recorded, "every welcome recorded and acknowledged", JOBS_WITHIN_SECONDS)
+
+    assert_each_welcomed_once(smtp, emails)
