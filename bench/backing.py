@@ -41,8 +41,8 @@ def postgres() -> Iterator[str]:
     if url := configured("DATABASE_URL", "postgresql"):
         yield url
         return
-    with throwaway_postgres() as url:
-        yield url
+    with throwaway_postgres() as server:
+        yield server.url
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings, load_settings
 from app.interfaces.http.app import create_app
 from tests.support.servers import (
+    PostgresServer,
     RabbitServer,
     RedisServer,
     throwaway_postgres,
@@ -70,12 +71,16 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
+    """The suite's PostgreSQL server: ``DATABASE_URL`` when it is a PostgreSQL URL, else a throwaway.
+
+    Shared by the whole session: never stop it. Outage tests use ``stoppable_postgres``.
+    """
     configured = os.environ.get("DATABASE_URL", "")
     if configured.startswith("postgresql"):
         yield configured
     else:
-        with throwaway_postgres() as url:
-            yield url
+        with throwaway_postgres() as server:
+            yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +98,18 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
     finally:
         await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await connection.close()
+
+
+@pytest.fixture
+async def stoppable_postgres() -> AsyncIterator[PostgresServer]:
+    """A private throwaway PostgreSQL, migrated to head, that the test may ``stop()`` and ``start()``.
+
+    Same port, URL and data after a restart, and crash-safe: what it acknowledged survives
+    a ``stop()`` (a kill of every server process), so a test can look for it afterwards.
+    """
+    with throwaway_postgres(crash_safe=True) as server:
+        await asyncio.to_thread(command.upgrade, alembic_config(server.url), "head")
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +145,13 @@ async def redis_url(redis_server: str) -> str:
 def stoppable_redis() -> Iterator[RedisServer]:
     """A private throwaway Redis the test may ``stop()`` and ``start()`` (same port, same URL)."""
     with throwaway_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def persistent_redis() -> Iterator[RedisServer]:
+    """Like ``stoppable_redis``, with an append-only file as production has: its data survives a restart."""
+    with throwaway_redis(persistent=True) as server:
         yield server
 
 

@@ -1,7 +1,13 @@
-"""A database that refuses or never answers: fast 503 problems, never a hang or a 500."""
+"""A database that refuses, never answers, or turns connections away: fast 503 problems, never a hang or a 500.
+
+(A real PostgreSQL killed and restarted under a served process is in ``test_outages``.)
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,19 +27,63 @@ from tests.e2e.helpers import PASSWORD, assert_problem, bearer
 ANSWER_WITHIN_SECONDS = 2.0
 
 
-@pytest.fixture(params=["refused", "silent"])
+#: What a PostgreSQL server answers a new connection when it cannot take one, by SQLSTATE.
+TURNED_AWAY = {
+    "57P03": "the database system is starting up",  # for a moment after every (re)start
+    "53300": "sorry, too many clients already",
+}
+_SSL_REQUEST = 80877103
+
+
+def error_response(sqlstate: str, message: str) -> bytes:
+    """A FATAL ``ErrorResponse`` message of the PostgreSQL wire protocol."""
+    fields = [(b"S", "FATAL"), (b"V", "FATAL"), (b"C", sqlstate), (b"M", message)]
+    body = b"".join(code + value.encode() + b"\0" for code, value in fields) + b"\0"
+    return b"E" + struct.pack("!I", len(body) + 4) + body
+
+
+@contextlib.asynccontextmanager
+async def turning_away(sqlstate: str) -> AsyncIterator[int]:
+    """A loopback port where a "PostgreSQL" answers every connection's start-up with ``sqlstate``'s error."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            length, code = struct.unpack("!II", await reader.readexactly(8))
+            if code == _SSL_REQUEST:
+                writer.write(b"N")  # no TLS here: the client goes on in plain text with its start-up message
+                (length,) = struct.unpack("!I", await reader.readexactly(4))
+                await reader.readexactly(length - 4)
+            else:
+                await reader.readexactly(length - 8)
+            writer.write(error_response(sqlstate, TURNED_AWAY[sqlstate]))
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture(params=["refused", "silent", *TURNED_AWAY])
 async def down_client(request: pytest.FixtureRequest, silent_port: int) -> AsyncIterator[tuple[AsyncClient, str]]:
-    port = 9 if request.param == "refused" else silent_port  # nothing listens on the discard port
-    settings = make_settings(f"postgresql+asyncpg://app:app@127.0.0.1:{port}/app", DATABASE_TIMEOUT_SECONDS="0.5")
-    container = build_container(settings)
-    app = create_app(settings, container)
-    token = JwtAccessTokenCodec(settings.secret_key, timedelta(minutes=5)).issue(
-        AccessClaims(user_id=uuid.uuid4(), session_id=uuid.uuid4()), datetime.now(UTC)
-    )
-    transport = ASGITransport(app=app)  # type: ignore[arg-type]
-    async with AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+    """The app on a database that is down, one way or another, and a token it would accept."""
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param in TURNED_AWAY:
+            port = await stack.enter_async_context(turning_away(request.param))
+        else:
+            port = 9 if request.param == "refused" else silent_port  # nothing listens on the discard port
+        settings = make_settings(f"postgresql+asyncpg://app:app@127.0.0.1:{port}/app", DATABASE_TIMEOUT_SECONDS="0.5")
+        container = build_container(settings)
+        stack.push_async_callback(container.close)
+        token = JwtAccessTokenCodec(settings.secret_key, timedelta(minutes=5)).issue(
+            AccessClaims(user_id=uuid.uuid4(), session_id=uuid.uuid4()), datetime.now(UTC)
+        )
+        transport = ASGITransport(app=create_app(settings, container))  # type: ignore[arg-type]
+        client = await stack.enter_async_context(AsyncClient(transport=transport, base_url="http://testserver.local"))
         yield client, token
-    await container.close()
 
 
 @pytest.mark.parametrize(

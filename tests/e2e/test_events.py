@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aio_pika
 import pytest
@@ -19,6 +17,7 @@ from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
 from app.infrastructure.db.models import OutboxModel
 from tests.conftest import make_settings
+from tests.support.events import bound_queue, received
 from tests.support.servers import RabbitServer
 
 PASSWORD = "correct horse battery"
@@ -37,34 +36,6 @@ async def relaying(settings: Settings, broker_url: str) -> AsyncIterator[Contain
         with contextlib.suppress(asyncio.CancelledError):
             await relay
         await container.close()
-
-
-@contextlib.asynccontextmanager
-async def bound_queue(broker_url: str, pattern: str = "user.#") -> AsyncIterator[aio_pika.abc.AbstractQueue]:
-    """A durable test queue bound to app.events, as a subscribing service would declare it."""
-    connection = await aio_pika.connect_robust(broker_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange("app.events", aio_pika.ExchangeType.TOPIC, durable=True)
-        queue = await channel.declare_queue(f"test.{uuid.uuid4().hex}", durable=True)
-        await queue.bind(exchange, routing_key=pattern)
-        yield queue
-        await queue.delete(if_unused=False, if_empty=False)
-    finally:
-        await connection.close()
-
-
-async def received(queue: aio_pika.abc.AbstractQueue, count: int, within: float = 15.0) -> list[Any]:
-    """The next ``count`` distinct messages (by message id: delivery is at least once)."""
-    messages: dict[str | None, Any] = {}
-    async with asyncio.timeout(within):
-        async with queue.iterator() as incoming:
-            async for message in incoming:
-                await message.ack()
-                messages.setdefault(message.message_id, message)
-                if len(messages) == count:
-                    break
-    return list(messages.values())
 
 
 async def test_an_event_reaches_a_bound_queue_after_commit(settings: Settings, broker_url: str) -> None:

@@ -25,6 +25,25 @@ STARTUP_TIMEOUT_SECONDS = 60.0
 _STOP_TIMEOUT_SECONDS = 15.0
 
 
+def server_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """The settings a served process gets: this database, cheap password hashing, and ``overrides``.
+
+    Without overrides it runs without Redis and without a broker, whatever the suite's own
+    environment says.
+    """
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": "",
+        "BROKER_URL": "",
+        "SECRET_KEY": "process-test-secret-key-0123456789abcdef",
+        "PASSWORD_HASH_TIME_COST": "1",
+        "PASSWORD_HASH_MEMORY_KIB": "1024",
+        "PASSWORD_HASH_PARALLELISM": "1",
+        **overrides,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -42,7 +42,14 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-__all__ = ["RabbitServer", "RedisServer", "throwaway_postgres", "throwaway_rabbitmq", "throwaway_redis"]
+__all__ = [
+    "PostgresServer",
+    "RabbitServer",
+    "RedisServer",
+    "throwaway_postgres",
+    "throwaway_rabbitmq",
+    "throwaway_redis",
+]
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 """How long a server may take to accept connections before we give up and show its log."""
@@ -269,90 +276,170 @@ def _conf_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-@contextlib.contextmanager
-def throwaway_postgres(
-    *,
-    user: str = "app",
-    database: str = "app",
-    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
-) -> Iterator[str]:
-    """Start a private PostgreSQL server and yield its SQLAlchemy asyncpg URL.
+class PostgresServer:
+    """A private PostgreSQL cluster that a test may :meth:`stop` and :meth:`start` again.
 
-    The URL has the form ``postgresql+asyncpg://USER:PASSWORD@127.0.0.1:PORT/DBNAME``.
-    The server listens on 127.0.0.1 only, requires a generated password (SCRAM) and
-    trades durability for speed (``fsync=off`` …), which is right for data that is
-    deleted minutes later. On exit it is stopped with ``pg_ctl stop -m immediate`` and
-    its directory removed, even if the body raised.
+    It keeps its port, its password and its data directory across restarts, so clients
+    configured with :attr:`url` reconnect to the same database once it is back, holding
+    what it had committed: that is what outage tests need. Made by
+    :func:`throwaway_postgres`, which also guarantees it is stopped and its directory
+    removed.
     """
-    bin_dir = _postgres_bin_dir()
-    account = _server_account(preferred="postgres")
-    password = secrets.token_urlsafe(24)  # URL-safe: needs no escaping in the DSN.
 
-    with _throwaway_dir("throwaway-postgres-", account) as root:
-        data_dir = root / "data"
-        socket_dir = root / "sock"
-        log_file = root / "server.log"
-        password_file = root / "pwfile"
+    def __init__(
+        self,
+        *,
+        bin_dir: Path,
+        account: _Account,
+        root: Path,
+        user: str,
+        database: str,
+        startup_timeout: float,
+        crash_safe: bool,
+    ) -> None:
+        """Create the cluster in ``root`` (owned by ``account``) with its database; nothing runs yet."""
+        self._pg_ctl = str(bin_dir / "pg_ctl")
+        self._account = account
+        self._root = root
+        self._data_dir = root / "data"
+        self._log_file = root / "server.log"
+        self._user = user
+        self._database = database
+        self._startup_timeout = startup_timeout
+        self._password = secrets.token_urlsafe(24)  # URL-safe: needs no escaping in the DSN.
+        self._port: int | None = None
+        self._initialise(crash_safe=crash_safe)
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the PostgreSQL server has not been started yet")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``postgresql+asyncpg://USER:PASSWORD@127.0.0.1:PORT/DBNAME``; the same after a restart."""
+        return f"postgresql+asyncpg://{self._user}:{self._password}@127.0.0.1:{self.port}/{self._database}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the postmaster holds its data directory (it removes its pid file when it exits)."""
+        return (self._data_dir / "postmaster.pid").exists()
+
+    def start(self) -> None:
+        """Start the server and return once it accepts TCP connections.
+
+        The first start picks a free port (retrying if another process takes it first);
+        later starts reuse that port, and fail loudly if it has been taken meanwhile.
+        """
+        if not self.running:
+            self._port = _start_postgres(
+                self._account,
+                pg_ctl=self._pg_ctl,
+                data_dir=self._data_dir,
+                log_file=self._log_file,
+                cwd=self._root,
+                startup_timeout=self._startup_timeout,
+                port=self._port,
+            )
+
+    def stop(self, *, graceful: bool = False) -> None:
+        """Stop the server and wait until it has exited; a no-op when stopped. Its data stays.
+
+        By default every server process quits at once (``pg_ctl stop -m immediate``), as a
+        crash would: connected clients see the outage immediately, and the next start
+        recovers from the write-ahead log. With ``graceful`` it waits for nothing but
+        checkpoints first (``-m fast``), as an operator's stop would.
+        """
+        if self.running:
+            mode = "fast" if graceful else "immediate"
+            _run(self._account, [self._pg_ctl, "stop", "-D", str(self._data_dir), "-m", mode, "-w"], cwd=self._root)
+
+    def _initialise(self, *, crash_safe: bool) -> None:
+        bin_dir = Path(self._pg_ctl).parent
+        socket_dir = self._root / "sock"
+        password_file = self._root / "pwfile"
 
         socket_dir.mkdir(mode=0o700)
-        password_file.write_text(password + "\n")
+        password_file.write_text(self._password + "\n")
         password_file.chmod(0o600)
-        if account.name is not None:
+        if self._account.name is not None:
             for path in (socket_dir, password_file):
-                os.chown(path, account.uid, account.gid)
+                os.chown(path, self._account.uid, self._account.gid)
 
         _run(
-            account,
+            self._account,
             [
                 str(bin_dir / "initdb"),
-                f"--pgdata={data_dir}",
-                f"--username={user}",
+                f"--pgdata={self._data_dir}",
+                f"--username={self._user}",
                 f"--pwfile={password_file}",
                 "--auth=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-sync",  # The cluster is deleted afterwards; flushing it is wasted time.
             ],
-            cwd=root,
+            cwd=self._root,
         )
         password_file.unlink()
 
         settings = {
             "listen_addresses": _conf_string("127.0.0.1"),
             "unix_socket_directories": _conf_string(str(socket_dir)),
+            # Nothing is flushed to disk: what a killed server wrote is still in the OS's cache.
             "fsync": "off",
-            "synchronous_commit": "off",
+            # Off, a commit is acknowledged before its WAL record leaves the server's memory,
+            # and a server killed just then forgets it: fine for speed, not for outage tests.
+            "synchronous_commit": "on" if crash_safe else "off",
             "full_page_writes": "off",
             "max_connections": "200",
             "shared_buffers": _conf_string("128MB"),
         }
         # Appending keeps the file's owner; later lines override initdb's defaults.
-        with (data_dir / "postgresql.conf").open("a") as conf:
+        with (self._data_dir / "postgresql.conf").open("a") as conf:
             conf.write("\n# throwaway test server\n")
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
 
-        if database != "postgres":  # initdb already made that one.
-            _create_database(account, bin_dir, data_dir, database, cwd=root)
+        if self._database != "postgres":  # initdb already made that one.
+            _create_database(self._account, bin_dir, self._data_dir, self._database, cwd=self._root)
 
-        pg_ctl = str(bin_dir / "pg_ctl")
+
+@contextlib.contextmanager
+def throwaway_postgres(
+    *,
+    user: str = "app",
+    database: str = "app",
+    startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+    crash_safe: bool = False,
+) -> Iterator[PostgresServer]:
+    """Start a private PostgreSQL server and yield its handle (``.url``, ``.stop()``, ``.start()``).
+
+    The URL has the form ``postgresql+asyncpg://USER:PASSWORD@127.0.0.1:PORT/DBNAME``.
+    The server listens on 127.0.0.1 only, requires a generated password (SCRAM) and
+    trades durability for speed (``fsync=off`` …), which is right for data that is
+    deleted minutes later. With ``crash_safe`` every commit it acknowledged survives the
+    server being killed (not the machine crashing), which is what a test that stops it
+    and then looks for acknowledged writes needs. On exit it is stopped with ``pg_ctl
+    stop -m immediate`` and its directory removed, even if the body raised.
+    """
+    bin_dir = _postgres_bin_dir()
+    account = _server_account(preferred="postgres")
+    with _throwaway_dir("throwaway-postgres-", account) as root:
+        server = PostgresServer(
+            bin_dir=bin_dir,
+            account=account,
+            root=root,
+            user=user,
+            database=database,
+            startup_timeout=startup_timeout,
+            crash_safe=crash_safe,
+        )
         try:
-            port = _start_postgres(
-                account,
-                pg_ctl=pg_ctl,
-                data_dir=data_dir,
-                log_file=log_file,
-                cwd=root,
-                startup_timeout=startup_timeout,
-            )
-            yield f"postgresql+asyncpg://{user}:{password}@127.0.0.1:{port}/{database}"
+            server.start()
+            yield server
         finally:
-            if (data_dir / "postmaster.pid").exists():
-                with contextlib.suppress(RuntimeError):
-                    _run(
-                        account,
-                        [pg_ctl, "stop", "-D", str(data_dir), "-m", "immediate", "-w"],
-                        cwd=root,
-                    )
+            with contextlib.suppress(RuntimeError):
+                server.stop()
 
 
 def _create_database(account: _Account, bin_dir: Path, data_dir: Path, database: str, *, cwd: Path) -> None:
@@ -381,34 +468,36 @@ def _start_postgres(
     log_file: Path,
     cwd: Path,
     startup_timeout: float,
+    port: int | None,
 ) -> int:
-    """Start the cluster on a free port and return the port once it accepts connections.
+    """Start the cluster and return its port once it accepts connections.
 
-    The port is only known to be free when we looked, so if another process took it
-    first (the server cannot bind) we try again with a new one.
+    With no ``port`` it picks a free one; that is only known to be free when we looked,
+    so if another process took it first (the server cannot bind) we try again with a new
+    one. A given ``port`` (a restart) is tried once: clients expect the server there.
     """
     deadline = time.monotonic() + startup_timeout
     attempt = 0
     while True:
         attempt += 1
-        port = _free_port()
+        chosen = _free_port() if port is None else port
         remaining = max(1, int(deadline - time.monotonic()))
         command = [pg_ctl, "start", "-D", str(data_dir), "-l", str(log_file)]
-        command += ["-w", "-t", str(remaining), "-o", f"-p {port}"]
+        command += ["-w", "-t", str(remaining), "-o", f"-p {chosen}"]
         try:
             _run(account, command, cwd=cwd, timeout=remaining + 10)
         except RuntimeError as exc:
             log = _tail(log_file)
             port_taken = "could not bind" in log
-            if port_taken and attempt < _PORT_ATTEMPTS and time.monotonic() < deadline:
+            if port is None and port_taken and attempt < _PORT_ATTEMPTS and time.monotonic() < deadline:
                 log_file.write_text("")  # Keep the next failure's log unambiguous.
                 continue
             msg = f"PostgreSQL did not start: {exc}\n--- server log ---\n{log}"
             raise RuntimeError(msg) from exc
-        if _wait_for_tcp(port, deadline):
-            return port
+        if _wait_for_tcp(chosen, deadline):
+            return chosen
         msg = (
-            f"PostgreSQL did not accept TCP connections on 127.0.0.1:{port} within "
+            f"PostgreSQL did not accept TCP connections on 127.0.0.1:{chosen} within "
             f"{startup_timeout:.0f}s\n--- server log ---\n{_tail(log_file)}"
         )
         raise RuntimeError(msg)
@@ -453,11 +542,12 @@ class RedisServer:
     :func:`throwaway_redis`, which also guarantees it is stopped and its directory removed.
     """
 
-    def __init__(self, *, binary: str, root: Path, startup_timeout: float) -> None:
+    def __init__(self, *, binary: str, root: Path, startup_timeout: float, persistent: bool) -> None:
         self._binary = binary
         self._root = root
         self._log_file = root / "server.log"
         self._startup_timeout = startup_timeout
+        self._persistent = persistent
         self._password = secrets.token_urlsafe(24)  # URL-safe: needs no escaping in the URL.
         self._port: int | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -507,8 +597,10 @@ class RedisServer:
     def stop(self) -> None:
         """Kill the server at once, as a crash would, and reap it; a no-op when stopped.
 
-        With no persistence there is nothing to lose, and a kill makes connected clients
-        see the outage immediately.
+        A kill makes connected clients see the outage immediately. Without persistence the
+        next start is empty; with it, the next start reads back the append-only file, which
+        Redis writes before it answers (unless the disk lags), and which a killed process
+        leaves complete: the kernel has what was written.
         """
         process, self._process = self._process, None
         if process is None:
@@ -530,9 +622,11 @@ class RedisServer:
             "--bind",
             "127.0.0.1",
             "--save",
-            "",  # No snapshots and no append-only file: nothing touches the disk.
+            "",  # No snapshots: the append-only file, when there is one, is the persistence.
             "--appendonly",
-            "no",
+            "yes" if self._persistent else "no",
+            "--appendfsync",
+            "everysec",  # What production runs (see docs/architecture.md).
             "--dir",
             str(self._root),
             "--daemonize",
@@ -582,18 +676,22 @@ class _PortTakenError(RuntimeError):
 
 
 @contextlib.contextmanager
-def throwaway_redis(*, startup_timeout: float = STARTUP_TIMEOUT_SECONDS) -> Iterator[RedisServer]:
+def throwaway_redis(
+    *, startup_timeout: float = STARTUP_TIMEOUT_SECONDS, persistent: bool = False
+) -> Iterator[RedisServer]:
     """Start a private Redis server and yield its handle (``.url``, ``.stop()``, ``.start()``).
 
-    The server listens on 127.0.0.1 only, requires a generated password and persists
-    nothing (no RDB snapshots, no AOF). Unlike PostgreSQL, Redis is happy to run as root,
-    so it runs as the current user. On exit it is killed and its directory removed, even
-    if the body raised or left it stopped.
+    The server listens on 127.0.0.1 only and requires a generated password. By default it
+    persists nothing (no RDB snapshots, no AOF), so a restart empties it; ``persistent``
+    gives it an append-only file, as production must have, so that what it held comes back
+    after a restart. Unlike PostgreSQL, Redis is happy to run as root, so it runs as the
+    current user. On exit it is killed and its directory removed, even if the body raised
+    or left it stopped.
     """
     binary = _redis_server_binary()
     account = _Account(name=None, uid=os.getuid(), gid=os.getgid())
     with _throwaway_dir("throwaway-redis-", account) as root:
-        server = RedisServer(binary=binary, root=root, startup_timeout=startup_timeout)
+        server = RedisServer(binary=binary, root=root, startup_timeout=startup_timeout, persistent=persistent)
         try:
             server.start()
             yield server
@@ -1038,9 +1136,12 @@ def _processes_using_port(port: int) -> list[str]:
 def main() -> int:
     """Start, use and stop each throwaway server, so a broken machine is found in seconds."""
     started = time.monotonic()
-    with throwaway_postgres() as url:
-        print(f"postgres: {url}")
-        print(f"postgres: {asyncio.run(_postgres_version(url))}")
+    with throwaway_postgres(crash_safe=True) as postgres:
+        print(f"postgres: {postgres.url}")
+        print(f"postgres: {asyncio.run(_postgres_version(postgres.url))}")
+        postgres.stop()
+        postgres.start()
+        print(f"postgres: {asyncio.run(_postgres_version(postgres.url))} (answered again after a restart)")
     with throwaway_redis() as server:
         print(f"redis: {server.url}")
         server.stop()

@@ -33,6 +33,13 @@ _CONSTRAINT_ERRORS: dict[str, Callable[[], DomainError]] = {UQ_USERS_EMAIL: Emai
 
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError, TimeoutError)
 
+#: SQLSTATEs (prefixes) of a server that cannot serve right now, whatever was asked: the
+#: connection failed (class 08), the server is shutting down, crashed or still starting up
+#: (57P01-57P03: a restart answers these for a moment before it takes connections), or it
+#: has no connection slot left (53300). Drivers raise some of them before SQLAlchemy wraps
+#: anything (asyncpg while connecting), so they are recognised by code, not by type.
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
 
 class CacheInvalidator(Protocol):
     async def invalidate(self, user_ids: Collection[UUID]) -> None: ...
@@ -132,7 +139,11 @@ def translate_storage_error(error: Exception) -> Exception:
                 if constraint in message:
                     return domain_error()
             return error
-        if isinstance(cause, _UNAVAILABLE) or (isinstance(cause, sa_exc.DBAPIError) and cause.connection_invalidated):
+        if (
+            isinstance(cause, _UNAVAILABLE)
+            or (isinstance(cause, sa_exc.DBAPIError) and cause.connection_invalidated)
+            or str(getattr(cause, "sqlstate", None) or "").startswith(_UNAVAILABLE_SQLSTATES)
+        ):
             return DependencyUnavailable("database")
     return error
 
