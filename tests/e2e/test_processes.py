@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2, users_pb2_grpc
 from tests.e2e.grpc_helpers import bearer_metadata, health_check
 from tests.e2e.helpers import PASSWORD, assert_problem, bearer
-from tests.support.processes import STARTUP_TIMEOUT_SECONDS, free_port, running, started
+from tests.support.processes import STARTUP_TIMEOUT_SECONDS, free_port, running, server_env, started
 
 REQUEST_ID = ("x-request-id", "process-test-request")
 
@@ -35,18 +35,6 @@ async def sign_up_and_in(client: httpx.AsyncClient, email: str) -> dict[str, str
     assert tokens.status_code == 200, tokens.text
     pair: dict[str, str] = tokens.json()
     return pair
-
-
-def server_env(database_url: str) -> dict[str, str]:
-    return {
-        "APP_ENV": "test",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": "",  # these servers run without Redis, whatever the suite's environment says
-        "SECRET_KEY": "process-test-secret-key-0123456789abcdef",
-        "PASSWORD_HASH_TIME_COST": "1",
-        "PASSWORD_HASH_MEMORY_KIB": "1024",
-        "PASSWORD_HASH_PARALLELISM": "1",
-    }
 
 
 async def test_production_server_serves_a_whole_session(database_url: str, tmp_path: Path) -> None:

@@ -25,6 +25,19 @@ STARTUP_TIMEOUT_SECONDS = 60.0
 _STOP_TIMEOUT_SECONDS = 15.0
 
 
+def server_env(database_url: str) -> dict[str, str]:
+    """What a server under test needs: the suite's database, a fixed key, cheap hashing and no Redis."""
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": "",  # these servers run without Redis, whatever the suite's environment says
+        "SECRET_KEY": "process-test-secret-key-0123456789abcdef",
+        "PASSWORD_HASH_TIME_COST": "1",
+        "PASSWORD_HASH_MEMORY_KIB": "1024",
+        "PASSWORD_HASH_PARALLELISM": "1",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
