@@ -62,5 +62,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 # Through sh so PORT/WORKERS expand at run time; exec so uvicorn is PID 1 and gets SIGTERM.
 # Migrations use the same image: `docker run IMAGE alembic upgrade head`; so does the gRPC
 # server: `docker run IMAGE python -m app.interfaces.grpc` (HOST:GRPC_PORT, see docker-compose.yml).
-# Each start gets a fresh metrics directory, so /metrics sums every worker's series.
-CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) && exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log"]
+# Each start gets a fresh metrics directory, so /metrics sums every worker's series. The
+# protocol bounds each connection in time and size, as `just serve` does.
+CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) && exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log --http app.interfaces.http.protocol:BoundedHttpProtocol"]

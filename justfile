@@ -32,7 +32,10 @@ serve: sync
     PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/app-metrics.XXXXXX")"
     export PROMETHEUS_MULTIPROC_DIR
     trap 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' EXIT
-    uv run --frozen uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --proxy-headers &
+    # The protocol bounds each connection: how long a request may take to arrive
+    # (HTTP_READ_TIMEOUT_SECONDS), how large its head may be, how long it may idle between
+    # requests (HTTP_KEEP_ALIVE_SECONDS); see app/interfaces/http/protocol.py.
+    uv run --frozen uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol &
     server=$!
     # This shell stays to clean up, so it passes stop signals on and waits for the server.
     trap 'kill -TERM "$server" 2>/dev/null || true' INT TERM HUP

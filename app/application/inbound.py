@@ -15,7 +15,7 @@ from uuid import UUID
 import msgspec
 
 from app.application.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from app.application.users.dto import META_MAX_KEYS, TEXT_PATTERN, MetaField
+from app.application.users.dto import TEXT_PATTERN, MetaField, check_meta
 from app.domain.users.model import User
 
 
@@ -75,7 +75,9 @@ class InboundMessages:
 
     async def _merge_meta(self, uow: UnitOfWork, user: User, payload: MergeUserMeta) -> None:
         merged = {**user.meta, **payload.meta}
-        if len(merged) > META_MAX_KEYS:
-            raise PoisonMessage(f"merged meta would have more than {META_MAX_KEYS} keys")
+        try:
+            check_meta(merged)
+        except ValueError as exc:
+            raise PoisonMessage(f"merged meta out of bounds: {exc}") from None
         user.update_profile({"meta": merged}, self._clock())
         await uow.users.save(user)

@@ -12,7 +12,8 @@ def validate_fields(**parsers: Callable[[], Any]) -> dict[str, Any]:
     """Run one parser per input field and report every failure together.
 
     A client fixing a form should learn about the bad email and the short password in one
-    round trip, not two.
+    round trip, not two. A parser of several fields (a profile) raises ``ValidationFailed``
+    naming its own.
     """
     values: dict[str, Any] = {}
     errors: list[FieldError] = []
@@ -21,6 +22,8 @@ def validate_fields(**parsers: Callable[[], Any]) -> dict[str, Any]:
             values[field] = parse()
         except ValueError as exc:
             errors.append(FieldError(field, str(exc)))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
     if errors:
         raise ValidationFailed(errors)
     return values

@@ -44,6 +44,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     host: str = "127.0.0.1"
     port: Port = 8000
     workers: PositiveInt = 1
+    # A request (head and body) must arrive whole within this long of its first byte, or the
+    # connection is closed: a slow or stalled client cannot hold a connection for ever.
+    http_read_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # A connection idle between requests is closed after this long; behind a load balancer,
+    # make it longer than the balancer's own idle timeout.
+    http_keep_alive_seconds: PositiveInt = 5
     grpc_port: Port = 50051
     # On SIGTERM/SIGINT the gRPC server refuses new calls and lets running ones finish for this long.
     grpc_shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 10.0

@@ -21,6 +21,9 @@ StatusT = TypeVar("StatusT")
 RATE_LIMITED = "rate_limited"
 SERVICE_UNAVAILABLE = "service_unavailable"
 INTERNAL_ERROR = "internal_error"
+#: Refused by the HTTP connection itself, before any application code ran.
+REQUEST_TIMEOUT = "request_timeout"
+HEADERS_TOO_LARGE = "headers_too_large"
 
 
 def new_error_id() -> str:

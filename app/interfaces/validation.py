@@ -73,5 +73,6 @@ def _field_error(name: str, message: str) -> FieldError:
     match = _LOCATION.search(message)
     if match is None:
         return FieldError(name, message)
-    path = match["path"].replace("[", ".").replace("]", "")
+    # ``$[1].meta`` inside a list field: the index is a segment like any other (``items.1.meta``).
+    path = match["path"].replace("[", ".").replace("]", "").lstrip(".")
     return FieldError(f"{name}.{path}" if path else name, message[: match.start()])

@@ -1,11 +1,16 @@
-"""Client-side steps the end-to-end tests repeat: sign up, sign in, authenticate."""
+"""Client-side steps the end-to-end tests repeat: sign up, sign in, authenticate, forge a token."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import jwt
 from httpx import AsyncClient, Response
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +43,58 @@ async def registered(client: Client, email: str, password: str = PASSWORD) -> di
 def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
     token = tokens if isinstance(tokens, str) else tokens["access_token"]
     return {"Authorization": f"Bearer {token}"}
+
+
+# --- Forged access tokens ------------------------------------------------------------------
+
+#: A signing key that is not the service's (but as long and random as one).
+OTHER_KEY = "not-the-service-key-but-just-as-long-and-random-0123456789"
+
+
+def token_claims(tokens: dict[str, Any]) -> dict[str, Any]:
+    """The claims of a token pair's access token, read without checking its signature."""
+    claims: dict[str, Any] = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    return claims
+
+
+def signed_token(tokens: dict[str, Any], key: str, algorithm: str = "HS256", **claims: Any) -> str:
+    """The access token's claims, changed by ``claims``, signed with ``key``."""
+    return jwt.encode({**token_claims(tokens), **claims}, key, algorithm)
+
+
+def flip_signature(token: str) -> str:
+    """Change a character in the middle of the signature.
+
+    Not the last one: its low bits are base64 padding, so changing it may leave the
+    decoded signature (and the token's validity) unchanged.
+    """
+    header, payload, signature = token.split(".")
+    middle = len(signature) // 2
+    flipped = "A" if signature[middle] != "A" else "B"
+    return ".".join((header, payload, signature[:middle] + flipped + signature[middle + 1 :]))
+
+
+def unsigned_token(claims: dict[str, Any]) -> str:
+    """An ``alg: none`` token: no signature at all."""
+
+    def segment(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    return f"{segment(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{segment(json.dumps(claims).encode())}."
+
+
+#: What an attacker holding a real token pair (and, for some, the service's key) can present
+#: as an access token; the service must refuse every one. Each takes the pair and the key.
+FORGED_ACCESS_TOKENS: dict[str, Callable[[dict[str, Any], str], str]] = {
+    "flipped signature": lambda tokens, _key: flip_signature(tokens["access_token"]),
+    "alg none": lambda tokens, _key: unsigned_token(token_claims(tokens)),
+    "signed with another key": lambda tokens, _key: signed_token(tokens, OTHER_KEY),
+    "another algorithm, right key": lambda tokens, key: signed_token(tokens, key, "HS512"),
+    "expired": lambda tokens, key: signed_token(tokens, key, iat=int(time.time()) - 3_600, exp=int(time.time()) - 60),
+    "typ refresh": lambda tokens, key: signed_token(tokens, key, typ="refresh"),
+    "unknown session": lambda tokens, key: signed_token(tokens, key, sid=str(uuid.uuid4())),
+    "refresh token as bearer": lambda tokens, _key: str(tokens["refresh_token"]),
+}
 
 
 def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]:

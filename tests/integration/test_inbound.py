@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.application.auth.dto import ClientInfo
 from app.application.inbound import PoisonMessage
+from app.application.users.dto import META_MAX_BYTES, META_MAX_KEYS
 from app.bootstrap import Container
 from app.domain.errors import Unauthorized
 from app.infrastructure.db.models import OutboxModel
@@ -74,6 +75,28 @@ async def test_meta_merge_keeps_other_keys(container: Container) -> None:
     await container.inbound.apply(uuid.uuid4(), "user.meta.merge", {"user_id": user_id, "meta": {"plan": "pro"}})
 
     assert (await container.administration.get(uuid.UUID(user_id))).meta == {"theme": "dark", "plan": "pro"}
+
+
+@pytest.mark.parametrize(
+    "merged",
+    [
+        pytest.param({"deep": {"a": {"b": {"c": {"d": {"e": {"f": {"g": "h"}}}}}}}}, id="too deep"),
+        pytest.param({"big": "x" * META_MAX_BYTES}, id="too large"),
+        pytest.param({f"k{i}": i for i in range(META_MAX_KEYS)}, id="too many keys"),
+        pytest.param({"nul": "a\x00b"}, id="NUL"),
+    ],
+)
+async def test_a_merge_that_would_break_metas_bounds_is_poison(container: Container, merged: dict[str, Any]) -> None:
+    """Each message's own meta is bounded, but the sum of two may not be; nor did decoding
+    check depth or NUL. The merged result is held to the REST bounds, and nothing changes."""
+    user_id, token = await signed_up(container)
+    principal = await container.auth_queries.authenticate(token)
+    await container.users.update_profile(principal, {"meta": {"theme": "dark"}})
+
+    with pytest.raises(PoisonMessage, match="merged meta out of bounds"):
+        await container.inbound.apply(uuid.uuid4(), "user.meta.merge", {"user_id": user_id, "meta": merged})
+
+    assert (await container.administration.get(uuid.UUID(user_id))).meta == {"theme": "dark"}
 
 
 @pytest.mark.parametrize(

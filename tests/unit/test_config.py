@@ -63,6 +63,8 @@ def test_values_are_parsed_to_their_types() -> None:
         ("PORT", "70000"),
         ("GRPC_PORT", "-1"),
         ("WORKERS", "0"),
+        ("HTTP_READ_TIMEOUT_SECONDS", "0"),
+        ("HTTP_KEEP_ALIVE_SECONDS", "1.5"),
         ("DEBUG", "maybe"),
         ("APP_ENV", "staging"),
         ("LOG_FORMAT", "xml"),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from app.application.listing import USER_LISTING, CursorCodec, Page, parse_list_query
@@ -20,6 +20,9 @@ from app.application.validation import validate_fields
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.domain.users.model import User
 from app.domain.users.values import Email, Password
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 
 class UserAdministration:
@@ -76,9 +79,10 @@ class UserAdministration:
         return [UserRead.from_entity(user) for user in users]
 
     async def update(self, user_id: UUID, patch: AdminUserPatch) -> UserRead:
+        changes = patch.changes()
         async with self._uow() as uow:
             user = await _existing(uow, user_id, for_update=True)
-            if self._apply(user, patch):
+            if self._apply(user, changes):
                 await uow.users.save(user)
                 if not user.is_active:
                     await uow.sessions.revoke_all([user.id], self._clock())
@@ -91,12 +95,13 @@ class UserAdministration:
         repeated = sorted(str(i) for i, count in Counter(ids).items() if count > 1)
         if repeated:
             raise ValidationFailed.single("items", f"Each id may appear once; repeated: {', '.join(repeated)}")
+        changes = dict(zip(ids, _each_item(items, BulkUserUpdate.changes), strict=True))
         async with self._uow() as uow:
             users = {user.id: user for user in await uow.users.get_many(ids, for_update=True)}
             missing = [str(i) for i in ids if i not in users]
             if missing:
                 raise NotFound(f"Users do not exist: {', '.join(missing)}")
-            changed = [users[item.id] for item in items if self._apply(users[item.id], item)]
+            changed = [users[i] for i in ids if self._apply(users[i], changes[i])]
             if changed:
                 await uow.users.save_many(changed)
                 deactivated = [user.id for user in changed if not user.is_active]
@@ -115,9 +120,8 @@ class UserAdministration:
             await uow.sessions.revoke_all([user.id], now)
             await uow.commit()
 
-    def _apply(self, user: User, patch: AdminUserPatch) -> bool:
-        """Apply a patch through the entity's own methods; returns whether anything changed."""
-        changes = patch.changes()
+    def _apply(self, user: User, changes: dict[str, Any]) -> bool:
+        """Apply a patch's changes through the entity's own methods; returns whether anything changed."""
         role = changes.pop("role", None)
         is_active = changes.pop("is_active", None)
         changes.pop("id", None)
@@ -134,16 +138,7 @@ class UserAdministration:
 
         Hashes run concurrently in the hasher's threads; a batch without passwords costs none.
         """
-        parsed: list[dict[str, Any]] = []
-        failures: list[FieldError] = []
-        for index, item in enumerate(items):
-            try:
-                parsed.append(_parse_credentials(item))
-            except ValidationFailed as exc:
-                prefix = f"items.{index}." if len(items) > 1 else ""
-                failures.extend(replace(error, field=f"{prefix}{error.field}") for error in exc.errors)
-        if failures:
-            raise ValidationFailed(failures)
+        parsed = _each_item(items, _parse_create)
         hashes = await asyncio.gather(*(self._hash(values["password"]) for values in parsed))
         now = self._clock()
         return [
@@ -153,7 +148,7 @@ class UserAdministration:
                 password_hash=password_hash,
                 now=now,
                 role=item.role,
-                profile=item.profile(),
+                profile=values["profile"],
             )
             for item, values, password_hash in zip(items, parsed, hashes, strict=True)
         ]
@@ -162,11 +157,30 @@ class UserAdministration:
         return None if password is None else await self._hasher.hash(password.value)
 
 
-def _parse_credentials(item: AdminUserCreate) -> dict[str, Any]:
+def _parse_create(item: AdminUserCreate) -> dict[str, Any]:
+    """An item's credentials and profile as domain values, every bad field named at once."""
     return validate_fields(
         email=lambda: Email(item.email),
         password=lambda: None if item.password is None else Password(item.password),
+        profile=item.profile,
     )
+
+
+def _each_item(items: Sequence[ItemT], parse: Callable[[ItemT], ResultT]) -> list[ResultT]:
+    """``parse`` every item of a batch; one ``ValidationFailed`` naming every bad field as
+    ``items.N.field`` (plain ``field`` for a single item), so nothing is written or hashed
+    before the whole batch is known to be valid."""
+    parsed: list[ResultT] = []
+    failures: list[FieldError] = []
+    for index, item in enumerate(items):
+        try:
+            parsed.append(parse(item))
+        except ValidationFailed as exc:
+            prefix = f"items.{index}." if len(items) > 1 else ""
+            failures.extend(replace(error, field=f"{prefix}{error.field}") for error in exc.errors)
+    if failures:
+        raise ValidationFailed(failures)
+    return parsed
 
 
 async def _existing(uow: UnitOfWork, user_id: UUID, *, include_deleted: bool = False, for_update: bool = False) -> User:

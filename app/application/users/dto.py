@@ -12,7 +12,7 @@ from uuid import UUID
 
 import msgspec
 
-from app.domain.errors import ValidationFailed
+from app.application.validation import validate_fields
 from app.domain.users.model import User
 from app.domain.users.values import (
     EMAIL_MAX_LENGTH,
@@ -27,6 +27,9 @@ from app.domain.users.values import (
 TEXT_PATTERN = r"^[^\x00]*$"
 META_MAX_KEYS = 64
 META_MAX_DEPTH = 8
+#: ``meta`` as JSON. Without it only the body limit (1 MiB) bounded it, and a page of 500
+#: users — or every cached authentication of one — could weigh hundreds of megabytes.
+META_MAX_BYTES = 16_384
 
 EmailField = Annotated[
     str, msgspec.Meta(max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
@@ -40,7 +43,10 @@ MetaField = Annotated[
     dict[str, Any],
     msgspec.Meta(
         max_length=META_MAX_KEYS,
-        description=f"JSON object: at most {META_MAX_KEYS} top-level keys, nested at most {META_MAX_DEPTH} deep",
+        description=(
+            f"JSON object: at most {META_MAX_KEYS} top-level keys, nested at most {META_MAX_DEPTH} deep, "
+            f"at most {META_MAX_BYTES} bytes as JSON"
+        ),
     ),
 ]
 
@@ -89,7 +95,7 @@ class ProfilePatch(Input):
         if isinstance(address := changes.get("address"), AddressBody):
             changes["address"] = address.to_value()
         if "meta" in changes:
-            _check_json_document("meta", changes["meta"], depth=1)
+            validate_fields(meta=lambda: check_meta(changes["meta"]))
         return changes
 
 
@@ -128,16 +134,30 @@ class UserRead(msgspec.Struct, kw_only=True):
         return msgspec.convert(user, cls, from_attributes=True)
 
 
-def _check_json_document(field: str, value: Any, *, depth: int) -> None:
+def check_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` if it is within its bounds, else ``ValueError`` saying which one it breaks.
+
+    Every way of writing ``meta`` goes through here: a body decoded from a request, and a
+    merge from a message, whose result no single input bounds.
+    """
+    if len(meta) > META_MAX_KEYS:
+        raise ValueError(f"At most {META_MAX_KEYS} top-level keys")
+    _check_json_document(meta, depth=1)
+    if len(msgspec.json.encode(meta)) > META_MAX_BYTES:
+        raise ValueError(f"At most {META_MAX_BYTES} bytes as JSON")
+    return meta
+
+
+def _check_json_document(value: Any, *, depth: int) -> None:
     """Bound nesting (deep documents cost recursion everywhere they are read) and refuse NUL."""
     if depth > META_MAX_DEPTH:
-        raise ValidationFailed.single(field, f"Nested deeper than {META_MAX_DEPTH} levels")
+        raise ValueError(f"Nested deeper than {META_MAX_DEPTH} levels")
     if isinstance(value, str) and "\x00" in value:
-        raise ValidationFailed.single(field, "Text must not contain NUL characters")
+        raise ValueError("Text must not contain NUL characters")
     children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, child in children:
-        _check_json_document(field, key, depth=depth)
-        _check_json_document(field, child, depth=depth + 1)
+        _check_json_document(key, depth=depth)
+        _check_json_document(child, depth=depth + 1)
 
 
 class AdminUserCreate(Input):
