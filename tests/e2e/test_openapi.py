@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -240,6 +241,40 @@ def test_the_user_schema_describes_role_and_address(document: Document) -> None:
     objects = [option for option in options if option.get("type") == "object"]
     assert [set(option["properties"]) for option in objects] == [{"street", "city", "state", "zip_code", "country"}]
     assert {"type": "null"} in options
+
+
+def _shorthand_classes(pattern: str) -> list[str]:
+    """The escapes in ``pattern`` whose meaning differs between ECMAScript and Python regexes."""
+    found, escaped = [], False
+    for char in pattern:
+        if escaped and char in "sSdDwWbB":
+            found.append(f"\\{char}")
+        escaped = not escaped and char == "\\"
+    return found
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"]
+        for child in node.values():
+            yield from _patterns(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _patterns(child)
+
+
+def test_patterns_mean_the_same_to_clients_and_to_the_service(document: Document) -> None:
+    """JSON Schema reads ``pattern`` as an ECMAScript regex; the service checks it with Python's.
+
+    ``\\s``, ``\\d``, ``\\w`` and ``\\b`` match different characters in the two (Python's ``\\s``
+    takes ``\\x1c``-``\\x1f`` and ``\\x85``, ECMAScript's takes ``\\ufeff``), so a published
+    pattern spells its classes out.
+    """
+    patterns = list(_patterns(document))
+    assert patterns
+
+    assert {pattern: _shorthand_classes(pattern) for pattern in patterns if _shorthand_classes(pattern)} == {}
 
 
 def test_no_password_hash_anywhere_in_the_document(document: Document) -> None:

@@ -17,6 +17,7 @@ from app.domain.users.model import User
 from app.domain.users.values import (
     EMAIL_MAX_LENGTH,
     EMAIL_PATTERN,
+    INVISIBLE,
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
     Address,
@@ -34,7 +35,7 @@ EmailField = Annotated[
 PasswordField = Annotated[str, msgspec.Meta(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
 NameField = Annotated[str, msgspec.Meta(max_length=100, pattern=TEXT_PATTERN)]
 PhoneField = Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9][0-9 ().\-]{2,31}$")]
-UrlField = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\s\x00]+$")]
+UrlField = Annotated[str, msgspec.Meta(max_length=2048, pattern=rf"^https?://[^{INVISIBLE}]+$")]
 AddressPart = Annotated[str, msgspec.Meta(max_length=200, pattern=TEXT_PATTERN)]
 MetaField = Annotated[
     dict[str, Any],
