@@ -243,6 +243,52 @@ def test_the_user_schema_describes_role_and_address(document: Document) -> None:
     assert {"type": "null"} in options
 
 
+def _object_schemas(document: Document, schema: Any, seen: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object schema with declared properties reachable from ``schema``, named by its path."""
+    if isinstance(schema, list):
+        for item in schema:
+            yield from _object_schemas(document, item, seen)
+        return
+    if not isinstance(schema, dict):
+        return
+    if (ref := schema.get("$ref")) is not None:
+        if ref not in seen:
+            seen.add(ref)
+            yield from (
+                (f"{ref}{name}", found) for name, found in _object_schemas(document, resolve(document, schema), seen)
+            )
+        return
+    if "properties" in schema:
+        yield "", schema
+    for key in ("properties", "items", "oneOf", "anyOf", "allOf"):
+        children = schema.get(key)
+        named = children.items() if isinstance(children, dict) and key == "properties" else [("", children)]
+        for name, child in named:
+            yield from ((f".{name}{path}", found) for path, found in _object_schemas(document, child, seen))
+
+
+def test_request_bodies_are_documented_closed(document: Document) -> None:
+    """Bodies refuse unknown fields (422), so every object in them is ``additionalProperties: false``.
+
+    Without it JSON Schema allows any other field, and a client validating against the
+    document would send bodies the service refuses.
+    """
+    bodies = {
+        f"{method.upper()} {path}": op["requestBody"]
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "requestBody" in op
+    }
+    assert len(bodies) >= 10
+
+    for route, body in bodies.items():
+        for media_type in body["content"].values():
+            objects = list(_object_schemas(document, media_type["schema"], set()))
+            assert objects, route
+            for where, schema in objects:
+                assert schema.get("additionalProperties") is False, f"{route}: {where or 'body'} is open"
+
+
 def _shorthand_classes(pattern: str) -> list[str]:
     """The escapes in ``pattern`` whose meaning differs between ECMAScript and Python regexes."""
     found, escaped = [], False

@@ -21,7 +21,7 @@ from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
 from app.interfaces.http.metrics import MetricsPlugin
-from app.interfaces.http.openapi import openapi_config
+from app.interfaces.http.openapi import ClosedBodies, openapi_config
 from app.interfaces.http.problems import problem_details_plugin, validation_exception_handler
 from app.interfaces.http.request import AppRequest
 from app.interfaces.http.request_context import RequestContextMiddleware
@@ -39,7 +39,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         async with serving(container):
             yield
 
-    plugins: list[CLIPluginProtocol | object] = [problem_details_plugin(), AdminCommandsPlugin(), MetricsPlugin()]
+    plugins: list[CLIPluginProtocol | object] = [
+        problem_details_plugin(),
+        AdminCommandsPlugin(),
+        MetricsPlugin(),
+        ClosedBodies(),
+    ]
     app = Litestar(
         route_handlers=[AuthController, ApiKeysController, MeController, AdminUsersController, HealthController],
         dependencies=dependencies(container),
