@@ -323,6 +323,13 @@ def test_patterns_mean_the_same_to_clients_and_to_the_service(document: Document
     assert {pattern: _shorthand_classes(pattern) for pattern in patterns if _shorthand_classes(pattern)} == {}
 
 
+def test_logout_documents_its_refusal_of_an_api_key(document: Document) -> None:
+    """An API key has no session to end: 403, which the document must list."""
+    responses = operation(document, "POST", "/api/v1/auth/logout")["responses"]
+
+    assert set(responses["403"]["content"]) == {PROBLEM}
+
+
 def test_no_password_hash_anywhere_in_the_document(document: Document) -> None:
     assert "password_hash" not in json.dumps(document)
 
