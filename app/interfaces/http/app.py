@@ -14,6 +14,7 @@ from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings, load_settings
 from app.infrastructure.logging import configure_logging
 from app.interfaces.cli import AdminCommandsPlugin
+from app.interfaces.http.allow import AllowEveryMethod
 from app.interfaces.http.controllers.admin import AdminUsersController
 from app.interfaces.http.controllers.api_keys import ApiKeysController
 from app.interfaces.http.controllers.auth import AuthController
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         cors_config=CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None,
         request_max_body_size=settings.request_max_body_bytes,
         request_class=AppRequest,
+        before_request=AllowEveryMethod(),
         lifespan=[lifespan],
         debug=False,
     )
