@@ -41,7 +41,8 @@ MetaField = Annotated[
     dict[str, Any],
     msgspec.Meta(
         max_length=META_MAX_KEYS,
-        description=f"JSON object: at most {META_MAX_KEYS} top-level keys, nested at most {META_MAX_DEPTH} deep",
+        description=f"JSON object: at most {META_MAX_KEYS} top-level keys, nested at most {META_MAX_DEPTH} deep, "
+        "no NUL character in any key or string",
     ),
 ]
 
