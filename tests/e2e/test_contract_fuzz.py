@@ -8,7 +8,7 @@ operation that requires credentials refuses a request without them. These are
 schemathesis's default checks, all of them enabled.
 
 Requests go to an app of the fuzz's own, in-process over ASGI, on the suite's PostgreSQL
-and a private Redis (the jobs that sign-ups enqueue die with it). Schemathesis runs the
+and a private Redis (the welcome-email jobs its new users enqueue die with it). Schemathesis runs the
 app on an event loop of its own, so the app has its own container; the administrator
 the admin routes need is created beforehand through the suite's container, which shares
 the database.
@@ -23,8 +23,8 @@ so minting costs milliseconds.
 
 The run is bounded and reproducible: a fixed number of examples per operation and phase
 (``FUZZ_MAX_EXAMPLES``; ``just fuzz`` runs more), a fixed seed (``FUZZ_SEED``), no
-deadline (schemathesis sets none), no example database (nothing is written under
-``.hypothesis``).
+deadline (schemathesis sets none), no example database (Hypothesis keeps only caches
+under ``.hypothesis``, which git ignores).
 """
 
 from __future__ import annotations
