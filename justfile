@@ -140,6 +140,10 @@ fmt: sync
 test *ARGS: lint
     uv run --frozen pytest {{ARGS}}
 
+# Contract fuzzing of every operation of the OpenAPI document with more examples than `just test` (FUZZ_SEED picks another seed).
+fuzz EXAMPLES="200" *ARGS: sync
+    FUZZ_MAX_EXAMPLES={{EXAMPLES}} uv run --frozen pytest tests/e2e/test_contract_fuzz.py {{ARGS}}
+
 # Start the compose stack (PostgreSQL, Redis, RabbitMQ, migrations, API).
 up:
     docker compose up --build -d

@@ -713,6 +713,28 @@ async def test_a_wrong_method_is_not_allowed(client: Client, ada: Tokens, method
     assert method not in allowed
 
 
+@pytest.mark.parametrize(
+    ("path", "methods"),
+    [
+        (READ_ME.path, {"GET", "PATCH", "DELETE"}),
+        ("/api/v1/users/me/", {"GET", "PATCH", "DELETE"}),
+        ("/api/v1/users", {"GET", "POST"}),
+        ("/api/v1/users/bulk", {"POST", "PATCH"}),
+        ("/api/v1/users/01a200a1-4756-7563-ad46-93d903b80c58", {"GET", "PATCH", "DELETE"}),
+        ("/api/v1/api-keys", {"GET", "POST"}),
+        (LOGOUT.path, {"POST"}),
+    ],
+)
+async def test_options_names_every_method_of_the_path(
+    client: Client, admin: Tokens, path: str, methods: set[str]
+) -> None:
+    """Each path has several handlers; the answer names them all, not only the first registered."""
+    response = await call(client, "OPTIONS", path, headers=bearer(admin))
+
+    assert response.status_code == 204, response.text
+    assert {name.strip() for name in response.headers["allow"].split(",")} == {*methods, "OPTIONS"}
+
+
 # --- Trailing slashes ---------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -240,6 +241,93 @@ def test_the_user_schema_describes_role_and_address(document: Document) -> None:
     objects = [option for option in options if option.get("type") == "object"]
     assert [set(option["properties"]) for option in objects] == [{"street", "city", "state", "zip_code", "country"}]
     assert {"type": "null"} in options
+
+
+def _object_schemas(document: Document, schema: Any, seen: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object schema with declared properties reachable from ``schema``, named by its path."""
+    if isinstance(schema, list):
+        for item in schema:
+            yield from _object_schemas(document, item, seen)
+        return
+    if not isinstance(schema, dict):
+        return
+    if (ref := schema.get("$ref")) is not None:
+        if ref not in seen:
+            seen.add(ref)
+            yield from (
+                (f"{ref}{name}", found) for name, found in _object_schemas(document, resolve(document, schema), seen)
+            )
+        return
+    if "properties" in schema:
+        yield "", schema
+    for key in ("properties", "items", "oneOf", "anyOf", "allOf"):
+        children = schema.get(key)
+        named = children.items() if isinstance(children, dict) and key == "properties" else [("", children)]
+        for name, child in named:
+            yield from ((f".{name}{path}", found) for path, found in _object_schemas(document, child, seen))
+
+
+def test_request_bodies_are_documented_closed(document: Document) -> None:
+    """Bodies refuse unknown fields (422), so every object in them is ``additionalProperties: false``.
+
+    Without it JSON Schema allows any other field, and a client validating against the
+    document would send bodies the service refuses.
+    """
+    bodies = {
+        f"{method.upper()} {path}": op["requestBody"]
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "requestBody" in op
+    }
+    assert len(bodies) >= 10
+
+    for route, body in bodies.items():
+        for media_type in body["content"].values():
+            objects = list(_object_schemas(document, media_type["schema"], set()))
+            assert objects, route
+            for where, schema in objects:
+                assert schema.get("additionalProperties") is False, f"{route}: {where or 'body'} is open"
+
+
+def _shorthand_classes(pattern: str) -> list[str]:
+    """The escapes in ``pattern`` whose meaning differs between ECMAScript and Python regexes."""
+    found, escaped = [], False
+    for char in pattern:
+        if escaped and char in "sSdDwWbB":
+            found.append(f"\\{char}")
+        escaped = not escaped and char == "\\"
+    return found
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"]
+        for child in node.values():
+            yield from _patterns(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _patterns(child)
+
+
+def test_patterns_mean_the_same_to_clients_and_to_the_service(document: Document) -> None:
+    """JSON Schema reads ``pattern`` as an ECMAScript regex; the service checks it with Python's.
+
+    ``\\s``, ``\\d``, ``\\w`` and ``\\b`` match different characters in the two (Python's ``\\s``
+    takes ``\\x1c``-``\\x1f`` and ``\\x85``, ECMAScript's takes ``\\ufeff``), so a published
+    pattern spells its classes out.
+    """
+    patterns = list(_patterns(document))
+    assert patterns
+
+    assert {pattern: _shorthand_classes(pattern) for pattern in patterns if _shorthand_classes(pattern)} == {}
+
+
+def test_logout_documents_its_refusal_of_an_api_key(document: Document) -> None:
+    """An API key has no session to end: 403, which the document must list."""
+    responses = operation(document, "POST", "/api/v1/auth/logout")["responses"]
+
+    assert set(responses["403"]["content"]) == {PROBLEM}
 
 
 def test_no_password_hash_anywhere_in_the_document(document: Document) -> None:

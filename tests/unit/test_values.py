@@ -67,6 +67,24 @@ def test_malformed_email_is_refused(raw: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "character",
+    [
+        pytest.param("\x01", id="control"),
+        pytest.param("\x1d", id="group-separator"),  # whitespace to Python's \s only
+        pytest.param("\x85", id="next-line"),  # whitespace to Python's \s only
+        pytest.param("\xa0", id="no-break-space"),
+        pytest.param("\u2028", id="line-separator"),
+        pytest.param("\ufeff", id="byte-order-mark"),  # whitespace to ECMAScript's \s only
+    ],
+)
+@pytest.mark.parametrize("where", ["ad{}a@example.com", "ada@exa{}mple.com", "ada@example.c{}om"])
+def test_email_with_a_control_or_space_character_is_refused(character: str, where: str) -> None:
+    """Refused alike by the service and by a client checking the published pattern (an ECMAScript regex)."""
+    with pytest.raises(ValueError, match="email"):
+        Email(where.format(character))
+
+
+@pytest.mark.parametrize(
     "length",
     [PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH],
     ids=["shortest", "longest"],

@@ -17,6 +17,7 @@ from app.domain.users.model import User
 from app.domain.users.values import (
     EMAIL_MAX_LENGTH,
     EMAIL_PATTERN,
+    INVISIBLE,
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
     Address,
@@ -37,7 +38,7 @@ EmailField = Annotated[
 PasswordField = Annotated[str, msgspec.Meta(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
 NameField = Annotated[str, msgspec.Meta(max_length=100, pattern=TEXT_PATTERN)]
 PhoneField = Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9][0-9 ().\-]{2,31}$")]
-UrlField = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://[^\s\x00]+$")]
+UrlField = Annotated[str, msgspec.Meta(max_length=2048, pattern=rf"^https?://[^{INVISIBLE}]+$")]
 AddressPart = Annotated[str, msgspec.Meta(max_length=200, pattern=TEXT_PATTERN)]
 MetaField = Annotated[
     dict[str, Any],
@@ -45,7 +46,7 @@ MetaField = Annotated[
         max_length=META_MAX_KEYS,
         description=(
             f"JSON object: at most {META_MAX_KEYS} top-level keys, nested at most {META_MAX_DEPTH} deep, "
-            f"at most {META_MAX_BYTES} bytes as JSON"
+            f"at most {META_MAX_BYTES} bytes as JSON, no NUL character in any key or string"
         ),
     ),
 ]

@@ -11,9 +11,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 EMAIL_MAX_LENGTH = 254
+# Control characters and whitespace, spelled out for a regex character class. Not `\s`: the
+# patterns are published in the OpenAPI document, where JSON Schema reads them as ECMAScript
+# regexes, and ECMAScript's `\s` is not Python's (\x1c-\x1f and \x85 are whitespace to Python
+# only, \ufeff to ECMAScript only). Spelled out, a client and the service refuse the same text.
+INVISIBLE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 # Deliberately simple: one "@", no spaces, a dot in the domain. Deliverability is proven by
 # sending mail, not by a regex; this only rejects what can never be an address.
-EMAIL_PATTERN = r"^[^@\s\x00]{1,64}@[^@\s\x00]+\.[^@\s.\x00]{2,}$"
+EMAIL_PATTERN = rf"^[^@{INVISIBLE}]{{1,64}}@[^@{INVISIBLE}]+\.[^@.{INVISIBLE}]{{2,}}$"
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
 
 PASSWORD_MIN_LENGTH = 8

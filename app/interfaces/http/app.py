@@ -14,6 +14,7 @@ from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings, load_settings
 from app.infrastructure.logging import configure_logging
 from app.interfaces.cli import AdminCommandsPlugin
+from app.interfaces.http.allow import AllowEveryMethod
 from app.interfaces.http.controllers.admin import AdminUsersController
 from app.interfaces.http.controllers.api_keys import ApiKeysController
 from app.interfaces.http.controllers.auth import AuthController
@@ -21,7 +22,7 @@ from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
 from app.interfaces.http.metrics import MetricsPlugin
-from app.interfaces.http.openapi import openapi_config
+from app.interfaces.http.openapi import ClosedBodies, openapi_config
 from app.interfaces.http.problems import problem_details_plugin, validation_exception_handler
 from app.interfaces.http.request import AppRequest
 from app.interfaces.http.request_context import RequestContextMiddleware
@@ -39,7 +40,12 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         async with serving(container):
             yield
 
-    plugins: list[CLIPluginProtocol | object] = [problem_details_plugin(), AdminCommandsPlugin(), MetricsPlugin()]
+    plugins: list[CLIPluginProtocol | object] = [
+        problem_details_plugin(),
+        AdminCommandsPlugin(),
+        MetricsPlugin(),
+        ClosedBodies(),
+    ]
     app = Litestar(
         route_handlers=[AuthController, ApiKeysController, MeController, AdminUsersController, HealthController],
         dependencies=dependencies(container),
@@ -49,6 +55,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         cors_config=CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None,
         request_max_body_size=settings.request_max_body_bytes,
         request_class=AppRequest,
+        before_request=AllowEveryMethod(),
         lifespan=[lifespan],
         debug=False,
     )

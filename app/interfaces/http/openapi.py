@@ -1,13 +1,21 @@
-"""OpenAPI pieces shared by the controllers: security schemes and documented error responses."""
+"""OpenAPI pieces shared by the controllers: security schemes, documented error responses, closed bodies."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import msgspec
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, SecurityScheme
+from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, Schema, SecurityScheme
+from litestar.plugins import OpenAPISchemaPlugin
+from litestar.typing import FieldDefinition
 
 from app.interfaces.http.problems import ProblemBody
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
 
 BEARER = "BearerToken"
 OAUTH2 = "OAuth2Password"
@@ -58,3 +66,30 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
     )
+
+
+class ClosedBodies(OpenAPISchemaPlugin):
+    """Documents a struct that refuses unknown fields as ``additionalProperties: false``.
+
+    Request bodies refuse unknown fields (``forbid_unknown_fields``), but Litestar documents
+    only a struct's declared fields, which in JSON Schema leaves any other field allowed: a
+    client validating against the document would send a body the service answers with 422.
+    This plugin lets Litestar's own struct schema be built, then closes it.
+    """
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return (
+            not field_definition.is_union
+            and field_definition.is_subclass_of(msgspec.Struct)
+            and field_definition.type_.__struct_config__.forbid_unknown_fields
+        )
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        builtin = next(
+            plugin
+            for plugin in schema_creator.plugins
+            if plugin is not self and schema_creator.plugin_supports_field(plugin, field_definition)
+        )
+        schema = builtin.to_openapi_schema(field_definition=field_definition, schema_creator=schema_creator)
+        schema.additional_properties = False
+        return schema

@@ -75,7 +75,14 @@ class AuthController(Controller):
     async def refresh(self, data: JSONBody[RefreshBody], auth: NamedDependency[AuthCommands]) -> TokenPair:
         return await auth.refresh(data.refresh_token)
 
-    @post("/logout", status_code=204, security=AUTHENTICATED, responses=problems(401), summary="Revoke this session")
+    @post(
+        "/logout",
+        status_code=204,
+        security=AUTHENTICATED,
+        responses=problems(401, 403),
+        summary="Revoke this session",
+        description="403 for an API key, which has no session: delete the key instead.",
+    )
     async def logout(self, principal: NamedDependency[Principal], auth: NamedDependency[AuthCommands]) -> None:
         await auth.logout(principal)
 

@@ -1,0 +1,212 @@
+"""Contract fuzzing: schemathesis generates requests for every operation of the app's own OpenAPI document.
+
+The document is the one the app serves (``/schema/openapi.json``), so what is checked is
+what clients generate code from. Each response must keep to it: no 5xx, a documented
+status code, a documented content type, a body matching the documented schema, the
+documented headers; invalid input is refused with a 4xx and valid input is not; an
+operation that requires credentials refuses a request without them. These are
+schemathesis's default checks, all of them enabled.
+
+Requests go to an app of the fuzz's own, in-process over ASGI, on the suite's PostgreSQL
+and a private Redis (the welcome-email jobs its new users enqueue die with it). Schemathesis runs the
+app on an event loop of its own, so the app has its own container; the administrator
+the admin routes need is created beforehand through the suite's container, which shares
+the database.
+
+Fuzzed requests change their caller: they log out, revoke sessions and keys, change the
+password, deactivate the account. So no example reuses another's credentials: each
+user-level example signs in a user nobody else has used (from a pool the administrator
+creates in batches), every other one presenting an API key made for it instead of the
+access token; each admin example signs the administrator in again, for a session of its
+own. Hashing uses the suite's cheap argon2 parameters (``tests.conftest.make_settings``),
+so minting costs milliseconds.
+
+The run is bounded and reproducible: a fixed number of examples per operation and phase
+(``FUZZ_MAX_EXAMPLES``; ``just fuzz`` runs more), a fixed seed (``FUZZ_SEED``), no
+deadline (schemathesis sets none), no example database (Hypothesis keeps only caches
+under ``.hypothesis``, which git ignores).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import schemathesis
+from schemathesis.auths import AuthContext, AuthStorage
+from schemathesis.core.result import Ok
+from schemathesis.python.asgi import ASGIClient, get_client
+
+from app.bootstrap import Container
+from app.interfaces.http.app import create_app
+from tests.conftest import make_settings
+from tests.e2e.helpers import PASSWORD, bearer
+from tests.support.servers import RedisServer
+
+#: Examples per operation and generation phase: 25 make about 1,800 requests, two minutes on two busy cores.
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "25"))
+SEED = int(os.environ.get("FUZZ_SEED", "20260101"))
+
+ROOT_EMAIL = "fuzz-root@example.com"
+ADMIN_TAG = "administration"
+#: Users the administrator creates at once for the user-level examples.
+POOL_BATCH = 100
+
+#: Operations that carry ``meta``, a free-form JSON object whose strings may not hold NUL
+#: (PostgreSQL cannot store it). JSON Schema cannot say that of every string of a free-form
+#: object, so the document says it in words and the fuzz does not generate NUL there
+#: (``tests/e2e/test_bad_input.py`` holds the service to the rule).
+WITH_META = [
+    "PATCH /api/v1/users/me",
+    "POST /api/v1/users",
+    "PATCH /api/v1/users/{user_id}",
+    "POST /api/v1/users/bulk",
+    "PATCH /api/v1/users/bulk",
+]
+#: Operations with a rule on valid-looking input that no schema can state, answered with 422.
+SEMANTIC_RULES = [
+    "POST /api/v1/api-keys",  # expires_at must lie in the future
+    "POST /api/v1/users/me/password",  # current_password must be the caller's password
+    "PATCH /api/v1/users/bulk",  # each id at most once
+]
+
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "seed": SEED,
+        # The run talks to a real database through a whole app: an example takes milliseconds,
+        # which Hypothesis's timing health check would report as too slow.
+        "suppress-health-check": ["too_slow"],
+        "generation": {"max-examples": MAX_EXAMPLES, "database": "none"},
+        "operations": [
+            {"include-name": WITH_META, "generation": {"allow-x00": False}},
+            {
+                "include-name": SEMANTIC_RULES,
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"],
+                    }
+                },
+            },
+        ],
+    }
+)
+
+
+@dataclass
+class Outcomes:
+    """What each operation answered, to prove afterwards that the run fuzzed what it should.
+
+    Every check passes vacuously on a run where credentials never worked (401 is documented
+    everywhere), so each protected operation must have answered something else at least
+    once, and each admin operation something other than 401 and 403.
+    """
+
+    statuses: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    refusals: dict[str, set[int]] = field(default_factory=dict)
+
+    def record(self, case: schemathesis.Case[Any], status: int) -> None:
+        label, definition = case.operation.label, case.operation.definition.raw
+        self.statuses[label].add(status)
+        if definition.get("security"):
+            self.refusals[label] = {401, 403} if ADMIN_TAG in definition.get("tags", []) else {401}
+
+    def never_authenticated(self) -> dict[str, list[int]]:
+        return {
+            label: sorted(self.statuses[label])
+            for label, refused in self.refusals.items()
+            if self.statuses[label] <= refused
+        }
+
+
+@dataclass
+class FreshCredentials:
+    """Schemathesis auth provider: credentials no other example has used, minted through the API itself.
+
+    A user-level example signs in a user of its own, taken from a pool the administrator fills
+    in batches (one bulk request hashes a batch of passwords: far cheaper than a sign-up each).
+    """
+
+    client: ASGIClient
+    pool: list[str] = field(default_factory=list)
+    counter: Iterator[int] = field(default_factory=itertools.count)
+
+    def get(self, case: schemathesis.Case[Any], context: AuthContext) -> dict[str, str] | None:
+        definition = context.operation.definition.raw
+        if not definition.get("security"):
+            return None
+        if ADMIN_TAG in definition.get("tags", []):
+            return bearer(self._sign_in(ROOT_EMAIL))
+        tokens = self._sign_in(self._unused_user())
+        if next(self.counter) % 2:
+            return bearer(tokens)
+        key = self._expect(201, "post", "/api/v1/api-keys", json={"name": "fuzz"}, headers=bearer(tokens))
+        return {"X-API-Key": key["key"]}
+
+    def _unused_user(self) -> str:
+        if not self.pool:
+            batch = [f"fuzz-{secrets.token_hex(8)}@example.com" for _ in range(POOL_BATCH)]
+            items = [{"email": email, "password": PASSWORD} for email in batch]
+            self._expect(
+                201, "post", "/api/v1/users/bulk", json={"items": items}, headers=bearer(self._sign_in(ROOT_EMAIL))
+            )
+            self.pool.extend(batch)
+        return self.pool.pop()
+
+    def set(self, case: schemathesis.Case[Any], data: dict[str, str], context: AuthContext) -> None:
+        case.headers.update(data)
+
+    def _sign_in(self, email: str) -> dict[str, Any]:
+        return self._expect(200, "post", "/api/v1/auth/tokens", json={"email": email, "password": PASSWORD})
+
+    def _expect(self, status: int, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self.client.request(method, path, **kwargs)
+        assert response.status_code == status, f"{method.upper()} {path}: {response.status_code} {response.text}"
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+async def root_admin(container: Container) -> None:
+    """The administrator the admin routes are fuzzed as, made the way operators make one."""
+    await container.users.create_admin(ROOT_EMAIL, PASSWORD)
+
+
+@pytest.fixture
+def outcomes(fuzzed_api: schemathesis.BaseSchema) -> Iterator[Outcomes]:
+    """Checked once every operation has been fuzzed: all of them were, past authentication."""
+    outcomes = Outcomes()
+    yield outcomes
+    operations = {result.ok().label for result in fuzzed_api.get_all_operations() if isinstance(result, Ok)}
+    assert set(outcomes.statuses) == operations
+    assert not outcomes.never_authenticated(), f"never got past authentication: {outcomes.never_authenticated()}"
+
+
+@pytest.fixture
+def fuzzed_api(root_admin: None, database_url: str, stoppable_redis: RedisServer) -> schemathesis.BaseSchema:
+    """The app's document, loaded from the app, with per-example credentials.
+
+    Schemathesis starts the app's lifespan here and ends it (closing the app's container)
+    when the test ends.
+    """
+    # Every example signs in, far beyond the default per-IP budget; rate limiting has its own tests.
+    settings = make_settings(database_url, REDIS_URL=stoppable_redis.url, RATE_LIMIT_AUTH="1000000/minute")
+    app = create_app(settings)
+    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app, config=CONFIG)
+    client = get_client(app)  # type: ignore[arg-type]  # Litestar's scope union is wider than the ASGI alias.
+    schema.auth = AuthStorage(providers=[FreshCredentials(client)])
+    return schema
+
+
+fuzzed = schemathesis.pytest.from_fixture("fuzzed_api")
+
+
+@fuzzed.parametrize()
+def test_every_operation_keeps_to_the_document(case: schemathesis.Case[Any], outcomes: Outcomes) -> None:
+    response = case.call_and_validate()
+    outcomes.record(case, response.status_code)
