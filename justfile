@@ -114,6 +114,10 @@ bench-quick *ARGS: sync
 bench-me *ARGS: sync
     uv run --frozen python -m bench.me {{ARGS}}
 
+# Start-up of `just serve` (to the first 200 from /health/live), several starts and their median; see docs/benchmarks.md.
+bench-startup *ARGS: sync
+    uv run --frozen python -m bench.startup {{ARGS}}
+
 # Background job throughput and latency through Redis with one worker process; see docs/benchmarks.md.
 bench-jobs *ARGS: sync
     uv run --frozen python -m bench.jobs {{ARGS}}
