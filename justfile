@@ -114,7 +114,7 @@ bench *ARGS: sync
 bench-quick *ARGS: sync
     uv run --frozen python -m bench.run --quick {{ARGS}}
 
-# In-process cost of GET /api/v1/users/me with a Bearer token (medians); --profile adds a pyinstrument profile.
+# In-process cost of GET /api/v1/users/me with a Bearer token (--api-key: an X-API-Key), medians; --profile adds a pyinstrument profile.
 bench-me *ARGS: sync
     uv run --frozen python -m bench.me {{ARGS}}
 
