@@ -126,6 +126,7 @@ def run(profile: Profile, workers: int, wrk_path: str, only: Sequence[str]) -> d
         "password_hash": hashing.describe(settings),
         "seed_seconds": round(seeded_in, 1),
         "startup_seconds": round(service.startup_seconds, 3),
+        "startup_cpu_seconds": round(service.startup_cpu_seconds, 3),
         "baseline_startup_seconds": round(baseline.startup_seconds, 3),
         "worker_rss_mib": {str(pid): round(size / 2**20, 1) for pid, size in rss.items()},
         "rows": [row.to_json() for row in rows],

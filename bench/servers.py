@@ -23,6 +23,8 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import environment
+
 STARTUP_TIMEOUT_SECONDS = 60.0
 _STOP_GRACE_SECONDS = 15.0
 _POLL_SECONDS = 0.02
@@ -48,6 +50,8 @@ class Server:
     base_url: str
     #: From the start of the command to the first answer of ``ready_path``.
     startup_seconds: float
+    #: CPU time every process of the command had used by then (what the start costs, however busy the machine).
+    startup_cpu_seconds: float
 
 
 @contextlib.contextmanager
@@ -69,7 +73,7 @@ def serving(spec: ServerSpec, log_dir: Path, *, startup_timeout: float = STARTUP
     try:
         base_url = f"http://127.0.0.1:{port}"
         _wait_until_serving(process, base_url + spec.ready_path, log, started, startup_timeout)
-        yield Server(base_url, time.perf_counter() - started)
+        yield Server(base_url, time.perf_counter() - started, environment.session_cpu_seconds(process.pid))
     finally:
         _stop_group(process)
 
