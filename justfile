@@ -15,9 +15,12 @@ default:
     @just --list
 
 # Install the locked dependencies (development ones included) into .venv.
+# Bytecode is compiled when something is installed, as the image build does, so that no start
+# pays for the compiler (every start would, with PYTHONDONTWRITEBYTECODE set); a sync with
+# nothing to do skips it, since compiling goes over the whole environment again (half a second).
 sync:
     @command -v uv >/dev/null || python3 -m pip install --quiet uv
-    uv sync --frozen --quiet
+    @uv sync --frozen --quiet --check 2>/dev/null || uv sync --frozen --quiet --compile-bytecode
 
 # Serve the API with reload; with nothing configured it runs on embedded SQLite.
 dev: sync migrate
@@ -32,10 +35,11 @@ serve: sync
     PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/app-metrics.XXXXXX")"
     export PROMETHEUS_MULTIPROC_DIR
     trap 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' EXIT
+    # From the environment `sync` just made: `uv run` would check it again before starting.
     # The protocol bounds each connection: how long a request may take to arrive
     # (HTTP_READ_TIMEOUT_SECONDS), how large its head may be, how long it may idle between
     # requests (HTTP_KEEP_ALIVE_SECONDS); see app/interfaces/http/protocol.py.
-    uv run --frozen uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol &
+    .venv/bin/uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol &
     server=$!
     # This shell stays to clean up, so it passes stop signals on and waits for the server.
     trap 'kill -TERM "$server" 2>/dev/null || true' INT TERM HUP
@@ -113,9 +117,13 @@ bench *ARGS: sync
 bench-quick *ARGS: sync
     uv run --frozen python -m bench.run --quick {{ARGS}}
 
-# In-process cost of GET /api/v1/users/me with a Bearer token (medians); --profile adds a pyinstrument profile.
+# In-process cost of GET /api/v1/users/me with a Bearer token (--api-key: an X-API-Key), medians; --profile adds a pyinstrument profile.
 bench-me *ARGS: sync
     uv run --frozen python -m bench.me {{ARGS}}
+
+# Start-up of `just serve` (to the first 200 from /health/live), several starts and their median; see docs/benchmarks.md.
+bench-startup *ARGS: sync
+    uv run --frozen python -m bench.startup {{ARGS}}
 
 # Background job throughput and latency through Redis with one worker process; see docs/benchmarks.md.
 bench-jobs *ARGS: sync

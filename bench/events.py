@@ -67,7 +67,7 @@ from app.infrastructure.logging import configure_logging
 from app.infrastructure.messaging.broker import connect_broker
 from app.infrastructure.messaging.publisher import EVENTS, INBOUND_QUEUE
 from app.infrastructure.messaging.relay import RELAY_LOCK_KEY
-from bench import backing
+from bench import backing, environment
 from bench.seed import seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,7 +213,7 @@ class Pipeline:
         ticks = 0
         for process in self._running:
             for child in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split():
-                fields = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()
+                fields = environment.process_stat(int(child))
                 ticks += int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 

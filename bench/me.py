@@ -1,11 +1,12 @@
-"""In-process cost of the authenticated read path: ``GET /api/v1/users/me`` with a Bearer token.
+"""In-process cost of the authenticated read path: ``GET /api/v1/users/me`` with a Bearer token or an API key.
 
 ``just bench-me`` calls the ASGI application directly, with no server and no network,
 thousands of times, and prints the median and p90 time per request: the application's own
 cost, steady enough on a busy machine to compare two versions of the code. With
-``--profile`` it also prints a pyinstrument profile of those requests. Settings are the
-load test's (production, JSON access log, Redis authentication cache); the access log
-goes to /dev/null during the measurement.
+``--profile`` it also prints a pyinstrument profile of those requests; with ``--api-key``
+the requests carry an ``X-API-Key`` instead of the Bearer token. Settings are the load
+test's (production, JSON access log, Redis authentication cache); the access log goes to
+/dev/null during the measurement.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from bench import backing
 USER = ("bench-me@example.com", "bench me password")
 
 
-async def measure(database_url: str, redis_url: str, requests: int, profile: bool) -> list[float]:
+async def measure(database_url: str, redis_url: str, requests: int, profile: bool, api_key: bool) -> list[float]:
     """Seconds per request, for ``requests`` requests after a warm-up."""
     settings = load_settings(
         {
@@ -50,7 +51,12 @@ async def measure(database_url: str, redis_url: str, requests: int, profile: boo
     try:
         await container.users.create_admin(*USER)
         tokens = await container.auth.issue_tokens(*USER, ClientInfo())
-        call = _request(app, tokens.access_token)
+        credential = (b"authorization", f"Bearer {tokens.access_token}".encode())
+        if api_key:
+            principal = await container.auth_queries.authenticate(tokens.access_token)
+            created = await container.api_keys.create(principal, "bench-me", expires_at=None)
+            credential = (b"x-api-key", created.key.encode())
+        call = _request(app, credential)
         with _quiet_stderr():
             for _ in range(max(200, requests // 10)):
                 await call()
@@ -71,9 +77,9 @@ async def measure(database_url: str, redis_url: str, requests: int, profile: boo
         await container.close()
 
 
-def _request(app: Litestar, token: str) -> Any:
+def _request(app: Litestar, credential: tuple[bytes, bytes]) -> Any:
     """One ``GET /api/v1/users/me`` through the ASGI interface, as uvicorn makes it; raises unless 200."""
-    headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode()), (b"accept", b"*/*")]
+    headers = [(b"host", b"bench"), credential, (b"accept", b"*/*")]
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -126,11 +132,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=3, help="medians of each round are printed")
     parser.add_argument("--profile", action="store_true", help="print a pyinstrument profile of the last round")
+    parser.add_argument("--api-key", action="store_true", help="authenticate with an X-API-Key, not a Bearer token")
     args = parser.parse_args()
     with backing.backing_servers() as (postgres_url, redis_url), backing.fresh_database(postgres_url) as database_url:
         for number in range(1, args.rounds + 1):
             profile = args.profile and number == args.rounds
-            timings = asyncio.run(measure(database_url, redis_url, args.requests, profile))
+            timings = asyncio.run(measure(database_url, redis_url, args.requests, profile, args.api_key))
             p90 = statistics.quantiles(timings, n=10)[-1]
             print(
                 f"round {number}: median {statistics.median(timings) * 1e6:.0f} µs, p90 {p90 * 1e6:.0f} µs "

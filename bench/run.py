@@ -25,9 +25,7 @@ import dataclasses
 import os
 import secrets
 import signal
-import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections import defaultdict
@@ -74,7 +72,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     _stop_cleanly_on_signals()
     wrk_path = wrk.ensure_installed()
-    _compile_bytecode()
+    _say("compiling bytecode")
+    servers.compile_bytecode()
     record = run(profile, args.workers, wrk_path, [name.lower() for name in args.only])
     record["command"] = "just bench-quick" if args.quick else "just bench"
     output = args.output or RESULTS_DIR / f"{profile.name}-{datetime.now(UTC):%Y-%m-%dT%H%M}.json"
@@ -137,6 +136,7 @@ def run(profile: Profile, workers: int, wrk_path: str, only: Sequence[str]) -> d
         "password_hash": hashing.describe(settings),
         "seed_seconds": round(seeded_in, 1),
         "startup_seconds": round(service.startup_seconds, 3),
+        "startup_cpu_seconds": round(service.startup_cpu_seconds, 3),
         "baseline_startup_seconds": round(baseline.startup_seconds, 3),
         **{
             f"{name.replace('-', '_')}_startup_seconds": round(s.startup_seconds, 3) for name, s in grpc_servers.items()
@@ -263,18 +263,6 @@ def _baseline_argv(workers: int) -> list[str]:
     # HOST and PORT come from the environment that ``servers.serving`` sets.
     return ["sh", "-c", f'exec uv run --frozen uvicorn --factory bench.baseline:create_app --host "$HOST" '
             f'--port "$PORT" --workers {workers} --no-access-log']  # fmt: skip
-
-
-def _compile_bytecode() -> None:
-    """Compile the dependencies' and the app's bytecode, as the image build does.
-
-    Without it, a machine with ``PYTHONDONTWRITEBYTECODE`` set compiles every module at each
-    start, and start-up would measure the compiler. Files already compiled are skipped.
-    """
-    _say("compiling bytecode")
-    targets = [sysconfig.get_paths()["purelib"], "app", "bench"]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *targets], stdout=subprocess.DEVNULL,  # noqa: S603
-                   timeout=600, check=True)  # fmt: skip
 
 
 def _stop_cleanly_on_signals() -> None:

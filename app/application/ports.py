@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Generic, Protocol, Self, TypeVar
 from uuid import UUID
 
 from app.application.listing import ListQuery, Page
-from app.domain.auth.model import Session
+from app.domain.auth.model import ApiKey, Session
 from app.domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, SessionRepository
 from app.domain.users.model import User
 from app.domain.users.ports import UserRepository
@@ -128,22 +128,35 @@ class UserListing(Protocol):
     async def page(self, query: ListQuery) -> Page[User]: ...
 
 
+#: What a caller authenticated with: a session (bearer tokens) or an API key.
+Credential = TypeVar("Credential", Session, ApiKey)
+
+
 @dataclass(frozen=True, slots=True)
-class CachedPrincipal:
-    """A cache answer: the session and user if cached, and the version read with them.
+class CachedPrincipal(Generic[Credential]):
+    """A cache answer: the credential and its user if cached, and the version read with them.
 
     The version is read *before* the database is asked, and stored with what the database
-    returned: if the user or a session changed in between, the stored entry carries a
-    stale version and is never served.
+    returned: if the user, one of its sessions or one of its keys changed in between, the
+    stored entry carries a stale version and is never served.
     """
 
-    found: tuple[Session, User] | None
+    found: tuple[Credential, User] | None
     version: int
 
 
 class PrincipalCache(Protocol):
-    """What authentication reads on every request, kept off the database."""
+    """What authentication reads on every request, kept off the database.
 
-    async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal: ...
+    Entries are found by the credential (a session id, an API key's hash: never the key)
+    and checked against the version of the user they name.
+    """
+
+    async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal[Session]: ...
 
     async def store(self, session: Session, user: User, version: int) -> None: ...
+
+    async def lookup_api_key(self, key_hash: str, user_id: UUID) -> CachedPrincipal[ApiKey]:
+        """The key with this hash and its owner, expected to be ``user_id``."""
+
+    async def store_api_key(self, key: ApiKey, user: User, version: int) -> None: ...

@@ -1,10 +1,11 @@
 """The authentication cache in Redis: a signed-in request costs no database round trip.
 
-Entries hold a session and its user (never the password hash) under the session id,
-tagged with the user's *version*. Every committed change to a user or to any of that
-user's sessions bumps the version (see ``SqlAlchemyUnitOfWork``), which retires all of
-the user's entries at once, on every worker. Reading the version before the database
-and storing it with the result closes the race where a change lands between the two.
+Entries hold a credential and its user (never the password hash), tagged with the user's
+*version*: a session under the session id, an API key under the key's hash (never the
+key itself). Every committed change to a user or to any of that user's sessions or keys
+bumps the version (see ``SqlAlchemyUnitOfWork``), which retires all of the user's entries
+at once, on every worker. Reading the version before the database and storing it with
+the result closes the race where a change lands between the two.
 
 Redis trouble never fails a request: a lookup that errors is a miss, a store that
 errors is skipped. Entries also expire after ``ttl`` seconds, which bounds how long a
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
-from typing import cast
+from typing import Generic, cast
 from uuid import UUID
 
 import msgspec
@@ -23,26 +24,26 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.application.ports import CachedPrincipal
-from app.domain.auth.model import Session
+from app.application.ports import CachedPrincipal, Credential
+from app.domain.auth.model import ApiKey, Session
 from app.domain.users.model import User
 
 log = structlog.get_logger("app.auth_cache")
 
-_MISS = CachedPrincipal(found=None, version=0)
 #: Stands in for the password hash in cached users: they can sign in, nothing can be verified.
 _HASH_PLACEHOLDER = "cached:password-hash-withheld"
 _ERRORS = (RedisError, OSError, TimeoutError, msgspec.DecodeError, msgspec.ValidationError)
 
 
-class _Entry(msgspec.Struct, array_like=True):
+class _Entry(msgspec.Struct, Generic[Credential], array_like=True):
     version: int
-    session: Session
+    credential: Credential
     user: User
 
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(_Entry)
+_sessions = msgspec.msgpack.Decoder(_Entry[Session])
+_api_keys = msgspec.msgpack.Decoder(_Entry[ApiKey])
 
 
 class RedisPrincipalCache:
@@ -50,28 +51,17 @@ class RedisPrincipalCache:
         self._redis = redis
         self._ttl = ttl
 
-    async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal:
-        try:
-            values = await self._redis.mget(_session_key(session_id), _version_key(user_id))
-            raw_entry, raw_version = cast("tuple[bytes | None, bytes | None]", tuple(values))
-            version = int(raw_version or 0)
-            if raw_entry is None:
-                return CachedPrincipal(found=None, version=version)
-            entry = _decoder.decode(raw_entry)  # bytes: the client does not decode responses
-        except _ERRORS as exc:
-            log.warning("auth_cache_unavailable", error=type(exc).__name__)
-            return _MISS
-        if entry.version != version or entry.user.id != user_id:
-            return CachedPrincipal(found=None, version=version)
-        return CachedPrincipal(found=(entry.session, entry.user), version=version)
+    async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal[Session]:
+        return await self._lookup(_session_key(session_id), user_id, _sessions)
 
     async def store(self, session: Session, user: User, version: int) -> None:
-        withheld = replace(user, password_hash=_HASH_PLACEHOLDER) if user.password_hash else user
-        try:
-            await self._redis.set(_session_key(session.id), _encoder.encode(_Entry(version, session, withheld)),
-                                  ex=self._ttl)  # fmt: skip
-        except _ERRORS as exc:
-            log.warning("auth_cache_unavailable", error=type(exc).__name__)
+        await self._store(_session_key(session.id), _Entry(version, session, user))
+
+    async def lookup_api_key(self, key_hash: str, user_id: UUID) -> CachedPrincipal[ApiKey]:
+        return await self._lookup(_api_key_key(key_hash), user_id, _api_keys)
+
+    async def store_api_key(self, key: ApiKey, user: User, version: int) -> None:
+        await self._store(_api_key_key(key.key_hash), _Entry(version, key, user))
 
     async def invalidate(self, user_ids: Collection[UUID]) -> None:
         """Retire every cached entry of these users (called after a commit that changed them)."""
@@ -86,14 +76,46 @@ class RedisPrincipalCache:
         except _ERRORS as exc:
             log.error("auth_cache_invalidation_failed", error=type(exc).__name__, users=len(user_ids))
 
+    async def _lookup(
+        self, key: str, user_id: UUID, decoder: msgspec.msgpack.Decoder[_Entry[Credential]]
+    ) -> CachedPrincipal[Credential]:
+        """One round trip: the entry and the version of the user it must belong to."""
+        try:
+            values = await self._redis.mget(key, _version_key(user_id))
+            raw_entry, raw_version = cast("tuple[bytes | None, bytes | None]", tuple(values))
+            version = int(raw_version or 0)
+            if raw_entry is None:
+                return CachedPrincipal(found=None, version=version)
+            entry = decoder.decode(raw_entry)  # bytes: the client does not decode responses
+        except _ERRORS as exc:
+            log.warning("auth_cache_unavailable", error=type(exc).__name__)
+            return CachedPrincipal(found=None, version=0)
+        if entry.version != version or entry.user.id != user_id:
+            return CachedPrincipal(found=None, version=version)
+        return CachedPrincipal(found=(entry.credential, entry.user), version=version)
+
+    async def _store(self, key: str, entry: _Entry[Credential]) -> None:
+        if entry.user.password_hash:
+            entry.user = replace(entry.user, password_hash=_HASH_PLACEHOLDER)
+        try:
+            await self._redis.set(key, _encoder.encode(entry), ex=self._ttl)
+        except _ERRORS as exc:
+            log.warning("auth_cache_unavailable", error=type(exc).__name__)
+
 
 class NoPrincipalCache:
     """Without Redis there is nothing shared to cache in: every lookup asks the database."""
 
-    async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal:
-        return _MISS
+    async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal[Session]:
+        return CachedPrincipal(found=None, version=0)
 
     async def store(self, session: Session, user: User, version: int) -> None:
+        return None
+
+    async def lookup_api_key(self, key_hash: str, user_id: UUID) -> CachedPrincipal[ApiKey]:
+        return CachedPrincipal(found=None, version=0)
+
+    async def store_api_key(self, key: ApiKey, user: User, version: int) -> None:
         return None
 
     async def invalidate(self, user_ids: Collection[UUID]) -> None:
@@ -102,6 +124,10 @@ class NoPrincipalCache:
 
 def _session_key(session_id: UUID) -> str:
     return f"auth:session:{session_id}"
+
+
+def _api_key_key(key_hash: str) -> str:
+    return f"auth:api-key:{key_hash}"
 
 
 def _version_key(user_id: UUID) -> str:

@@ -97,6 +97,19 @@ FORGED_ACCESS_TOKENS: dict[str, Callable[[dict[str, Any], str], str]] = {
 }
 
 
+def api_key(key: dict[str, Any] | str) -> dict[str, str]:
+    """The header that authenticates with an API key (as created, or its text)."""
+    return {"X-API-Key": key if isinstance(key, str) else key["key"]}
+
+
+async def new_key(client: Client, tokens: dict[str, Any], **body: Any) -> dict[str, Any]:
+    """A new API key of the tokens' owner, as created (``key`` is shown only here)."""
+    response = await client.post("/api/v1/api-keys", json={"name": "ci", **body}, headers=bearer(tokens))
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
 def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]:
     """The contract's error shape: problem+json with code, error_id echoed in X-Error-Id."""
     assert response.status_code == status, response.text

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 
 from app.bootstrap import Container
 from app.infrastructure.db.models import ApiKeyModel
-from tests.e2e.helpers import Client, assert_problem, bearer, counted_statements, registered
+from tests.e2e.helpers import Client, assert_problem, bearer, counted_statements, new_key, registered
 
 KEY_FIELDS = {"id", "name", "prefix", "created_at", "expires_at", "last_used_at"}
-
-
-async def new_key(client: Client, tokens: dict[str, Any], **body: Any) -> dict[str, Any]:
-    response = await client.post("/api/v1/api-keys", json={"name": "ci", **body}, headers=bearer(tokens))
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
 
 
 async def test_a_key_is_shown_once_and_stored_hashed(client: Client, container: Container) -> None:
@@ -50,6 +42,19 @@ async def test_a_key_acts_as_its_owner(client: Client, admin: dict[str, str]) ->
 async def test_a_users_key_has_a_users_role(client: Client) -> None:
     key = (await new_key(client, await registered(client, "ada@example.com")))["key"]
     assert_problem(await client.get("/api/v1/users", headers={"X-API-Key": key}), 403, "forbidden")
+
+
+async def test_role_changes_reach_a_key_at_once(client: Client, admin: dict[str, str]) -> None:
+    """A key acts with its owner's role as it is now, not as it was when the key was first used."""
+    tokens = await registered(client, "ada@example.com")
+    key = (await new_key(client, tokens))["key"]
+    user_id = (await client.get("/api/v1/users/me", headers={"X-API-Key": key})).json()["id"]
+    assert_problem(await client.get("/api/v1/users", headers={"X-API-Key": key}), 403, "forbidden")
+
+    promoted = await client.patch(f"/api/v1/users/{user_id}", json={"role": "admin"}, headers=bearer(admin))
+
+    assert promoted.is_success
+    assert (await client.get("/api/v1/users", headers={"X-API-Key": key})).status_code == 200
 
 
 async def test_revoked_key_is_refused_at_once(client: Client) -> None:

@@ -1,22 +1,34 @@
 """The Redis authentication cache: no database on a hit, and every revoking change seen at once.
 
 Two application instances share one database and one Redis, like two workers: one
-caches a caller, the other changes something, and the first must notice immediately.
+caches a caller (a session or an API key), the other changes something, and the first
+must notice immediately.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 
+from app.application.auth.queries import API_KEY_TOUCH_INTERVAL
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
 from app.interfaces.http.app import create_app
 from tests.conftest import make_settings
-from tests.e2e.helpers import PASSWORD, assert_problem, bearer, counted_statements, registered, sign_in
+from tests.e2e.helpers import (
+    PASSWORD,
+    api_key,
+    assert_problem,
+    bearer,
+    counted_statements,
+    new_key,
+    registered,
+    sign_in,
+)
 from tests.support.servers import RedisServer
 
 ME = "/api/v1/users/me"
@@ -62,6 +74,38 @@ async def test_a_cache_hit_costs_no_database_round_trip(pair: tuple[Instance, In
     assert hit == []
 
 
+def selects(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+
+
+async def test_an_api_key_is_cached_from_its_second_use_on(pair: tuple[Instance, Instance]) -> None:
+    """The first use finds whose key it is (in the database); the second caches it; then no database."""
+    reader, _ = pair
+    created = await new_key(reader.client, await registered(reader.client, "ada@example.com"))
+
+    uses = []
+    for _ in range(5):
+        with counted_statements(reader.container.engine) as statements:
+            assert (await reader.client.get(ME, headers=api_key(created))).status_code == 200
+        uses.append(statements)
+
+    assert len(selects(uses[0])) == 1
+    assert len(selects(uses[1])) == 1
+    assert uses[2:] == [[], [], []]
+
+
+async def cached_key(instance: Instance, tokens: dict[str, Any]) -> dict[str, Any]:
+    """A new key of the tokens' owner, used on ``instance`` until the cache answers for it."""
+    created = await new_key(instance.client, tokens)
+    for _ in range(2):
+        assert (await instance.client.get(ME, headers=api_key(created))).status_code == 200
+    with counted_statements(instance.container.engine) as statements:
+        assert (await instance.client.get(ME, headers=api_key(created))).status_code == 200
+    assert statements == [], "the key should have been answered from the cache"
+    created["user_id"] = (await instance.client.get(ME, headers=bearer(tokens))).json()["id"]
+    return created
+
+
 Action = Callable[[AsyncClient, dict[str, Any], dict[str, Any], dict[str, str]], Awaitable[None]]
 
 
@@ -101,6 +145,10 @@ async def admin_deletes(client: AsyncClient, victim: dict[str, Any], _: dict[str
     assert (await client.delete(f"/api/v1/users/{victim['user_id']}", headers=bearer(admin))).status_code == 204
 
 
+async def revoke_key(client: AsyncClient, victim: dict[str, Any], other: dict[str, Any], _: dict[str, str]) -> None:
+    assert (await client.delete(f"/api/v1/api-keys/{victim['id']}", headers=bearer(other))).status_code == 204
+
+
 @pytest.mark.parametrize(
     "action",
     [logout, revoke_by_id, change_password, deactivate, reuse_refresh, admin_deactivates, admin_deletes],
@@ -121,6 +169,21 @@ async def test_revoking_actions_take_effect_at_once_on_every_instance(
     assert_problem(await reader.client.get(ME, headers=bearer(victim)), 401, "unauthorized")
 
 
+@pytest.mark.parametrize(
+    "action", [revoke_key, deactivate, admin_deactivates, admin_deletes], ids=lambda action: action.__name__
+)
+async def test_revoking_actions_reach_a_cached_api_key_at_once(
+    pair: tuple[Instance, Instance], admin: dict[str, str], action: Action
+) -> None:
+    reader, writer = pair
+    owner = await registered(reader.client, "ada@example.com")
+    victim = await cached_key(reader, owner)
+
+    await action(writer.client, victim, owner, admin)
+
+    assert_problem(await reader.client.get(ME, headers=api_key(victim)), 401, "unauthorized")
+
+
 async def test_profile_and_role_changes_are_visible_at_once(
     pair: tuple[Instance, Instance], admin: dict[str, str]
 ) -> None:
@@ -136,16 +199,77 @@ async def test_profile_and_role_changes_are_visible_at_once(
     assert (await reader.client.get("/api/v1/users", headers=bearer(tokens))).status_code == 200
 
 
-async def test_no_password_hash_is_cached(pair: tuple[Instance, Instance]) -> None:
+async def test_owner_changes_reach_a_cached_api_key_at_once(
+    pair: tuple[Instance, Instance], admin: dict[str, str]
+) -> None:
+    reader, writer = pair
+    tokens = await registered(reader.client, "ada@example.com")
+    key = await cached_key(reader, tokens)
+    as_user = f"/api/v1/users/{key['user_id']}"
+
+    await writer.client.patch(ME, json={"first_name": "Ada"}, headers=bearer(tokens))
+    assert (await reader.client.get(ME, headers=api_key(key))).json()["first_name"] == "Ada"
+
+    assert_problem(await reader.client.get("/api/v1/users", headers=api_key(key)), 403, "forbidden")
+    assert (await writer.client.patch(as_user, json={"role": "admin"}, headers=bearer(admin))).is_success
+    assert (await reader.client.get("/api/v1/users", headers=api_key(key))).status_code == 200
+    assert (await writer.client.patch(as_user, json={"role": "user"}, headers=bearer(admin))).is_success
+    assert_problem(await reader.client.get("/api/v1/users", headers=api_key(key)), 403, "forbidden")
+
+
+async def test_the_cache_holds_no_password_hash_and_no_api_key(pair: tuple[Instance, Instance]) -> None:
     reader, _ = pair
     tokens = await registered(reader.client, "ada@example.com")
     await reader.client.get(ME, headers=bearer(tokens))
-    assert reader.container.redis is not None
+    key = await cached_key(reader, tokens)
+    redis = reader.container.redis
+    assert redis is not None
 
-    values = [await reader.container.redis.get(key) async for key in reader.container.redis.scan_iter("auth:session:*")]
+    names = [name async for name in redis.scan_iter("auth:*")]
+    values = [await redis.get(name) or b"" for name in names]
 
-    assert values
-    assert all(b"$argon2" not in (value or b"") for value in values)
+    assert {name.split(b":")[1] for name in names} == {b"session", b"api-key", b"version"}
+    assert all(b"$argon2" not in value for value in values)
+    assert all(key["key"].encode() not in text for text in names + values)
+
+
+class ShiftedClock:
+    """The wall clock, moved forward by ``ahead``: the use cases' clock, for time to pass at once."""
+
+    def __init__(self) -> None:
+        self.ahead = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.ahead
+
+
+@pytest.mark.usefixtures("clean_database")
+async def test_a_cached_api_key_records_its_use_once_an_interval(
+    settings: Settings, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ShiftedClock()
+    monkeypatch.setattr("app.bootstrap.utc_now", clock)
+    instance, client = await start(settings, redis_url)
+    async with client:
+        tokens = await registered(client, "ada@example.com")
+        created = await new_key(client, tokens)
+        with counted_statements(instance.container.engine) as first_interval:
+            for _ in range(5):
+                assert (await client.get(ME, headers=api_key(created))).status_code == 200
+        first_use = (await client.get("/api/v1/api-keys", headers=bearer(tokens))).json()[0]["last_used_at"]
+
+        clock.ahead = API_KEY_TOUCH_INTERVAL + timedelta(seconds=1)
+        with counted_statements(instance.container.engine) as next_interval:
+            for _ in range(5):
+                assert (await client.get(ME, headers=api_key(created))).status_code == 200
+        next_use = (await client.get("/api/v1/api-keys", headers=bearer(tokens))).json()[0]["last_used_at"]
+    await instance.container.close()
+
+    recorded_use = [["UPDATE", "api_keys"]]
+    assert [s.split()[:2] for s in first_interval if s.lstrip().upper().startswith("UPDATE")] == recorded_use
+    # Answered from the cache: the one statement of the next interval is the use it records.
+    assert [s.split()[:2] for s in next_interval] == recorded_use
+    assert datetime.fromisoformat(next_use) - datetime.fromisoformat(first_use) > API_KEY_TOUCH_INTERVAL
 
 
 @pytest.mark.usefixtures("clean_database")
@@ -155,13 +279,19 @@ async def test_a_redis_outage_falls_back_to_the_database(settings: Settings, sto
         tokens = await registered(client, "ada@example.com")
         other = await sign_in(client, "ada@example.com")
         assert (await client.get(ME, headers=bearer(tokens))).status_code == 200
+        kept, revoked = await cached_key(instance, tokens), await cached_key(instance, tokens)
 
         stoppable_redis.stop()
         assert (await client.get(ME, headers=bearer(tokens))).status_code == 200
+        assert (await client.get(ME, headers=api_key(kept))).status_code == 200
         assert (await client.post("/api/v1/auth/logout", headers=bearer(other))).status_code == 204
+        assert (await client.delete(f"/api/v1/api-keys/{revoked['id']}", headers=bearer(tokens))).status_code == 204
         assert_problem(await client.get(ME, headers=bearer(other)), 401, "unauthorized")
+        assert_problem(await client.get(ME, headers=api_key(revoked)), 401, "unauthorized")
 
         stoppable_redis.start()
         assert (await client.get(ME, headers=bearer(tokens))).status_code == 200
+        assert (await client.get(ME, headers=api_key(kept))).status_code == 200
         assert_problem(await client.get(ME, headers=bearer(other)), 401, "unauthorized")
+        assert_problem(await client.get(ME, headers=api_key(revoked)), 401, "unauthorized")
     await instance.container.close()

@@ -14,9 +14,14 @@ from uuid import UUID
 
 import pytest
 
+from app.application.auth import queries
+from app.application.auth.api_keys import ApiKeyCommands
 from app.application.auth.dto import ClientInfo, TokenPair
-from app.application.ports import AccessClaims
+from app.application.ports import AccessClaims, CachedPrincipal
+from app.domain.auth.model import ApiKey
 from app.domain.errors import NotFound, Unauthorized
+from app.infrastructure.auth_cache import NoPrincipalCache
+from app.infrastructure.security.tokens import Sha256OpaqueTokens
 from tests.unit.fakes import EMAIL, PASSWORD, FakePasswordHasher, Harness
 
 OTHER_EMAIL = "grace@example.com"
@@ -378,3 +383,49 @@ class TestAuthenticate:
         pair, _ = await h.sign_in()  # authenticates: the token is good before it is spoiled
 
         await _refuses(h, await spoil(h, pair))
+
+
+class TestApiKeyOwners:
+    """Which keys' owners a process remembers, to ask the cache for their versions in one round trip."""
+
+    class AskedCache(NoPrincipalCache):
+        """Misses like no cache at all, noting which keys it was asked about."""
+
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        async def lookup_api_key(self, key_hash: str, user_id: UUID) -> CachedPrincipal[ApiKey]:
+            self.asked.append(key_hash)
+            return await super().lookup_api_key(key_hash, user_id)
+
+    @staticmethod
+    async def _keys(h: Harness, count: int) -> list[str]:
+        _, principal = await h.sign_in()
+        commands = ApiKeyCommands(uow=h.db.unit_of_work, secrets=Sha256OpaqueTokens(), clock=h.clock, ids=h.ids)
+        return [(await commands.create(principal, f"key {n}", expires_at=None)).key for n in range(count)]
+
+    async def test_only_keys_the_database_verified_and_at_most_so_many(
+        self, h: Harness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(queries, "KNOWN_KEY_OWNERS", 2)
+        cache = self.AskedCache()
+        secrets = Sha256OpaqueTokens()
+        auth = queries.AuthQueries(
+            uow=h.db.unit_of_work, access_tokens=h.access_tokens, secrets=secrets, cache=cache, clock=h.clock
+        )
+        await h.sign_up()
+        first, second, third = await self._keys(h, 3)
+        tampered = first[:-1] + ("A" if first[-1] != "A" else "B")
+        for key in (first, second, third):
+            await auth.authenticate_api_key(key)  # verified in the database: the owner is remembered
+        for _ in range(2):
+            with pytest.raises(Unauthorized):
+                await auth.authenticate_api_key(tampered)
+        assert cache.asked == []
+
+        for key in (second, third, first, tampered):
+            with contextlib.suppress(Unauthorized):
+                await auth.authenticate_api_key(key)
+
+        # The first key was forgotten when the third was remembered; a refused key never was.
+        assert cache.asked == [secrets.hash(key) for key in (second, third)]

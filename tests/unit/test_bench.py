@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
 from app.infrastructure.config import load_settings
-from bench import backing, grpc_load, report, run, scenarios, wrk
+from app.infrastructure.security.passwords import HASHING_NICENESS
+from bench import backing, grpc_load, hashing, report, run, scenarios, wrk
 from bench.grpc_load import GrpcLoad, GrpcLoadError
 from bench.measure import Result, percentiles
 from bench.report import Goal, Row
@@ -253,3 +259,30 @@ def test_the_event_pipeline_and_job_queue_goals_are_checked() -> None:
         (f"{scenarios.JOBS_ENQUEUE_TO_START}: median < 10 ms", True),
         ("start-up (just serve to the first 200 from /health/live) < 2 s", True),
     ]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have a priority of their own on Linux")
+def test_the_argon2_ceiling_counts_as_wrk_does_at_the_services_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verifications that end within the span, over the span, hashed at the service's lower priority."""
+    settings = load_settings(
+        {"PASSWORD_HASH_TIME_COST": "1", "PASSWORD_HASH_MEMORY_KIB": "1024", "PASSWORD_HASH_PARALLELISM": "1"},
+        env_file=None,
+    )
+    calls = 0
+    priorities: set[int] = set()
+    verify = PasswordHasher.verify
+
+    def recording(self: PasswordHasher, *args: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        priorities.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return verify(self, *args)
+
+    monkeypatch.setattr(PasswordHasher, "verify", recording)
+    result = hashing.verifications(settings, seconds=0.3, threads=2)
+
+    assert result.seconds == 0.3
+    # Each thread's last verification runs past the span, like a load test's last requests: not counted.
+    assert 0 < calls - 2 <= result.operations < calls
+    loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert priorities == {min(19, loop_priority + HASHING_NICENESS)}

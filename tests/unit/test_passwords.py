@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from argon2 import PasswordHasher as Argon2
+from argon2 import extract_parameters
 
-from app.infrastructure.security.passwords import HASHING_NICENESS, Argon2PasswordHasher
+from app.infrastructure.security.passwords import HASHING_NICENESS, Argon2PasswordHasher, unmatchable_hash
 
 PASSWORD = "correct horse battery"
 
@@ -75,6 +76,29 @@ async def test_verify_without_a_hash_costs_a_real_verification() -> None:
             timings.append(time.perf_counter() - started)
 
     assert min(without_hash) > min(with_hash) / 10
+
+
+def test_making_a_hasher_computes_no_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every process makes one at start-up, before it serves: with the default cost a hash took half a second."""
+
+    def refuse(*_: Any, **__: Any) -> str:
+        raise AssertionError("hashed while being made")
+
+    monkeypatch.setattr(Argon2, "hash", refuse)
+    Argon2PasswordHasher(time_cost=3, memory_kib=64 * 1024, parallelism=4)
+
+
+@pytest.mark.parametrize(("time_cost", "memory_kib", "parallelism"), [(1, 1024, 1), (3, 64 * 1024, 4)])
+async def test_the_stand_in_hash_is_a_real_hash_with_the_live_parameters(
+    time_cost: int, memory_kib: int, parallelism: int
+) -> None:
+    """What a verification without a stored hash runs against: argon2 reads it as one of its own."""
+    argon2 = Argon2(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+    stand_in = unmatchable_hash(argon2)
+
+    assert extract_parameters(stand_in) == extract_parameters(argon2.hash(PASSWORD))
+    assert not argon2.check_needs_rehash(stand_in)
+    assert stand_in != unmatchable_hash(argon2)
 
 
 async def test_needs_rehash_only_when_the_parameters_change(hasher: Argon2PasswordHasher) -> None:

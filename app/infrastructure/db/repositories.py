@@ -270,9 +270,10 @@ class SqlRefreshTokenRepository:
 
 
 class SqlApiKeyRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, changes: PendingChanges) -> None:
         self._db = session
         self._models = _ApiKeyModels(session=session, auto_commit=False)
+        self._touched = changes.touched_users
 
     async def add(self, key: ApiKey) -> None:
         await self._models.add(ApiKeyModel(**_columns(key, _API_KEY_FIELDS)), auto_refresh=False)
@@ -283,6 +284,7 @@ class SqlApiKeyRepository:
 
     async def save(self, key: ApiKey) -> None:
         await self._models.update(ApiKeyModel(**_columns(key, _API_KEY_FIELDS)), auto_refresh=False)
+        self._touched.add(key.user_id)  # A revoked key must leave the authentication cache at once.
 
     async def list_unrevoked(self, user_id: UUID) -> list[ApiKey]:
         models = await self._models.get_many(

@@ -85,7 +85,7 @@ class SqlAlchemyUnitOfWork:
 
     @cached_property
     def api_keys(self) -> SqlApiKeyRepository:
-        return SqlApiKeyRepository(self._session)
+        return SqlApiKeyRepository(self._session, self._changes)
 
     @cached_property
     def inbox(self) -> SqlInbox:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import TYPE_CHECKING, Literal, TypeAlias, TypeGuard, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeGuard, cast
 from urllib.parse import urlsplit
 
 from app.infrastructure.config import Settings, broker_scheme
@@ -24,10 +24,11 @@ if TYPE_CHECKING:
 
     Broker: TypeAlias = RabbitBroker | KafkaBroker | RedisBroker
 else:
-    # At run time the alias must be a real type (Litestar and msgspec evaluate the annotations
-    # of the container that holds the broker), yet naming the three classes would import all
-    # three client libraries: their common base class stands in for them.
-    from faststream._internal.broker import BrokerUsecase as Broker
+    # At run time the alias must exist (Litestar and msgspec evaluate the annotations of the
+    # container that holds the broker), yet naming the three classes would import all three
+    # client libraries, and even their common base class imports FastStream itself, which a
+    # process without a broker never uses: ``Any`` stands in for them.
+    Broker = Any
 
 #: Bound on establishing a connection (TCP, TLS and the AMQP handshake for RabbitMQ).
 CONNECT_TIMEOUT_SECONDS = 5.0

@@ -13,6 +13,7 @@ hashes at once would only share the same cores.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher as Argon2
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.low_level import ARGON2_VERSION
 
 #: How much the hashing threads yield to the event loop (0 = not at all, 19 = the most).
 HASHING_NICENESS = 10
@@ -34,11 +36,10 @@ _T = TypeVar("_T")
 class Argon2PasswordHasher:
     def __init__(self, *, time_cost: int, memory_kib: int, parallelism: int) -> None:
         self._argon2 = Argon2(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism, type=Type.ID)
-        # A hash of a random secret with the live parameters: verifying against it costs
-        # exactly what a real verification costs, and nothing can match it.
-        self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(32))
+        # Verified against when there is no hash: costs what a real verification costs.
+        self._dummy_hash = unmatchable_hash(self._argon2)
         self._threads = ThreadPoolExecutor(
-            max_workers=os.cpu_count() or 1, thread_name_prefix="argon2", initializer=_yield_to_the_event_loop
+            max_workers=os.cpu_count() or 1, thread_name_prefix="argon2", initializer=yield_to_the_event_loop
         )
 
     async def hash(self, password: str) -> str:
@@ -61,7 +62,29 @@ class Argon2PasswordHasher:
         return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
 
 
-def _yield_to_the_event_loop() -> None:
-    """Lower this thread's priority; where threads have no priority of their own, leave it."""
+def unmatchable_hash(argon2: Argon2) -> str:
+    """An encoded argon2id hash with ``argon2``'s parameters and a random digest: no password matches it.
+
+    Verifying against it costs exactly a real verification, since that cost is set by the
+    parameters the string names, not by its digest. It used to be the hash of a random
+    secret, which cost a whole hash (half a second with the default parameters) at every
+    start of every process, before it could serve; the random digest is as unmatchable
+    (a password matches with probability 2^-256) and costs nothing to make.
+    """
+    salt, digest = (_b64(secrets.token_bytes(size)) for size in (argon2.salt_len, argon2.hash_len))
+    parameters = f"m={argon2.memory_cost},t={argon2.time_cost},p={argon2.parallelism}"
+    return f"$argon2id$v={ARGON2_VERSION}${parameters}${salt}${digest}"
+
+
+def _b64(data: bytes) -> str:
+    """Base64 as argon2's encoded hashes write it: standard alphabet, no padding."""
+    return base64.b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def yield_to_the_event_loop() -> None:
+    """Lower this thread's priority; where threads have no priority of their own, leave it.
+
+    Public for the load test, whose argon2 ceiling must hash at the priority the service does.
+    """
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
