@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 
 from bench import backing, servers
-from bench.run import service_env
+from bench.run import HEALTHY, service_env
 
 
 def measure(database_url: str, redis_url: str, workers: int, starts: int) -> list[servers.Server]:
     """Each start of the service, with how long it took and the CPU time it used."""
-    spec = servers.ServerSpec("service", ["just", "serve"], service_env(database_url, redis_url, workers),
-                              ready_path="/health/live")  # fmt: skip
+    spec = servers.ServerSpec("service", ["just", "serve"], service_env(database_url, redis_url, workers), HEALTHY)
     started = []
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as logs:
         for number in range(1, starts + 1):
