@@ -152,6 +152,15 @@ test *ARGS: lint
 fuzz EXAMPLES="200" *ARGS: sync
     FUZZ_MAX_EXAMPLES={{EXAMPLES}} uv run --frozen pytest tests/e2e/test_contract_fuzz.py {{ARGS}}
 
+# The reliability suite alone (fuzzing, outages, attacks, bounds, killed processes), then the figures it recorded; see docs/reliability.md.
+reliability *ARGS: sync
+    mkdir -p .reports
+    uv run --frozen pytest -q --junitxml=.reports/reliability.xml tests/e2e/test_contract_fuzz.py tests/e2e/test_outages.py \
+        tests/e2e/test_auth_attacks.py tests/e2e/test_resource_bounds.py tests/e2e/test_database_down.py \
+        "tests/e2e/test_consumer.py::test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once" \
+        "tests/e2e/test_jobs.py::test_a_job_whose_worker_is_killed_mid_send_runs_again_on_a_new_worker" {{ARGS}}
+    uv run --frozen python -m tests.support.figures .reports/reliability.xml
+
 # Start the compose stack (PostgreSQL, Redis, RabbitMQ, migrations, API).
 up:
     docker compose up --build -d

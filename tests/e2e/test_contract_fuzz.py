@@ -33,7 +33,7 @@ import itertools
 import os
 import secrets
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,11 +108,13 @@ class Outcomes:
     """
 
     statuses: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    requests: int = 0
     refusals: dict[str, set[int]] = field(default_factory=dict)
 
     def record(self, case: schemathesis.Case[Any], status: int) -> None:
         label, definition = case.operation.label, case.operation.definition.raw
         self.statuses[label].add(status)
+        self.requests += 1
         if definition.get("security"):
             self.refusals[label] = {401, 403} if ADMIN_TAG in definition.get("tags", []) else {401}
 
@@ -178,10 +180,12 @@ async def root_admin(container: Container) -> None:
 
 
 @pytest.fixture
-def outcomes(fuzzed_api: schemathesis.BaseSchema) -> Iterator[Outcomes]:
+def outcomes(fuzzed_api: schemathesis.BaseSchema, record_property: Callable[[str, object], None]) -> Iterator[Outcomes]:
     """Checked once every operation has been fuzzed: all of them were, past authentication."""
     outcomes = Outcomes()
     yield outcomes
+    record_property("operations", len(outcomes.statuses))
+    record_property("requests", outcomes.requests)
     operations = {result.ok().label for result in fuzzed_api.get_all_operations() if isinstance(result, Ok)}
     assert set(outcomes.statuses) == operations
     assert not outcomes.never_authenticated(), f"never got past authentication: {outcomes.never_authenticated()}"
