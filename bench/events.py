@@ -550,6 +550,7 @@ async def _measure_in(plan: Plan, database_url: str, broker_url: str) -> dict[st
                 results = await measure(plan, pipeline, producer)
             finally:
                 await pipeline.unbind_inbound()
+                await pipeline.reset()  # nothing the bench routed to app.inbound stays there for a consumer
                 await producer.close()
     results["versions"] = {
         "postgresql": await backing.postgres_version(database_url),

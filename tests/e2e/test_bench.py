@@ -6,9 +6,11 @@ import asyncio
 import sys
 from pathlib import Path
 
+import aio_pika
 import grpc
 
 from app.infrastructure.config import load_settings
+from app.infrastructure.messaging.publisher import INBOUND_QUEUE
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc
 from bench import backing, grpc_load, scenarios, servers, wrk
 from bench.measure import Result
@@ -124,3 +126,8 @@ async def test_the_event_pipeline_scenario_measures_real_processes(postgres_serv
     assert latency.p50_ms is not None
     assert latency.p99_ms is not None
     assert 0 < latency.p50_ms <= latency.p99_ms
+    # The bench routes its events to the consumer's queue for the round only, and leaves it empty.
+    connection = await aio_pika.connect(broker_url, timeout=10)
+    async with connection, connection.channel() as channel:
+        inbound = await channel.declare_queue(INBOUND_QUEUE, passive=True)
+        assert inbound.declaration_result.message_count == 0
