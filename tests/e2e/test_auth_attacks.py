@@ -36,9 +36,11 @@ from tests.e2e.helpers import (
     FORGED_ACCESS_TOKENS,
     PASSWORD,
     Client,
+    api_key,
     assert_problem,
     bearer,
     error_fields,
+    new_key,
     registered,
     sign_up,
 )
@@ -51,13 +53,6 @@ REFRESH = "/api/v1/auth/tokens/refresh"
 
 #: The contract's default for RATE_LIMIT_AUTH.
 CONTRACT_AUTH_RATE = "20/minute"
-
-
-async def new_api_key(client: Client, tokens: dict[str, Any]) -> str:
-    response = await client.post("/api/v1/api-keys", json={"name": "attacker's target"}, headers=bearer(tokens))
-    assert response.status_code == 201, response.text
-    key: str = response.json()["key"]
-    return key
 
 
 async def user_id(client: Client, tokens: dict[str, Any]) -> str:
@@ -119,12 +114,12 @@ async def test_a_removed_users_refresh_token_and_api_key_are_refused(
     """Deactivation and soft deletion by an admin revoke the sessions; the API key has no
     session, so it must be refused because of its owner — on both interfaces."""
     tokens = await registered(client, "ada@example.com")
-    key = await new_api_key(client, tokens)
-    assert (await client.get(ME, headers={"X-API-Key": key})).status_code == 200
+    key = (await new_key(client, tokens))["key"]
+    assert (await client.get(ME, headers=api_key(key))).status_code == 200
 
     await removal(client, admin, await user_id(client, tokens))
 
-    assert_problem(await client.get(ME, headers={"X-API-Key": key}), 401, "unauthorized")
+    assert_problem(await client.get(ME, headers=api_key(key)), 401, "unauthorized")
     assert_problem(await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]}), 401, "unauthorized")
     key_metadata: Metadata = (("x-api-key", key),)
     for metadata in (key_metadata, bearer_metadata(tokens)):
@@ -195,13 +190,13 @@ async def test_a_plain_user_reaches_no_profile_by_id_not_even_their_own(client: 
     victim = await registered(client, "victim@example.com")
     attacker = await registered(client, "eve@example.com")
     victim_id, attacker_id = await user_id(client, victim), await user_id(client, attacker)
-    key = await new_api_key(client, attacker)
+    key = (await new_key(client, attacker))["key"]
     snapshots = {
         target: (await client.get(f"/api/v1/users/{target}", headers=bearer(admin))).json()
         for target in (victim_id, attacker_id)
     }
 
-    for credentials in (bearer(attacker), {"X-API-Key": key}):
+    for credentials in (bearer(attacker), api_key(key)):
         for target in (victim_id, attacker_id):
             url = f"/api/v1/users/{target}"
             escalation = {"role": "admin", "is_active": True, "first_name": "Pwned"}
@@ -258,7 +253,7 @@ async def test_no_password_or_hash_in_any_response_body_or_log_line(
         assert (await send("POST", f"{ME}/password", json=right, headers=bearer(tokens))).status_code == 204
         await send("GET", "/api/v1/auth/sessions", headers=bearer(tokens))
         created = (await send("POST", "/api/v1/api-keys", json={"name": "ci"}, headers=bearer(tokens))).json()
-        await send("GET", "/api/v1/api-keys", headers={"X-API-Key": created["key"]})
+        await send("GET", "/api/v1/api-keys", headers=api_key(created))
         admin = (await send("POST", TOKENS, json={"email": ADMIN_EMAIL, "password": admin_password})).json()
         ada = (await send("GET", ME, headers=bearer(tokens))).json()
         await send("GET", f"/api/v1/users/{ada['id']}", headers=bearer(admin))
