@@ -15,6 +15,8 @@ from httpx import AsyncClient, Response
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.support.waiting import ANSWER_WITHIN_SECONDS
+
 Client = AsyncClient
 
 PASSWORD = "correct horse battery"
@@ -126,6 +128,13 @@ def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]
     if status == 401:
         assert response.headers["www-authenticate"] == "Bearer"
     return body
+
+
+def assert_unavailable(response: Response, elapsed: float) -> None:
+    """The answer while a dependency is down: a 503 problem with ``Retry-After``, within the contract's bound."""
+    assert_problem(response, 503, "service_unavailable")
+    assert response.headers["retry-after"] == "1"
+    assert elapsed < ANSWER_WITHIN_SECONDS, f"{response.request.url.path} took {elapsed:.2f} s"
 
 
 def error_fields(body: dict[str, Any]) -> set[str]:

@@ -39,11 +39,9 @@ from tests.e2e.grpc_helpers import (
 )
 from tests.e2e.helpers import PASSWORD
 from tests.support.servers import RedisServer
-from tests.support.waiting import until
+from tests.support.waiting import ANSWER_WITHIN_SECONDS, until
 
 APP_SERVICES = ("app.v1.AuthService", "app.v1.UserService")
-#: The contract's bound for answering while a dependency is down.
-ANSWER_WITHIN_SECONDS = 2.0
 #: Generous bounds for waits on a busy machine; reached only when something is broken.
 WAIT_SECONDS = 10.0
 

@@ -17,9 +17,7 @@ from tests.conftest import make_settings
 from tests.e2e.helpers import Client, assert_problem, bearer, create
 from tests.support.in_process import in_process_client, ready_within
 from tests.support.servers import RedisServer
-
-#: The contract's bound for answering while a dependency is down.
-ANSWER_WITHIN_SECONDS = 2.0
+from tests.support.waiting import ANSWER_WITHIN_SECONDS
 
 REQUESTS = "app_http_requests_total"
 DURATION_COUNT = "app_http_request_duration_seconds_count"

@@ -27,15 +27,13 @@ from sqlalchemy.engine import make_url
 from app.bootstrap import Container
 from app.infrastructure.db.models import OutboxModel, SentEmailModel
 from app.infrastructure.jobs.broker import JOB_STREAM
-from tests.e2e.helpers import PASSWORD, assert_problem, bearer, registered, sign_up
+from tests.e2e.helpers import PASSWORD, assert_unavailable, bearer, registered, sign_up
 from tests.support.events import arriving, bound_queue, deliveries, received
 from tests.support.processes import running, server_env, started
 from tests.support.servers import PostgresServer, RabbitServer, RedisServer
 from tests.support.smtp import SmtpSink
-from tests.support.waiting import until
+from tests.support.waiting import ANSWER_WITHIN_SECONDS, until
 
-#: The contract's bound for answering while a dependency is down.
-ANSWER_WITHIN_SECONDS = 2.0
 #: Bound on the service serving again once its database is back (the relay's and the pool's
 #: reconnects are immediate; this leaves room for a busy machine).
 RECOVER_WITHIN_SECONDS = 30.0
@@ -121,13 +119,6 @@ async def timed(probe: Callable[[], Awaitable[httpx.Response]]) -> tuple[httpx.R
     return response, time.monotonic() - started
 
 
-def assert_unavailable(answer: Answer) -> None:
-    """The outage answer: a 503 problem with ``Retry-After``, within the contract's bound."""
-    assert_problem(answer.response, 503, "service_unavailable")
-    assert answer.response.headers["retry-after"] == "1"
-    assert answer.elapsed < ANSWER_WITHIN_SECONDS, f"{answer.response.request.url.path} took {answer.elapsed:.2f} s"
-
-
 async def serving_pids(client: httpx.AsyncClient) -> set[str]:
     """The process ids the server's metrics report (one per serving process; there must be some)."""
     scraped = (await client.get("/metrics")).text
@@ -207,7 +198,7 @@ async def test_database_outages_are_fast_503s_and_lose_no_acknowledged_write(
     # Whatever straddled a stop or a start answered one way or the other: never a 500, never slowly.
     for answer in traffic.answers:
         if not answer.response.is_success:
-            assert_unavailable(answer)
+            assert_unavailable(answer.response, answer.elapsed)
     up_since = 0.0
     for outage in outages:
         assert refusals(traffic.between(up_since, outage.stopping)) == []

@@ -38,13 +38,12 @@ from app.infrastructure.messaging.broker import (
 from tests.conftest import make_settings
 from tests.support.in_process import in_process_client, ready_within
 from tests.support.servers import RabbitServer
+from tests.support.waiting import ANSWER_WITHIN_SECONDS
 
 EVENTS_EXCHANGE = "app.events"
 PING_TIMEOUT_SECONDS = 1.0
 #: A ping to a node that is down must fail within this, whatever the failure looks like.
 FAILS_WITHIN_SECONDS = 2.0
-#: The contract's bound for answering readiness while a dependency is down.
-ANSWER_WITHIN_SECONDS = 2.0
 #: A restarted node boots (seconds) and the client reconnects (every 2 s): allow for both.
 BACK_WITHIN_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0

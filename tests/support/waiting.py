@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 POLL_SECONDS = 0.1
+#: The contract's bound for answering while a dependency is down or hung: a fast 503, never a hang.
+ANSWER_WITHIN_SECONDS = 2.0
 
 
 async def until(condition: Callable[[], Awaitable[object]], what: str, within: float) -> None:
