@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import replace
-from typing import Generic, cast
+from typing import Any, Generic, cast
 from uuid import UUID
 
 import msgspec
@@ -30,6 +30,8 @@ from app.domain.users.model import User
 
 log = structlog.get_logger("app.auth_cache")
 
+#: The answer when Redis is absent or failing: nothing cached, and no version to store under.
+_MISS: CachedPrincipal[Any] = CachedPrincipal(found=None, version=0)
 #: Stands in for the password hash in cached users: they can sign in, nothing can be verified.
 _HASH_PLACEHOLDER = "cached:password-hash-withheld"
 _ERRORS = (RedisError, OSError, TimeoutError, msgspec.DecodeError, msgspec.ValidationError)
@@ -89,7 +91,7 @@ class RedisPrincipalCache:
             entry = decoder.decode(raw_entry)  # bytes: the client does not decode responses
         except _ERRORS as exc:
             log.warning("auth_cache_unavailable", error=type(exc).__name__)
-            return CachedPrincipal(found=None, version=0)
+            return _MISS
         if entry.version != version or entry.user.id != user_id:
             return CachedPrincipal(found=None, version=version)
         return CachedPrincipal(found=(entry.credential, entry.user), version=version)
@@ -107,13 +109,13 @@ class NoPrincipalCache:
     """Without Redis there is nothing shared to cache in: every lookup asks the database."""
 
     async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal[Session]:
-        return CachedPrincipal(found=None, version=0)
+        return _MISS
 
     async def store(self, session: Session, user: User, version: int) -> None:
         return None
 
     async def lookup_api_key(self, key_hash: str, user_id: UUID) -> CachedPrincipal[ApiKey]:
-        return CachedPrincipal(found=None, version=0)
+        return _MISS
 
     async def store_api_key(self, key: ApiKey, user: User, version: int) -> None:
         return None
