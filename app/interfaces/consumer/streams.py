@@ -24,7 +24,7 @@ from faststream import AckPolicy, Context, StreamMessage
 
 from app.infrastructure.config import Settings
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
-from app.interfaces.consumer.handling import InboundHandler, StartupHook, log
+from app.interfaces.consumer.handling import InboundHandler, StartupHook, log, raw_body
 from app.interfaces.consumer.spec import INBOUND_DESCRIPTION, outbound_descriptions
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ def subscribe_kafka(broker: KafkaBroker, handler: InboundHandler, settings: Sett
         group_id=CONSUMER_GROUP,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_body,
         title=INBOUND_QUEUE,
         description=INBOUND_DESCRIPTION,
     )(_consume_in_place(handler, publish_dead_letter))
@@ -85,6 +86,7 @@ def subscribe_redis(broker: RedisBroker, handler: InboundHandler, settings: Sett
     broker.subscriber(
         stream=StreamSub(INBOUND_QUEUE, group=CONSUMER_GROUP, consumer=name),
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_body,
         title=INBOUND_QUEUE,
         description=INBOUND_DESCRIPTION,
     )(_consume_in_place(handler, publish_dead_letter))
@@ -92,6 +94,7 @@ def subscribe_redis(broker: RedisBroker, handler: InboundHandler, settings: Sett
     broker.subscriber(
         stream=StreamSub(INBOUND_QUEUE, group=CONSUMER_GROUP, consumer=f"{name}-reclaim", min_idle_time=stale_ms),
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_body,
         include_in_schema=False,
     )(_consume_in_place(handler, publish_dead_letter))
     for event_type, description in outbound_descriptions():
