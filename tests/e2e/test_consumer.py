@@ -494,6 +494,25 @@ async def test_kafka_dead_letters_every_undecodable_body_whatever_its_content_ty
         await assert_applied_once(container, user_id, token, deactivate["id"])  # and the consumer went on
 
 
+async def test_deactivating_the_last_active_admin_is_dead_lettered_and_another_is_applied(
+    settings: Settings, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = await container.users.create_admin("first-admin@example.com", PASSWORD)
+    last = encoded(envelope("user.deactivate", user_id=str(first.id), reason="fraud"))
+
+    async with kafka_consumer(monkeypatch, settings) as (broker, dead):
+        await broker.publish(last, topic=INBOUND, headers=headers_for("last", "application/json"))
+        assert by_body(dead)[last].startswith("refused: The last active admin cannot be")
+        assert (await container.administration.get(first.id)).is_active
+
+        second, _ = await container.users.create_admin("second-admin@example.com", PASSWORD)
+        now_one_of_two = envelope("user.deactivate", user_id=str(first.id), reason="fraud")
+        await broker.publish(encoded(now_one_of_two), topic=INBOUND)
+        await eventually_deactivated(container, first.id)
+        assert (await container.administration.get(second.id)).is_active
+        assert len(dead) == 1
+
+
 async def test_kafka_retries_a_transient_failure_in_place_then_dead_letters_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

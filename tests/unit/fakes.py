@@ -98,6 +98,9 @@ class FakeUserRepository:
     async def get_many(self, user_ids: Collection[UUID], *, for_update: bool = False) -> list[User]:
         return [user for user_id in user_ids if (user := await self.get(user_id)) is not None]
 
+    async def another_active_admin(self, excluding: Collection[UUID]) -> bool:
+        return any(user.is_active_admin and user.id not in excluding for user in self._table.rows())
+
     async def taken_emails(self, emails: Collection[str]) -> set[str]:
         wanted = {email.lower() for email in emails}
         return {user.email.lower() for user in self._table.rows()} & wanted

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from app.application.listing import USER_LISTING, CursorCodec, Page, parse_list_query
 from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWork, UnitOfWorkFactory, UserListing
+from app.application.users.admins import active_admins, ensure_an_admin_remains
 from app.application.users.dto import AdminUserCreate, AdminUserPatch, BulkUserUpdate, UserRead
 from app.application.validation import validate_fields
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -82,7 +83,9 @@ class UserAdministration:
         changes = patch.changes()
         async with self._uow() as uow:
             user = await _existing(uow, user_id, for_update=True)
+            admins = active_admins([user])
             if self._apply(user, changes):
+                await ensure_an_admin_remains(uow.users, admins, [user])
                 await uow.users.save(user)
                 if not user.is_active:
                     await uow.sessions.revoke_all([user.id], self._clock())
@@ -101,8 +104,10 @@ class UserAdministration:
             missing = [str(i) for i in ids if i not in users]
             if missing:
                 raise NotFound(f"Users do not exist: {', '.join(missing)}")
+            admins = active_admins(users.values())
             changed = [users[i] for i in ids if self._apply(users[i], changes[i])]
             if changed:
+                await ensure_an_admin_remains(uow.users, admins, changed)
                 await uow.users.save_many(changed)
                 deactivated = [user.id for user in changed if not user.is_active]
                 if deactivated:
@@ -115,7 +120,9 @@ class UserAdministration:
         now = self._clock()
         async with self._uow() as uow:
             user = await _existing(uow, user_id, for_update=True)
+            admins = active_admins([user])
             user.soft_delete(now)
+            await ensure_an_admin_remains(uow.users, admins, [user])
             await uow.users.save(user)
             await uow.sessions.revoke_all([user.id], now)
             await uow.commit()

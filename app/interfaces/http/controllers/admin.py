@@ -20,7 +20,7 @@ from app.application.users.dto import (
     UserRead,
 )
 from app.interfaces.http.deps import requires_admin
-from app.interfaces.http.openapi import AUTHENTICATED, problems
+from app.interfaces.http.openapi import AUTHENTICATED, LAST_ADMIN_RULE, problems
 
 LISTING_HELP = """
 Filters are `<field>__<op>=<value>` (a bare `<field>=<value>` means `eq`). Operators: `eq ne gt gte lt lte
@@ -69,7 +69,10 @@ class AdminUsersController(Controller):
         return await administration.get(user_id, include_deleted=include_deleted)
 
     @patch(
-        "/{user_id:uuid}", responses=problems(400, 401, 403, 404, 413, 422), summary="Change profile, role or activity"
+        "/{user_id:uuid}",
+        responses=problems(400, 401, 403, 404, 409, 413, 422),
+        summary="Change profile, role or activity",
+        description=LAST_ADMIN_RULE,
     )
     async def update(
         self,
@@ -79,7 +82,13 @@ class AdminUsersController(Controller):
     ) -> UserRead:
         return await administration.update(user_id, data)
 
-    @delete("/{user_id:uuid}", status_code=204, responses=problems(400, 401, 403, 404), summary="Soft-delete a user")
+    @delete(
+        "/{user_id:uuid}",
+        status_code=204,
+        responses=problems(400, 401, 403, 404, 409),
+        summary="Soft-delete a user",
+        description=LAST_ADMIN_RULE,
+    )
     async def remove(self, user_id: FromPath[UUID], administration: NamedDependency[UserAdministration]) -> None:
         await administration.delete(user_id)
 
@@ -96,8 +105,9 @@ class AdminUsersController(Controller):
 
     @patch(
         "/bulk",
-        responses=problems(400, 401, 403, 404, 413, 422),
+        responses=problems(400, 401, 403, 404, 409, 413, 422),
         summary="Change 1-1000 users, all or nothing",
+        description=LAST_ADMIN_RULE,
     )
     async def update_many(
         self, data: JSONBody[BulkUpdateBody], administration: NamedDependency[UserAdministration]
