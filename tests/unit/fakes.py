@@ -368,6 +368,9 @@ class FakePasswordHasher:
         self.hash_calls.append(password)
         return f"fake${self.scheme}${password}"
 
+    async def hash_many(self, passwords: Sequence[str]) -> list[str]:
+        return [await self.hash(password) for password in passwords]
+
     async def verify(self, password_hash: str | None, password: str) -> bool:
         self.verify_calls.append((password_hash, password))
         if password_hash is None:
@@ -430,6 +433,8 @@ class FakeAccessTokens:
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery"
+#: How many items of a bulk create may carry a password in the unit tests.
+BULK_MAX_PASSWORDS = 3
 POLICY = TokenPolicy(access_ttl=timedelta(minutes=15), refresh_ttl=timedelta(days=14))
 
 
@@ -502,6 +507,7 @@ class Harness:
             hasher=self.hasher,
             clock=self.clock,
             ids=self.ids,
+            bulk_max_passwords=BULK_MAX_PASSWORDS,
         )
         self.welcome_emails = WelcomeEmails(uow=self.db.unit_of_work, sender=self.emails, clock=self.clock)
         self.session_purge = SessionPurge(uow=self.db.unit_of_work, clock=self.clock, batch_size=2)

@@ -33,6 +33,13 @@ broken by `id`), `limit` 1-500 (50), `offset` (0), `cursor` (the previous page's
 `offset`), `with_total` (true), `include_deleted` (false). Every bad parameter is named in the 422.
 """
 
+BULK_PASSWORDS_HELP = """
+At most `BULK_MAX_PASSWORDS` items (a server setting, 10 by default) may carry a `password`: more is refused
+up front with 422 naming `items`, before anything is hashed. Their hashes run one at a time, beside other
+requests' sign-ins, so the request takes about that many hashes (some seconds). Items without a password
+are limited only by the 1,000.
+"""
+
 IncludeDeleted = Annotated[bool, Parameter(description="Show a soft-deleted user too")]
 
 
@@ -97,6 +104,7 @@ class AdminUsersController(Controller):
         status_code=201,
         responses=problems(400, 401, 403, 409, 413, 422),
         summary="Create 1-1000 users, all or nothing",
+        description=BULK_PASSWORDS_HELP,
     )
     async def create_many(
         self, data: JSONBody[BulkCreateBody], administration: NamedDependency[UserAdministration]
