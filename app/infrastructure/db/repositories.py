@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, false, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -147,11 +147,13 @@ class SqlUserRepository:
         return [user_from_model(model) for model in models]
 
     async def another_active_admin(self, excluding: Collection[UUID]) -> bool:
-        # Held until the transaction ends. SQLite has no advisory locks and needs none: it runs
-        # one writer at a time, and a transaction that read before another one wrote fails to write.
+        # A lock held until the transaction ends. SQLite has no advisory locks, but one write lock
+        # for the whole database: a write that changes nothing takes it.
         if self._db.get_bind().dialect.name == "postgresql":
             await self._db.execute(select(func.pg_advisory_xact_lock(ADMIN_CHECK_LOCK)))
-        # A statement of its own after the lock: under READ COMMITTED it sees the last holder's commit.
+        else:
+            await self._db.execute(update(UserModel).where(false()).values(role=UserModel.role))
+        # A statement of its own after the lock: it sees what the last holder committed.
         admins = select(UserModel.id).where(
             UserModel.role == Role.ADMIN.value,
             UserModel.is_active.is_(True),
