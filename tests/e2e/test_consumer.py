@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 
 import aio_pika
 import asyncpg
+import faststream.kafka.testing
 import pytest
 import redis.asyncio
 from faststream import FastStream
@@ -35,7 +37,7 @@ from app.infrastructure.config import Settings
 from app.infrastructure.db.models import InboxModel, OutboxModel
 from app.interfaces.consumer import create_app as create_consumer
 from app.interfaces.consumer.handling import raw_body
-from app.interfaces.consumer.streams import CONSUMER_GROUP
+from app.interfaces.consumer.streams import CONSUMER_GROUP, headers_as_text
 from tests.support.processes import free_port, kill, started, stop
 from tests.support.waiting import until
 
@@ -95,6 +97,8 @@ UNDECODABLE = {
 }
 #: The header that names a test's case; the consumer keeps every header on a dead letter.
 CASE = "x-case"
+#: A header value a publisher may send that is not text (a tracing id, say).
+NOT_UTF8 = b"\xff\xfe\x00\x01"
 
 
 def undecodable() -> dict[str, tuple[bytes, str | None]]:
@@ -273,7 +277,8 @@ async def test_rabbitmq_dead_letters_every_undecodable_body_whatever_its_content
 
     async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url):
         for case, (body, content_type) in cases.items():
-            await rabbit_send(broker_url, body, content_type=content_type, headers={CASE: case})
+            headers = {CASE: case, "x-trace": bytearray(NOT_UTF8)}  # an AMQP byte array
+            await rabbit_send(broker_url, body, content_type=content_type, headers=headers)
         await rabbit_send(broker_url, encoded(deactivate), deactivate["id"], content_type="application/json")
         assert_all_malformed(await rabbit_dead_letters(broker_url, len(cases)), cases)
         await assert_applied_once(container, user_id, token, deactivate["id"])  # and the consumer went on
@@ -454,7 +459,7 @@ async def kafka_consumer(
     assert isinstance(broker, KafkaBroker)
     dead: list[DeadLetter] = []
 
-    @broker.subscriber(DEAD_LETTERS, decoder=raw_body)
+    @broker.subscriber(DEAD_LETTERS, parser=headers_as_text, decoder=raw_body)
     async def collect(message: KafkaMessage) -> None:
         dead.append(DeadLetter.of(message.body, message.headers))
 
@@ -492,6 +497,33 @@ async def test_kafka_dead_letters_every_undecodable_body_whatever_its_content_ty
         await broker.publish(encoded(deactivate), topic=INBOUND, headers=headers_for("valid", "application/json"))
         assert_all_malformed(dead, cases)
         await assert_applied_once(container, user_id, token, deactivate["id"])  # and the consumer went on
+
+
+#: Header values Kafka allows that are not text: bytes that are not UTF-8, and none at all.
+BINARY_HEADERS = {"x-trace": NOT_UTF8, "x-nothing": None}
+
+
+async def test_kafka_reads_messages_whose_header_values_are_not_text(
+    settings: Settings, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every record the test broker delivers carries the binary headers, as a real client may send them."""
+    build_record = faststream.kafka.testing.build_message
+
+    async def with_binary_headers(*args: Any, **kwargs: Any) -> Any:
+        record = await build_record(*args, **kwargs)
+        return dataclasses.replace(record, headers=[*record.headers, *BINARY_HEADERS.items()])
+
+    monkeypatch.setattr(faststream.kafka.testing, "build_message", with_binary_headers)
+    user_id, token = await signed_up(container)
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    cases = {"binary headers": (b"{not json", "application/json")}
+
+    async with kafka_consumer(monkeypatch, settings) as (broker, dead):
+        for case, (body, content_type) in cases.items():
+            await broker.publish(body, topic=INBOUND, headers=headers_for(case, content_type))
+        await broker.publish(encoded(deactivate), topic=INBOUND, headers=headers_for("valid", "application/json"))
+        assert_all_malformed(dead, cases)
+        await assert_applied_once(container, user_id, token, deactivate["id"])
 
 
 async def test_deactivating_the_last_active_admin_is_dead_lettered_and_another_is_applied(

@@ -15,6 +15,7 @@ Messages are handled one at a time per partition or stream, in order.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -57,6 +58,20 @@ def _consume_in_place(
     return consume
 
 
+async def headers_as_text(record: Any, parse: Callable[[Any], Awaitable[StreamMessage[Any]]]) -> StreamMessage[Any]:
+    """FastStream's Kafka parser, given header values it can read whatever a publisher sent.
+
+    ``record`` is aiokafka's ``ConsumerRecord`` (a dataclass; aiokafka ships no types).
+
+    It decodes every header value as UTF-8, before any handler runs; Kafka allows any bytes
+    (and none), so a binary header (a tracing id, say) would fail the message there, and
+    the next acknowledgement would move the group past it: lost, not dead-lettered. Bytes
+    that are not UTF-8 reach the handler (and a dead letter) as backslash escapes.
+    """
+    headers = [(key, (value or b"").decode(errors="backslashreplace").encode()) for key, value in record.headers]
+    return await parse(dataclasses.replace(record, headers=headers))
+
+
 def subscribe_kafka(broker: KafkaBroker, handler: InboundHandler, settings: Settings) -> list[StartupHook]:
     async def publish_dead_letter(body: bytes, headers: dict[str, str]) -> object:
         return await broker.publish(body, topic=DEAD_LETTER_QUEUE, headers=headers)
@@ -66,6 +81,7 @@ def subscribe_kafka(broker: KafkaBroker, handler: InboundHandler, settings: Sett
         group_id=CONSUMER_GROUP,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
+        parser=headers_as_text,
         decoder=raw_body,
         title=INBOUND_QUEUE,
         description=INBOUND_DESCRIPTION,
