@@ -158,6 +158,7 @@ def build_container(settings: Settings) -> Container:
             hasher=hasher,
             clock=utc_now,
             ids=uuid_utils.uuid7,
+            bulk_max_passwords=settings.bulk_max_passwords,
         ),
         welcome_emails=welcome_emails,
         session_purge=session_purge,

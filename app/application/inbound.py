@@ -2,8 +2,8 @@
 
 The transport parses the envelope and settles the message; this module decides what a
 message means. ``PoisonMessage`` is a message that can never succeed (unknown type,
-invalid data, unknown user): it is dead-lettered at once. Anything else that fails
-(``DependencyUnavailable``) is worth retrying.
+invalid data, unknown user, deactivating the last active admin): it is dead-lettered at
+once. Anything else that fails (``DependencyUnavailable``) is worth retrying.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from uuid import UUID
 import msgspec
 
 from app.application.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from app.application.users.admins import active_admins, ensure_an_admin_remains
 from app.application.users.dto import TEXT_PATTERN, MetaField, check_meta
+from app.domain.errors import Conflict
 from app.domain.users.model import User
 
 
@@ -69,7 +71,12 @@ class InboundMessages:
 
     async def _deactivate(self, uow: UnitOfWork, user: User, payload: DeactivateUser) -> None:
         now = self._clock()
+        admins = active_admins([user])
         user.deactivate(now, reason=payload.reason)
+        try:
+            await ensure_an_admin_remains(uow.users, admins, [user])
+        except Conflict as refused:
+            raise PoisonMessage(f"refused: {refused.detail}") from None
         await uow.users.save(user)
         await uow.sessions.revoke_all([user.id], now)
 

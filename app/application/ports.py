@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -90,6 +90,11 @@ class PasswordHasher(Protocol):
     """Slow, salted hashing; adapters must keep the event loop free while they work."""
 
     async def hash(self, password: str) -> str: ...
+
+    async def hash_many(self, passwords: Sequence[str]) -> list[str]:
+        """Hash a batch at a lower share than ``hash`` and ``verify``: at most one of its hashes
+        runs at a time across all batches, so a batch delays other requests' sign-ins by about
+        one hash, however long it is."""
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Check a password; with no hash, spend the same time on a dummy one and return False.

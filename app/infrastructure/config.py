@@ -86,6 +86,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     password_hash_time_cost: PositiveInt = 3
     password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=8)] = 65_536
     password_hash_parallelism: PositiveInt = 4
+    # How many items of one bulk create may carry a password: their hashes run one at a time,
+    # beside sign-ins, so this bounds how long such a request takes (about this many hashes).
+    bulk_max_passwords: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 10
 
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks; the key must not.

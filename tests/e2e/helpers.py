@@ -15,6 +15,7 @@ from httpx import AsyncClient, Response
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.infrastructure.config import Settings
 from tests.support.waiting import ANSWER_WITHIN_SECONDS
 
 Client = AsyncClient
@@ -162,3 +163,13 @@ def counted_statements(engine: AsyncEngine) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def deployed_hashing() -> dict[str, str]:
+    """The argon2 cost of a deployment: the settings' defaults (the suite's own are far cheaper)."""
+    defaults = Settings()
+    return {
+        "PASSWORD_HASH_TIME_COST": str(defaults.password_hash_time_cost),
+        "PASSWORD_HASH_MEMORY_KIB": str(defaults.password_hash_memory_kib),
+        "PASSWORD_HASH_PARALLELISM": str(defaults.password_hash_parallelism),
+    }

@@ -39,6 +39,7 @@ from tests.e2e.helpers import (
     api_key,
     assert_problem,
     bearer,
+    deployed_hashing,
     error_fields,
     new_key,
     registered,
@@ -274,16 +275,6 @@ async def test_no_password_or_hash_in_any_response_body_or_log_line(
 
 
 # --- Timing ---------------------------------------------------------------------------------------
-
-
-def deployed_hashing() -> dict[str, str]:
-    """The argon2 cost of a deployment: the settings' defaults (the suite's own are far cheaper)."""
-    defaults = Settings()
-    return {
-        "PASSWORD_HASH_TIME_COST": str(defaults.password_hash_time_cost),
-        "PASSWORD_HASH_MEMORY_KIB": str(defaults.password_hash_memory_kib),
-        "PASSWORD_HASH_PARALLELISM": str(defaults.password_hash_parallelism),
-    }
 
 
 #: Tries per kind of failed sign-in. Each costs one deployed-cost hash (~0.1-0.3 s here).

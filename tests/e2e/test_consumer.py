@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 import asyncpg
+import faststream.kafka.testing
 import pytest
 import redis.asyncio
 from faststream import FastStream
@@ -33,7 +36,8 @@ from app.domain.errors import Unauthorized
 from app.infrastructure.config import Settings
 from app.infrastructure.db.models import InboxModel, OutboxModel
 from app.interfaces.consumer import create_app as create_consumer
-from app.interfaces.consumer.streams import CONSUMER_GROUP
+from app.interfaces.consumer.handling import raw_body
+from app.interfaces.consumer.streams import CONSUMER_GROUP, headers_as_text
 from tests.support.processes import free_port, kill, started, stop
 from tests.support.waiting import until
 
@@ -61,6 +65,79 @@ def poison() -> dict[bytes, str]:
         encoded(envelope("user.deactivate", user_id=1)): "invalid data",
         encoded(envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="x")): "unknown user",
     }
+
+
+#: What publishers claim a body is, as they set it (AMQP ``content_type``, a ``content-type`` header).
+CONTENT_TYPES = (
+    None,
+    "application/json",
+    "application/json; charset=utf-8",
+    "text/plain",
+    "text/plain; charset=utf-8",
+    "application/octet-stream",
+    "image/png",
+    "not a media type",
+)
+#: Bodies that no content type makes an envelope: each must be dead-lettered as malformed.
+UNDECODABLE = {
+    "empty": b"",
+    "whitespace": b" \n\t",
+    "not JSON": b"{not json",
+    "truncated": encoded(envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="x"))[:-1],
+    "not UTF-8": b"\xff\xfe\x00{",
+    "Latin-1 in a string": b'{"id": "caf\xe9"}',
+    "UTF-16": b'{"id": 1}'.decode().encode("utf-16"),
+    "byte order mark": b"\xef\xbb\xbf" + encoded(envelope("user.deactivate")),
+    "JSON array": b"[]",
+    "JSON string": b'"user.deactivate"',
+    "JSON number": b"42",
+    "JSON null": b"null",
+    "JSON object, no envelope": b"{}",
+    "two JSON documents": b"{}{}",
+}
+#: The header that names a test's case; the consumer keeps every header on a dead letter.
+CASE = "x-case"
+#: A header value a publisher may send that is not text (a tracing id, say).
+NOT_UTF8 = b"\xff\xfe\x00\x01"
+
+
+def undecodable() -> dict[str, tuple[bytes, str | None]]:
+    """Every undecodable body under every content type: case → (body, content type)."""
+    return {
+        f"{name} as {content_type}": (body, content_type)
+        for name, body in UNDECODABLE.items()
+        for content_type in CONTENT_TYPES
+    }
+
+
+def headers_for(case: str, content_type: str | None) -> dict[str, str]:
+    """The headers a stream publisher sends: its case, and the content type it claims, if any."""
+    return {CASE: case} | ({"content-type": content_type} if content_type else {})
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    body: bytes
+    reason: str
+    case: str | None
+
+    @classmethod
+    def of(cls, body: bytes, headers: Mapping[str, object]) -> DeadLetter:
+        case = headers.get(CASE)
+        return cls(body, str(headers["x-dead-letter-reason"]), None if case is None else str(case))
+
+
+def by_body(dead: list[DeadLetter]) -> dict[bytes, str]:
+    return {letter.body: letter.reason for letter in dead}
+
+
+def assert_all_malformed(dead: list[DeadLetter], cases: Mapping[str, tuple[bytes, str | None]]) -> None:
+    """Each case was dead-lettered once, body intact, as a malformed envelope."""
+    letters = {letter.case: letter for letter in dead}
+    assert sorted(letters, key=str) == sorted(cases)
+    for case, (body, _) in cases.items():
+        assert letters[case].body == body, case
+        assert letters[case].reason.startswith("malformed envelope: "), (case, letters[case].reason)
 
 
 def consumer_for(monkeypatch: pytest.MonkeyPatch, settings: Settings, **env: str) -> FastStream:
@@ -125,16 +202,18 @@ async def assert_applied_once(container: Container, user_id: uuid.UUID, token: s
         await container.auth_queries.authenticate(token)
 
 
-def assert_reasons(dead: dict[bytes, str], expected: dict[bytes, str]) -> None:
-    assert set(dead) == set(expected)
+def assert_reasons(dead: list[DeadLetter], expected: dict[bytes, str]) -> None:
+    reasons = by_body(dead)
+    assert set(reasons) == set(expected)
     for body, reason in expected.items():
-        assert reason in dead[body], (body, dead[body])
+        assert reason in reasons[body], (body, reasons[body])
 
 
 # --- RabbitMQ ---------------------------------------------------------------------------------
 
 
-async def rabbit_send(broker_url: str, body: bytes, message_id: str | None = None) -> None:
+async def rabbit_send(broker_url: str, body: bytes, message_id: str | None = None, **properties: Any) -> None:
+    """Publish as any AMQP client does; ``properties`` are the message's (``content_type``, ``headers``)."""
     connection = await aio_pika.connect(broker_url)
     try:
         channel = await connection.channel()
@@ -142,16 +221,16 @@ async def rabbit_send(broker_url: str, body: bytes, message_id: str | None = Non
         # declared its queue would otherwise be dropped by the default exchange.
         await channel.declare_queue(INBOUND, durable=True, arguments={"x-queue-type": "quorum"})
         await channel.default_exchange.publish(
-            aio_pika.Message(body, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            aio_pika.Message(body, message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **properties),
             routing_key=INBOUND,
         )
     finally:
         await connection.close()
 
 
-async def rabbit_dead_letters(broker_url: str, count: int) -> dict[bytes, str]:
-    """The next ``count`` dead letters: body → reason header (bounded wait)."""
-    dead: dict[bytes, str] = {}
+async def rabbit_dead_letters(broker_url: str, count: int) -> list[DeadLetter]:
+    """The next ``count`` dead letters (bounded wait)."""
+    dead: list[DeadLetter] = []
     connection = await aio_pika.connect(broker_url)
     try:
         channel = await connection.channel()
@@ -163,7 +242,7 @@ async def rabbit_dead_letters(broker_url: str, count: int) -> dict[bytes, str]:
                     await asyncio.sleep(0.1)
                     continue
                 await message.ack()
-                dead[message.body] = str(message.headers["x-dead-letter-reason"])
+                dead.append(DeadLetter.of(message.body, message.headers))
     finally:
         await connection.close()
     return dead
@@ -187,6 +266,22 @@ async def test_rabbitmq_applies_each_envelope_once_and_dead_letters_poison(
         await assert_applied_once(container, user_id, token, merge["id"], deactivate["id"])
 
     assert (await container.administration.get(user_id)).meta == {"plan": "pro"}
+
+
+async def test_rabbitmq_dead_letters_every_undecodable_body_whatever_its_content_type(
+    settings: Settings, broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, token = await signed_up(container)
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    cases = undecodable()
+
+    async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url):
+        for case, (body, content_type) in cases.items():
+            headers = {CASE: case, "x-trace": bytearray(NOT_UTF8)}  # an AMQP byte array
+            await rabbit_send(broker_url, body, content_type=content_type, headers=headers)
+        await rabbit_send(broker_url, encoded(deactivate), deactivate["id"], content_type="application/json")
+        assert_all_malformed(await rabbit_dead_letters(broker_url, len(cases)), cases)
+        await assert_applied_once(container, user_id, token, deactivate["id"])  # and the consumer went on
 
 
 async def test_rabbitmq_takes_no_more_than_the_prefetch_at_once(
@@ -230,7 +325,7 @@ async def test_rabbitmq_retries_a_transient_failure_then_dead_letters_it(
 
     async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url, DATABASE_URL=down):
         await rabbit_send(broker_url, message)
-        dead = await rabbit_dead_letters(broker_url, 1)
+        dead = by_body(await rabbit_dead_letters(broker_url, 1))
 
     # CONSUMER_MAX_RETRIES=2: one attempt and two retries, then it is given up.
     assert dead[message].startswith("gave up after 3 attempts")
@@ -249,29 +344,30 @@ async def redis_broker_url(redis_url: str) -> AsyncIterator[str]:
     await client.aclose()
 
 
-async def redis_send(url: str, *bodies: bytes) -> None:
+async def redis_send(url: str, *bodies: bytes, headers: list[dict[str, str]] | None = None) -> None:
+    """Publish as another FastStream service does, each body with its ``headers`` if given."""
     broker = RedisBroker(url)
     async with broker:
-        for body in bodies:
-            await broker.publish(body, stream=INBOUND)
+        for body, sent_headers in zip(bodies, headers or [{}] * len(bodies), strict=True):
+            await broker.publish(body, stream=INBOUND, headers=sent_headers)
 
 
 @contextlib.asynccontextmanager
-async def redis_dead_letters(url: str) -> AsyncIterator[dict[bytes, str]]:
-    """Dead letters as another FastStream service reads them: body → reason header, filled as they come."""
+async def redis_dead_letters(url: str) -> AsyncIterator[list[DeadLetter]]:
+    """Dead letters as another FastStream service reads them, filled as they come."""
     broker = RedisBroker(url)
-    dead: dict[bytes, str] = {}
+    dead: list[DeadLetter] = []
 
-    @broker.subscriber(stream=StreamSub(DEAD_LETTERS, last_id="0"))
+    @broker.subscriber(stream=StreamSub(DEAD_LETTERS, last_id="0"), decoder=raw_body)
     async def collect(message: RedisStreamMessage) -> None:
-        dead[message.body] = str(message.headers["x-dead-letter-reason"])
+        dead.append(DeadLetter.of(message.body, message.headers))
 
     async with broker:
         await broker.start()
         yield dead
 
 
-async def filled(collected: dict[bytes, str], count: int) -> dict[bytes, str]:
+async def filled(collected: list[DeadLetter], count: int) -> list[DeadLetter]:
     async def arrived() -> bool:
         return len(collected) >= count
 
@@ -301,6 +397,29 @@ async def test_redis_applies_each_envelope_once_and_dead_letters_poison(
         assert (await client.xpending(INBOUND, CONSUMER_GROUP))["pending"] == 0
     finally:
         await client.aclose()
+
+
+async def test_redis_dead_letters_every_undecodable_body_whatever_its_content_type(
+    settings: Settings, redis_broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, token = await signed_up(container)
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    cases = undecodable()
+    bodies = [body for body, _ in cases.values()]
+    headers = [headers_for(case, content_type) for case, (_, content_type) in cases.items()]
+
+    async with (
+        redis_dead_letters(redis_broker_url) as dead,
+        consumer_app(monkeypatch, settings, BROKER_URL=redis_broker_url),
+    ):
+        await redis_send(
+            redis_broker_url,
+            *bodies,
+            encoded(deactivate),
+            headers=[*headers, headers_for("valid", "application/json")],
+        )
+        assert_all_malformed(await filled(dead, len(cases)), cases)
+        await assert_applied_once(container, user_id, token, deactivate["id"])  # and the consumer went on
 
 
 async def test_redis_takes_over_what_a_dead_consumer_left_pending(
@@ -333,16 +452,16 @@ async def test_redis_takes_over_what_a_dead_consumer_left_pending(
 @contextlib.asynccontextmanager
 async def kafka_consumer(
     monkeypatch: pytest.MonkeyPatch, settings: Settings, **env: str
-) -> AsyncIterator[tuple[KafkaBroker, dict[bytes, str]]]:
-    """The consumer on FastStream's in-memory Kafka, and the dead letters it publishes (body → reason)."""
+) -> AsyncIterator[tuple[KafkaBroker, list[DeadLetter]]]:
+    """The consumer on FastStream's in-memory Kafka, and the dead letters it publishes."""
     app = consumer_for(monkeypatch, settings, BROKER_URL="kafka://127.0.0.1:9092", **env)
     broker = app.broker
     assert isinstance(broker, KafkaBroker)
-    dead: dict[bytes, str] = {}
+    dead: list[DeadLetter] = []
 
-    @broker.subscriber(DEAD_LETTERS)
+    @broker.subscriber(DEAD_LETTERS, parser=headers_as_text, decoder=raw_body)
     async def collect(message: KafkaMessage) -> None:
-        dead[message.body] = str(message.headers["x-dead-letter-reason"])
+        dead.append(DeadLetter.of(message.body, message.headers))
 
     async with TestKafkaBroker(broker), running(app):
         yield broker, dead
@@ -365,6 +484,67 @@ async def test_kafka_applies_each_envelope_once_and_dead_letters_poison(
     assert (await container.administration.get(user_id)).meta == {"plan": "pro"}
 
 
+async def test_kafka_dead_letters_every_undecodable_body_whatever_its_content_type(
+    settings: Settings, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user_id, token = await signed_up(container)
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    cases = undecodable()
+
+    async with kafka_consumer(monkeypatch, settings) as (broker, dead):
+        for case, (body, content_type) in cases.items():
+            await broker.publish(body, topic=INBOUND, headers=headers_for(case, content_type))
+        await broker.publish(encoded(deactivate), topic=INBOUND, headers=headers_for("valid", "application/json"))
+        assert_all_malformed(dead, cases)
+        await assert_applied_once(container, user_id, token, deactivate["id"])  # and the consumer went on
+
+
+#: Header values Kafka allows that are not text: bytes that are not UTF-8, and none at all.
+BINARY_HEADERS = {"x-trace": NOT_UTF8, "x-nothing": None}
+
+
+async def test_kafka_reads_messages_whose_header_values_are_not_text(
+    settings: Settings, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every record the test broker delivers carries the binary headers, as a real client may send them."""
+    build_record = faststream.kafka.testing.build_message
+
+    async def with_binary_headers(*args: Any, **kwargs: Any) -> Any:
+        record = await build_record(*args, **kwargs)
+        return dataclasses.replace(record, headers=[*record.headers, *BINARY_HEADERS.items()])
+
+    monkeypatch.setattr(faststream.kafka.testing, "build_message", with_binary_headers)
+    user_id, token = await signed_up(container)
+    deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
+    cases = {"binary headers": (b"{not json", "application/json")}
+
+    async with kafka_consumer(monkeypatch, settings) as (broker, dead):
+        for case, (body, content_type) in cases.items():
+            await broker.publish(body, topic=INBOUND, headers=headers_for(case, content_type))
+        await broker.publish(encoded(deactivate), topic=INBOUND, headers=headers_for("valid", "application/json"))
+        assert_all_malformed(dead, cases)
+        await assert_applied_once(container, user_id, token, deactivate["id"])
+
+
+async def test_deactivating_the_last_active_admin_is_dead_lettered_and_another_is_applied(
+    settings: Settings, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = await container.users.create_admin("first-admin@example.com", PASSWORD)
+    last = encoded(envelope("user.deactivate", user_id=str(first.id), reason="fraud"))
+
+    async with kafka_consumer(monkeypatch, settings) as (broker, dead):
+        await broker.publish(last, topic=INBOUND, headers=headers_for("last", "application/json"))
+        assert by_body(dead)[last].startswith("refused: The last active admin cannot be")
+        assert (await container.administration.get(first.id)).is_active
+
+        second, _ = await container.users.create_admin("second-admin@example.com", PASSWORD)
+        now_one_of_two = envelope("user.deactivate", user_id=str(first.id), reason="fraud")
+        await broker.publish(encoded(now_one_of_two), topic=INBOUND)
+        await eventually_deactivated(container, first.id)
+        assert (await container.administration.get(second.id)).is_active
+        assert len(dead) == 1
+
+
 async def test_kafka_retries_a_transient_failure_in_place_then_dead_letters_it(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -374,7 +554,7 @@ async def test_kafka_retries_a_transient_failure_in_place_then_dead_letters_it(
     async with kafka_consumer(monkeypatch, settings, DATABASE_URL=down) as (broker, dead):
         await broker.publish(message, topic=INBOUND)
 
-    assert dead[message].startswith("gave up after 3 attempts")
+    assert by_body(dead)[message].startswith("gave up after 3 attempts")
 
 
 # --- a real `just consumer` process, killed mid-handler ----------------------------------------

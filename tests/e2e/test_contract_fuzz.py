@@ -74,6 +74,7 @@ SEMANTIC_RULES = [
     "POST /api/v1/api-keys",  # expires_at must lie in the future
     "POST /api/v1/users/me/password",  # current_password must be the caller's password
     "PATCH /api/v1/users/bulk",  # each id at most once
+    "POST /api/v1/users/bulk",  # at most BULK_MAX_PASSWORDS items with a password
 ]
 
 CONFIG = schemathesis.Config.from_dict(
@@ -199,7 +200,12 @@ def fuzzed_api(root_admin: None, database_url: str, stoppable_redis: RedisServer
     when the test ends.
     """
     # Every example signs in, far beyond the default per-IP budget; rate limiting has its own tests.
-    settings = make_settings(database_url, REDIS_URL=stoppable_redis.url, RATE_LIMIT_AUTH="1000000/minute")
+    settings = make_settings(
+        database_url,
+        REDIS_URL=stoppable_redis.url,
+        RATE_LIMIT_AUTH="1000000/minute",
+        BULK_MAX_PASSWORDS=str(POOL_BATCH),  # the pool is filled by bulk creates with passwords
+    )
     app = create_app(settings)
     schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app, config=CONFIG)
     client = get_client(app)  # type: ignore[arg-type]  # Litestar's scope union is wider than the ASGI alias.

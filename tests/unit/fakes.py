@@ -98,6 +98,9 @@ class FakeUserRepository:
     async def get_many(self, user_ids: Collection[UUID], *, for_update: bool = False) -> list[User]:
         return [user for user_id in user_ids if (user := await self.get(user_id)) is not None]
 
+    async def another_active_admin(self, excluding: Collection[UUID]) -> bool:
+        return any(user.is_active_admin and user.id not in excluding for user in self._table.rows())
+
     async def taken_emails(self, emails: Collection[str]) -> set[str]:
         wanted = {email.lower() for email in emails}
         return {user.email.lower() for user in self._table.rows()} & wanted
@@ -365,6 +368,9 @@ class FakePasswordHasher:
         self.hash_calls.append(password)
         return f"fake${self.scheme}${password}"
 
+    async def hash_many(self, passwords: Sequence[str]) -> list[str]:
+        return [await self.hash(password) for password in passwords]
+
     async def verify(self, password_hash: str | None, password: str) -> bool:
         self.verify_calls.append((password_hash, password))
         if password_hash is None:
@@ -427,6 +433,8 @@ class FakeAccessTokens:
 
 EMAIL = "ada@example.com"
 PASSWORD = "correct horse battery"
+#: How many items of a bulk create may carry a password in the unit tests.
+BULK_MAX_PASSWORDS = 3
 POLICY = TokenPolicy(access_ttl=timedelta(minutes=15), refresh_ttl=timedelta(days=14))
 
 
@@ -499,6 +507,7 @@ class Harness:
             hasher=self.hasher,
             clock=self.clock,
             ids=self.ids,
+            bulk_max_passwords=BULK_MAX_PASSWORDS,
         )
         self.welcome_emails = WelcomeEmails(uow=self.db.unit_of_work, sender=self.emails, clock=self.clock)
         self.session_purge = SessionPurge(uow=self.db.unit_of_work, clock=self.clock, batch_size=2)

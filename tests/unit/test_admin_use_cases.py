@@ -9,7 +9,7 @@ import pytest
 from app.application.users.dto import AdminUserCreate, AdminUserPatch, BulkUserUpdate
 from app.domain.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.domain.users.values import Role
-from tests.unit.fakes import PASSWORD, Harness
+from tests.unit.fakes import BULK_MAX_PASSWORDS, PASSWORD, Harness
 
 
 async def test_create_many_names_taken_and_repeated_emails_and_writes_nothing() -> None:
@@ -46,6 +46,26 @@ async def test_created_passwords_are_hashed_and_absent_ones_block_sign_in() -> N
     await h.sign_in("a@example.com")
     with pytest.raises(Unauthorized):
         await h.sign_in("b@example.com")
+
+
+@pytest.mark.parametrize("without_password", [0, 5])
+async def test_create_many_refuses_more_passwords_than_the_limit_before_hashing_any(without_password: int) -> None:
+    h = Harness()
+    with_password = [AdminUserCreate(email=f"p{i}@example.com", password=PASSWORD) for i in range(BULK_MAX_PASSWORDS)]
+    without = [AdminUserCreate(email=f"n{i}@example.com") for i in range(without_password)]
+
+    with pytest.raises(ValidationFailed) as raised:
+        await h.administration.create_many(
+            [*with_password, *without, AdminUserCreate(email="x@example.com", password=PASSWORD)]
+        )
+
+    assert [e.field for e in raised.value.errors] == ["items"]
+    assert f"At most {BULK_MAX_PASSWORDS} items" in raised.value.errors[0].message
+    assert (h.hasher.hash_calls, h.db.users) == ([], {})
+
+    created = await h.administration.create_many([*with_password, *without])
+    assert len(created) == BULK_MAX_PASSWORDS + without_password
+    assert len(h.hasher.hash_calls) == BULK_MAX_PASSWORDS
 
 
 async def test_update_many_names_unknown_ids_and_changes_nothing() -> None:

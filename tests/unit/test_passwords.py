@@ -164,3 +164,47 @@ async def test_hashing_yields_the_cpu_to_the_event_loop(monkeypatch: pytest.Monk
 
     loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert priorities == [min(19, loop_priority + HASHING_NICENESS)]
+
+
+async def test_a_batch_is_hashed_in_order(hasher: Argon2PasswordHasher) -> None:
+    passwords = [f"{PASSWORD} {i}" for i in range(5)]
+
+    hashes = await hasher.hash_many(passwords)
+
+    assert [await hasher.verify(stored, password) for stored, password in zip(hashes, passwords, strict=True)] == [
+        True
+    ] * len(passwords)
+    assert await hasher.hash_many([]) == []
+
+
+BATCH_HASH_SECONDS = 0.05
+
+
+async def test_batches_hash_one_at_a_time_and_never_ahead_of_a_sign_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two batches of five (each hash made to take 50 ms) and then one interactive hash: the
+    batches' hashes never overlap, and the interactive one is done before two of them are."""
+    hasher = _hasher()
+    finished: list[str] = []
+    running_batch_hashes: list[int] = [0, 0]  # now, most at once
+    real_hash = Argon2.hash
+
+    def recording(self: Argon2, password: str | bytes, **kwargs: Any) -> str:
+        batch = threading.current_thread().name.startswith("argon2-batch")
+        if batch:
+            running_batch_hashes[0] += 1
+            running_batch_hashes[1] = max(running_batch_hashes)
+            time.sleep(BATCH_HASH_SECONDS)
+            running_batch_hashes[0] -= 1
+        result = real_hash(self, password, **kwargs)
+        finished.append("batch" if batch else "interactive")
+        return result
+
+    monkeypatch.setattr(Argon2, "hash", recording)
+    batches = [asyncio.create_task(hasher.hash_many([PASSWORD] * 5)) for _ in range(2)]
+    await asyncio.sleep(BATCH_HASH_SECONDS / 5)  # both batches are queued, the first hash runs
+    await hasher.hash(PASSWORD)
+    await asyncio.gather(*batches)
+
+    assert running_batch_hashes[1] == 1
+    assert finished.count("batch") == 10
+    assert finished.index("interactive") <= 2, finished

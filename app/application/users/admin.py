@@ -1,20 +1,23 @@
 """User administration: create, read, change, soft-delete, in bulk too; admins only.
 
 Bulk operations are all or nothing: every item is validated and every conflict found
-before anything is written, and the writes share one transaction.
+before anything is written, and the writes share one transaction. A bulk create's
+passwords are hashed in the hasher's batch lane, beside sign-ins rather than ahead of
+them, and at most ``bulk_max_passwords`` of its items may carry one: that bounds how long
+the request takes (about that many hashes), where 1,000 would take minutes.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 from uuid import UUID
 
 from app.application.listing import USER_LISTING, CursorCodec, Page, parse_list_query
 from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWork, UnitOfWorkFactory, UserListing
+from app.application.users.admins import active_admins, ensure_an_admin_remains
 from app.application.users.dto import AdminUserCreate, AdminUserPatch, BulkUserUpdate, UserRead
 from app.application.validation import validate_fields
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -23,6 +26,8 @@ from app.domain.users.values import Email, Password
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
+#: Hashes a list of passwords, in order.
+HashAll = Callable[[Sequence[str]], Awaitable[list[str]]]
 
 
 class UserAdministration:
@@ -35,6 +40,7 @@ class UserAdministration:
         hasher: PasswordHasher,
         clock: Clock,
         ids: IdFactory,
+        bulk_max_passwords: int,
     ) -> None:
         self._uow = uow
         self._listing = listing
@@ -42,6 +48,7 @@ class UserAdministration:
         self._hasher = hasher
         self._clock = clock
         self._ids = ids
+        self._bulk_max_passwords = bulk_max_passwords
 
     async def list_users(self, params: Mapping[str, Sequence[str]]) -> Page[UserRead]:
         """One page of users as the query parameters ask (see ``app.application.listing``)."""
@@ -60,7 +67,7 @@ class UserAdministration:
         return UserRead.from_entity(user)
 
     async def create(self, data: AdminUserCreate) -> UserRead:
-        (user,) = await self._build([data])
+        (user,) = await self._build([data], self._hash_one)
         async with self._uow() as uow:
             await uow.users.add(user)
             await uow.commit()
@@ -68,7 +75,13 @@ class UserAdministration:
 
     async def create_many(self, items: Sequence[AdminUserCreate]) -> list[UserRead]:
         """Insert every user or none; emails already taken (or repeated in the batch) are named in a 409."""
-        users = await self._build(items)
+        with_password = sum(item.password is not None for item in items)
+        if with_password > self._bulk_max_passwords:
+            raise ValidationFailed.single(
+                "items",
+                f"At most {self._bulk_max_passwords} items of a bulk create may carry a password; {with_password} do",
+            )
+        users = await self._build(items, self._hasher.hash_many)
         repeated = sorted(email for email, count in Counter(u.email for u in users).items() if count > 1)
         async with self._uow() as uow:
             taken = sorted(await uow.users.taken_emails([u.email for u in users]))
@@ -82,7 +95,9 @@ class UserAdministration:
         changes = patch.changes()
         async with self._uow() as uow:
             user = await _existing(uow, user_id, for_update=True)
+            admins = active_admins([user])
             if self._apply(user, changes):
+                await ensure_an_admin_remains(uow.users, admins, [user])
                 await uow.users.save(user)
                 if not user.is_active:
                     await uow.sessions.revoke_all([user.id], self._clock())
@@ -101,8 +116,10 @@ class UserAdministration:
             missing = [str(i) for i in ids if i not in users]
             if missing:
                 raise NotFound(f"Users do not exist: {', '.join(missing)}")
+            admins = active_admins(users.values())
             changed = [users[i] for i in ids if self._apply(users[i], changes[i])]
             if changed:
+                await ensure_an_admin_remains(uow.users, admins, changed)
                 await uow.users.save_many(changed)
                 deactivated = [user.id for user in changed if not user.is_active]
                 if deactivated:
@@ -115,7 +132,9 @@ class UserAdministration:
         now = self._clock()
         async with self._uow() as uow:
             user = await _existing(uow, user_id, for_update=True)
+            admins = active_admins([user])
             user.soft_delete(now)
+            await ensure_an_admin_remains(uow.users, admins, [user])
             await uow.users.save(user)
             await uow.sessions.revoke_all([user.id], now)
             await uow.commit()
@@ -133,13 +152,13 @@ class UserAdministration:
             changed = user.set_active(is_active, now) or changed
         return changed
 
-    async def _build(self, items: Sequence[AdminUserCreate]) -> list[User]:
-        """Validate every item (errors named ``items.N.field`` in a batch), then hash the given passwords.
-
-        Hashes run concurrently in the hasher's threads; a batch without passwords costs none.
-        """
+    async def _build(self, items: Sequence[AdminUserCreate], hash_all: HashAll) -> list[User]:
+        """Validate every item (errors named ``items.N.field`` in a batch), then hash the given passwords
+        with ``hash_all``; a batch without passwords costs none."""
         parsed = _each_item(items, _parse_create)
-        hashes = await asyncio.gather(*(self._hash(values["password"]) for values in parsed))
+        passwords: list[Password | None] = [values["password"] for values in parsed]
+        hashed = iter(await hash_all([password.value for password in passwords if password is not None]))
+        hashes = [None if password is None else next(hashed) for password in passwords]
         now = self._clock()
         return [
             User.register(
@@ -153,8 +172,9 @@ class UserAdministration:
             for item, values, password_hash in zip(items, parsed, hashes, strict=True)
         ]
 
-    async def _hash(self, password: Password | None) -> str | None:
-        return None if password is None else await self._hasher.hash(password.value)
+    async def _hash_one(self, passwords: Sequence[str]) -> list[str]:
+        """A single create's password (if any), hashed as interactively as a sign-up's."""
+        return [await self._hasher.hash(password) for password in passwords]
 
 
 def _parse_create(item: AdminUserCreate) -> dict[str, Any]:

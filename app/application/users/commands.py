@@ -6,6 +6,7 @@ from typing import Any
 
 from app.application.auth.principal import Principal
 from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWorkFactory
+from app.application.users.admins import active_admins, ensure_an_admin_remains
 from app.application.users.dto import UserRead
 from app.application.validation import validate_fields
 from app.domain.errors import FieldError, NotFound, ValidationFailed
@@ -65,11 +66,16 @@ class UserCommands:
             await uow.commit()
 
     async def deactivate(self, principal: Principal) -> None:
-        """Close one's own account: it can no longer sign in and every session ends now."""
+        """Close one's own account: it can no longer sign in and every session ends now.
+
+        The last active admin cannot (``Conflict``): another admin must be made first.
+        """
         now = self._clock()
         async with self._uow() as uow:
             user = await _load(uow.users, principal, for_update=True)
+            admins = active_admins([user])
             user.deactivate(now)
+            await ensure_an_admin_remains(uow.users, admins, [user])
             await uow.users.save(user)
             await uow.sessions.revoke_all([user.id], now)
             await uow.commit()

@@ -67,6 +67,11 @@ class User:
         """A user created without a password, deactivated or deleted cannot obtain tokens."""
         return self.password_hash is not None and self.is_active and self.deleted_at is None
 
+    @property
+    def is_active_admin(self) -> bool:
+        """One of the admins the service always keeps at least one of (``app.application.users.admins``)."""
+        return self.role is Role.ADMIN and self.is_active and self.deleted_at is None
+
     def update_profile(self, changes: dict[str, Any], now: datetime) -> list[str]:
         """Apply profile changes and return the names of the attributes that really changed."""
         unknown = set(changes) - PROFILE_FIELDS

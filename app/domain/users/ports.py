@@ -23,6 +23,15 @@ class UserRepository(Protocol):
         ``for_update`` as for ``get``.
         """
 
+    async def another_active_admin(self, excluding: Collection[UUID]) -> bool:
+        """Whether an active admin other than ``excluding`` exists, as committed by now.
+
+        Two units of work that ask cannot overlap: the second waits until the first ends, and
+        then sees what it committed, so two admins removing each other cannot both succeed.
+        Ask it after loading (and locking) the users being changed, never before: a unit of
+        work that waits here must not hold a row another one that got past here needs.
+        """
+
     async def taken_emails(self, emails: Collection[str]) -> set[str]:
         """Which of these (normalized) emails belong to an existing user, deleted or not."""
 

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, false, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +33,8 @@ from app.infrastructure.db.models import (
     UserModel,
 )
 
+#: The transaction-level advisory lock that serializes the checks for a remaining admin ("admins").
+ADMIN_CHECK_LOCK = int.from_bytes(b"admins")
 _SESSION_FIELDS = tuple(f.name for f in fields(Session))
 _API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
 _ADDRESS_FIELDS = tuple(f.name for f in fields(Address))
@@ -143,6 +145,22 @@ class SqlUserRepository:
             statement=statement.with_for_update() if for_update else statement,
         )
         return [user_from_model(model) for model in models]
+
+    async def another_active_admin(self, excluding: Collection[UUID]) -> bool:
+        # A lock held until the transaction ends. SQLite has no advisory locks, but one write lock
+        # for the whole database: a write that changes nothing takes it.
+        if self._db.get_bind().dialect.name == "postgresql":
+            await self._db.execute(select(func.pg_advisory_xact_lock(ADMIN_CHECK_LOCK)))
+        else:
+            await self._db.execute(update(UserModel).where(false()).values(role=UserModel.role))
+        # A statement of its own after the lock: it sees what the last holder committed.
+        admins = select(UserModel.id).where(
+            UserModel.role == Role.ADMIN.value,
+            UserModel.is_active.is_(True),
+            UserModel.deleted_at.is_(None),
+            UserModel.id.not_in(excluding),
+        )
+        return bool(await self._db.scalar(select(admins.exists())))
 
     async def taken_emails(self, emails: Collection[str]) -> set[str]:
         lowered = func.lower(UserModel.email)

@@ -4,9 +4,9 @@ Thin by design: the broker's module subscribes, ``handling`` parses the envelope
 it to ``InboundMessages``, and the message is settled:
 
 - applied, or a duplicate: acknowledged;
-- poison (malformed JSON, unknown type, invalid data, unknown user): published at once
-  to ``app.inbound.dlq`` with the reason in the ``x-dead-letter-reason`` header, then
-  acknowledged — the consumer keeps going;
+- poison (a body that is not a JSON envelope, whatever its content type claims; unknown
+  type, invalid data, unknown user): published at once to ``app.inbound.dlq`` with the
+  reason in the ``x-dead-letter-reason`` header, then acknowledged — the consumer keeps going;
 - anything else (the database is down, a bug): tried again after a growing pause, and
   dead-lettered once it has been tried more than ``CONSUMER_MAX_RETRIES`` times.
 

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import msgspec
 import structlog
+from faststream import StreamMessage
 
 from app.application.inbound import InboundMessages, PoisonMessage
 
@@ -49,6 +50,17 @@ class _Transient(Exception):
     def __init__(self, message_id: UUID) -> None:
         super().__init__(str(message_id))
         self.message_id = message_id
+
+
+async def raw_body(message: StreamMessage[Any]) -> bytes:
+    """The subscribers' decoder: the body exactly as it came, whatever its headers claim.
+
+    FastStream's own decoder goes by the content type, before any handler runs: a body that
+    is not what ``application/json`` or ``text/plain`` promises fails there, and the message
+    would be neither applied nor dead-lettered. Decoding belongs to ``InboundHandler``, which
+    dead-letters whatever it cannot read.
+    """
+    return message.body
 
 
 def retry_pause(attempt: int) -> float:
@@ -104,7 +116,7 @@ class InboundHandler:
     async def _apply(self, body: bytes) -> None:
         try:
             envelope = msgspec.json.decode(body, type=InboundEnvelope)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:  # a string that is not UTF-8
             raise PoisonMessage(f"malformed envelope: {exc}") from None
         context = {"message_id": str(envelope.id), "type": envelope.type}
         try:

@@ -15,7 +15,7 @@ from faststream.rabbit.schemas import Channel
 
 from app.infrastructure.config import Settings
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
-from app.interfaces.consumer.handling import InboundHandler, StartupHook, log
+from app.interfaces.consumer.handling import InboundHandler, StartupHook, log, raw_body
 from app.interfaces.consumer.spec import INBOUND_DESCRIPTION, outbound_descriptions
 
 INBOUND = RabbitQueue(INBOUND_QUEUE, queue_type=QueueType.QUORUM, durable=True)
@@ -55,6 +55,7 @@ def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings)
         INBOUND,
         channel=Channel(prefetch_count=settings.consumer_prefetch),
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_body,
         title=INBOUND_QUEUE,
         description=INBOUND_DESCRIPTION,
     )(consume)

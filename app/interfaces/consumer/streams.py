@@ -15,6 +15,7 @@ Messages are handled one at a time per partition or stream, in order.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from faststream import AckPolicy, Context, StreamMessage
 
 from app.infrastructure.config import Settings
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
-from app.interfaces.consumer.handling import InboundHandler, StartupHook, log
+from app.interfaces.consumer.handling import InboundHandler, StartupHook, log, raw_body
 from app.interfaces.consumer.spec import INBOUND_DESCRIPTION, outbound_descriptions
 
 if TYPE_CHECKING:
@@ -57,6 +58,20 @@ def _consume_in_place(
     return consume
 
 
+async def headers_as_text(record: Any, parse: Callable[[Any], Awaitable[StreamMessage[Any]]]) -> StreamMessage[Any]:
+    """FastStream's Kafka parser, given header values it can read whatever a publisher sent.
+
+    ``record`` is aiokafka's ``ConsumerRecord`` (a dataclass; aiokafka ships no types).
+
+    It decodes every header value as UTF-8, before any handler runs; Kafka allows any bytes
+    (and none), so a binary header (a tracing id, say) would fail the message there, and
+    the next acknowledgement would move the group past it: lost, not dead-lettered. Bytes
+    that are not UTF-8 reach the handler (and a dead letter) as backslash escapes.
+    """
+    headers = [(key, (value or b"").decode(errors="backslashreplace").encode()) for key, value in record.headers]
+    return await parse(dataclasses.replace(record, headers=headers))
+
+
 def subscribe_kafka(broker: KafkaBroker, handler: InboundHandler, settings: Settings) -> list[StartupHook]:
     async def publish_dead_letter(body: bytes, headers: dict[str, str]) -> object:
         return await broker.publish(body, topic=DEAD_LETTER_QUEUE, headers=headers)
@@ -66,6 +81,8 @@ def subscribe_kafka(broker: KafkaBroker, handler: InboundHandler, settings: Sett
         group_id=CONSUMER_GROUP,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
+        parser=headers_as_text,
+        decoder=raw_body,
         title=INBOUND_QUEUE,
         description=INBOUND_DESCRIPTION,
     )(_consume_in_place(handler, publish_dead_letter))
@@ -85,6 +102,7 @@ def subscribe_redis(broker: RedisBroker, handler: InboundHandler, settings: Sett
     broker.subscriber(
         stream=StreamSub(INBOUND_QUEUE, group=CONSUMER_GROUP, consumer=name),
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_body,
         title=INBOUND_QUEUE,
         description=INBOUND_DESCRIPTION,
     )(_consume_in_place(handler, publish_dead_letter))
@@ -92,6 +110,7 @@ def subscribe_redis(broker: RedisBroker, handler: InboundHandler, settings: Sett
     broker.subscriber(
         stream=StreamSub(INBOUND_QUEUE, group=CONSUMER_GROUP, consumer=f"{name}-reclaim", min_idle_time=stale_ms),
         ack_policy=AckPolicy.MANUAL,
+        decoder=raw_body,
         include_in_schema=False,
     )(_consume_in_place(handler, publish_dead_letter))
     for event_type, description in outbound_descriptions():

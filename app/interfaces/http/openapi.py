@@ -38,6 +38,10 @@ _DESCRIPTIONS = {
 }
 
 
+#: Said by every route that can demote, deactivate or delete a user (``app.application.users.admins``).
+LAST_ADMIN_RULE = "Demoting, deactivating or deleting the last active admin is refused with 409 `conflict`."
+
+
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """Document the problem+json responses a route can return (500 and 503 apply to all)."""
     return {

@@ -20,7 +20,7 @@ from app.application.users.dto import (
     UserRead,
 )
 from app.interfaces.http.deps import requires_admin
-from app.interfaces.http.openapi import AUTHENTICATED, problems
+from app.interfaces.http.openapi import AUTHENTICATED, LAST_ADMIN_RULE, problems
 
 LISTING_HELP = """
 Filters are `<field>__<op>=<value>` (a bare `<field>=<value>` means `eq`). Operators: `eq ne gt gte lt lte
@@ -31,6 +31,13 @@ updated_at address.city address.country` and `meta.<key>`.
 `order_by=-created_at,email` (sortable: `email first_name last_name birthday created_at updated_at`; ties are
 broken by `id`), `limit` 1-500 (50), `offset` (0), `cursor` (the previous page's `next_cursor`; not with
 `offset`), `with_total` (true), `include_deleted` (false). Every bad parameter is named in the 422.
+"""
+
+BULK_PASSWORDS_HELP = """
+At most `BULK_MAX_PASSWORDS` items (a server setting, 10 by default) may carry a `password`: more is refused
+up front with 422 naming `items`, before anything is hashed. Their hashes run one at a time, beside other
+requests' sign-ins, so the request takes about that many hashes (some seconds). Items without a password
+are limited only by the 1,000.
 """
 
 IncludeDeleted = Annotated[bool, Parameter(description="Show a soft-deleted user too")]
@@ -69,7 +76,10 @@ class AdminUsersController(Controller):
         return await administration.get(user_id, include_deleted=include_deleted)
 
     @patch(
-        "/{user_id:uuid}", responses=problems(400, 401, 403, 404, 413, 422), summary="Change profile, role or activity"
+        "/{user_id:uuid}",
+        responses=problems(400, 401, 403, 404, 409, 413, 422),
+        summary="Change profile, role or activity",
+        description=LAST_ADMIN_RULE,
     )
     async def update(
         self,
@@ -79,7 +89,13 @@ class AdminUsersController(Controller):
     ) -> UserRead:
         return await administration.update(user_id, data)
 
-    @delete("/{user_id:uuid}", status_code=204, responses=problems(400, 401, 403, 404), summary="Soft-delete a user")
+    @delete(
+        "/{user_id:uuid}",
+        status_code=204,
+        responses=problems(400, 401, 403, 404, 409),
+        summary="Soft-delete a user",
+        description=LAST_ADMIN_RULE,
+    )
     async def remove(self, user_id: FromPath[UUID], administration: NamedDependency[UserAdministration]) -> None:
         await administration.delete(user_id)
 
@@ -88,6 +104,7 @@ class AdminUsersController(Controller):
         status_code=201,
         responses=problems(400, 401, 403, 409, 413, 422),
         summary="Create 1-1000 users, all or nothing",
+        description=BULK_PASSWORDS_HELP,
     )
     async def create_many(
         self, data: JSONBody[BulkCreateBody], administration: NamedDependency[UserAdministration]
@@ -96,8 +113,9 @@ class AdminUsersController(Controller):
 
     @patch(
         "/bulk",
-        responses=problems(400, 401, 403, 404, 413, 422),
+        responses=problems(400, 401, 403, 404, 409, 413, 422),
         summary="Change 1-1000 users, all or nothing",
+        description=LAST_ADMIN_RULE,
     )
     async def update_many(
         self, data: JSONBody[BulkUpdateBody], administration: NamedDependency[UserAdministration]

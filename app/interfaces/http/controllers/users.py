@@ -10,7 +10,7 @@ from app.application.auth.principal import Principal
 from app.application.users.commands import UserCommands
 from app.application.users.dto import PasswordChangeBody, ProfilePatch, UserRead
 from app.application.users.queries import get_me
-from app.interfaces.http.openapi import AUTHENTICATED, problems
+from app.interfaces.http.openapi import AUTHENTICATED, LAST_ADMIN_RULE, problems
 
 
 class MeController(Controller):
@@ -42,6 +42,11 @@ class MeController(Controller):
     ) -> None:
         await users.change_password(principal, data.current_password, data.new_password)
 
-    @delete(status_code=204, responses=problems(401), summary="Deactivate the account and revoke all its sessions")
+    @delete(
+        status_code=204,
+        responses=problems(401, 409),
+        summary="Deactivate the account and revoke all its sessions",
+        description=LAST_ADMIN_RULE,
+    )
     async def deactivate(self, principal: NamedDependency[Principal], users: NamedDependency[UserCommands]) -> None:
         await users.deactivate(principal)
