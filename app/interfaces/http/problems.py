@@ -108,6 +108,21 @@ class Problem(ProblemDetailsException):
         return super().to_response(request)
 
 
+def problem_document(status: int, detail: str, *, instance: str, error_id: str, code: str | None = None) -> bytes:
+    """The JSON body of a problem answered below Litestar (by the connection or the last-resort
+    guard), in the shape ``Problem`` gives every other one (``ProblemBody``, without ``errors``)."""
+    body = {
+        "type": "about:blank",
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code or _CODES.get(status, f"http_{status}"),
+        "error_id": error_id,
+    }
+    return msgspec.json.encode(body)
+
+
 def _title(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
