@@ -31,13 +31,20 @@ from app.domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.interfaces.errors import INTERNAL_ERROR, RATE_LIMITED, SERVICE_UNAVAILABLE, new_error_id, status_for
+from app.interfaces.errors import (
+    BAD_REQUEST,
+    INTERNAL_ERROR,
+    RATE_LIMITED,
+    SERVICE_UNAVAILABLE,
+    new_error_id,
+    status_for,
+)
 from app.interfaces.validation import body_field_errors
 
 log = structlog.get_logger("app.errors")
 
 _CODES = {
-    400: "bad_request",
+    400: BAD_REQUEST,
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",

@@ -48,7 +48,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from app.infrastructure.config import load_settings
-from app.interfaces.errors import HEADERS_TOO_LARGE, REQUEST_TIMEOUT, new_error_id
+from app.interfaces.errors import BAD_REQUEST, HEADERS_TOO_LARGE, REQUEST_TIMEOUT, new_error_id
 from app.interfaces.http.guard import PROBLEM_JSON
 from app.interfaces.http.problems import problem_document
 from app.interfaces.http.security_headers import api_security_headers
@@ -59,7 +59,6 @@ MAX_REQUEST_HEAD_BYTES = 64 * 1024
 
 #: How long a refused connection stays open to discard what the client still sends.
 LINGER_SECONDS = 2.0
-BAD_REQUEST = "bad_request"
 _REQUEST_ID_HEADER = REQUEST_ID_KEY.encode()
 
 log = structlog.get_logger("app.access")
