@@ -22,10 +22,11 @@ import grpc.aio
 import structlog
 
 from app.application.auth.queries import AuthQueries
+from app.infrastructure.config import TrustedProxies
 from app.infrastructure.rate_limit import RateLimiter
 from app.interfaces import callers
 from app.interfaces.errors import new_error_id
-from app.interfaces.grpc.calls import Context, acting_as, metadata_value, peer_host
+from app.interfaces.grpc.calls import Context, acting_as, client_address, metadata_value
 from app.interfaces.grpc.status import Failure, MalformedRequest, RateLimited, failure_for, rich_status
 from app.interfaces.request_id import REQUEST_ID_KEY, request_id
 
@@ -163,13 +164,14 @@ def _log(failure: Failure, error_id: str) -> None:
 class RateLimitInterceptor(AroundInterceptor):
     """The REST auth rate limit (same limiter, same key: the client IP), so both interfaces share one budget."""
 
-    def __init__(self, limiter: RateLimiter, *, services: Collection[str]) -> None:
+    def __init__(self, limiter: RateLimiter, trusted: TrustedProxies, *, services: Collection[str]) -> None:
         super().__init__(services=services)
         self._limiter = limiter
+        self._trusted = trusted
 
     @asynccontextmanager
     async def around(self, method: str, context: Context) -> AsyncIterator[None]:
-        verdict = await self._limiter.hit(peer_host(context))
+        verdict = await self._limiter.hit(client_address(context, self._trusted))
         if not verdict.allowed:
             raise RateLimited(verdict.retry_after)
         yield

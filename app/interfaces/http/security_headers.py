@@ -16,7 +16,7 @@ Litestar middleware, which would only run once a route matched.
   only our own schema, so its policy restricts what cannot break it: no framing and no
   ``<base>`` rewriting.
 - ``Strict-Transport-Security`` only on requests that came over https (the ASGI scope's
-  scheme, which uvicorn's ``--proxy-headers`` takes from a trusted proxy): browsers
+  scheme, which behind a proxy in ``FORWARDED_ALLOW_IPS`` is its ``X-Forwarded-Proto``): browsers
   ignore it over http, and sending it from a plain-http development server is useless.
 
 The header lists are built once; per response this costs one list concatenation.
