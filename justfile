@@ -161,6 +161,7 @@ fuzz EXAMPLES="200" *ARGS: sync
 reliability *ARGS: sync
     mkdir -p .reports
     uv run --frozen pytest -q --junitxml=.reports/reliability.xml tests/e2e/test_contract_fuzz.py tests/e2e/test_outages.py \
+        tests/e2e/test_connection_errors.py tests/e2e/test_grpc_bad_input.py tests/e2e/test_forwarded_for.py \
         tests/e2e/test_auth_attacks.py tests/e2e/test_resource_bounds.py tests/e2e/test_database_down.py \
         "tests/e2e/test_consumer.py::test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once" \
         "tests/e2e/test_jobs.py::test_a_job_whose_worker_is_killed_mid_send_runs_again_on_a_new_worker" {{ARGS}}
