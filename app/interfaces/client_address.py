@@ -45,6 +45,8 @@ def _address(entry: str) -> str | None:
             return None
     elif text.count(":") == 1:
         text = text.partition(":")[0]
+    if "%" in text:  # an IPv6 zone names an interface of the sender's host, of any length
+        return None
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

@@ -235,14 +235,18 @@ async def test_an_odd_request_the_parser_takes_is_never_a_server_error(port: int
 
 
 def head_of(size: int, *, headers: int) -> bytes:
-    """A request head of exactly ``size`` bytes, its padding spread over ``headers`` header lines."""
-    start = b"GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    """A request head of exactly ``size`` bytes, its padding spread over ``headers`` header lines
+    (none: all of it in the query string)."""
+    start = b"GET /health/live%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
     lines = [b"X-Pad-%04d: " % index for index in range(headers)]
-    room = size - len(start) - sum(len(line) + 2 for line in lines) - 2
-    assert room >= 0
+    room = size - len(start % b"") - sum(len(line) + 2 for line in lines) - 2
+    if not headers:
+        head = start % (b"?q=" + b"a" * (room - 3)) + b"\r\n"
+        assert len(head) == size
+        return head
     share, extra = divmod(room, headers)
     padded = [line + b"a" * (share + (index < extra)) + b"\r\n" for index, line in enumerate(lines)]
-    head = start + b"".join(padded) + b"\r\n"
+    head = start % b"" + b"".join(padded) + b"\r\n"
     assert len(head) == size
     return head
 
@@ -262,7 +266,7 @@ HEAD_SIZES = [
 ARRIVALS = {"in one write": None, "in 16 KiB writes": 16 * KIB, "in 1 KiB writes": KIB}
 
 
-@pytest.mark.parametrize("headers", [1, 200], ids=["one long header", "200 headers"])
+@pytest.mark.parametrize("headers", [1, 200, 0], ids=["one long header", "200 headers", "a long query"])
 @pytest.mark.parametrize("piece", ARRIVALS.values(), ids=ARRIVALS.keys())
 @pytest.mark.parametrize("size", HEAD_SIZES, ids=lambda size: f"{size} bytes")
 async def test_a_head_over_64_kib_is_refused_however_it_arrives(

@@ -55,7 +55,9 @@ def test_forwarded_entries_are_read_as_addresses(entry: str, client: str) -> Non
     assert client_host(PROXY, [entry], trusted_proxies(PROXY)) == client
 
 
-@pytest.mark.parametrize("entry", ["unknown", "", "x" * 300, "203.0.113.999", "[::1", "a:b:c"])
+@pytest.mark.parametrize(
+    "entry", ["unknown", "", "x" * 300, "203.0.113.999", "[::1", "a:b:c", "[::1]x", "fe80::1%" + "e" * 100]
+)
 def test_an_entry_that_is_no_address_leaves_the_proxy_that_passed_it_on(entry: str) -> None:
     """Never an identity no proxy saw, and never longer than an address."""
     assert client_host(PROXY, [f"198.51.100.1, {entry}"], trusted_proxies("10.0.0.0/8")) == PROXY

@@ -279,10 +279,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def _instance(self) -> str:
         """The request's path as the application would give it, or ``*`` when none could be read."""
-        try:
-            path = httptools.parse_url(self.url).path if self.url else None
-        except httptools.HttpParserInvalidURLError:
-            path = None
+        if self.url.startswith(b"/"):  # origin form; the parser's URL splitter stops at 64 KiB
+            path: bytes | None = self.url.partition(b"?")[0].partition(b"#")[0]
+        else:
+            try:
+                path = httptools.parse_url(self.url).path if self.url else None
+            except httptools.HttpParserInvalidURLError:
+                path = None
         return urllib.parse.unquote(path.decode("latin-1")) if path else "*"
 
 
