@@ -5,8 +5,8 @@ opens a connection and sends nothing, or sends its request head a byte at a time
 never finishes its body, holds the connection for as long as it likes, and a request
 head is buffered whole however long it grows (one 200 MiB header was taken in, the
 process growing by as much). None of this reaches the application — it sees complete
-heads only — so no middleware can bound it. This protocol, which ``just serve`` names
-with uvicorn's ``--http``, adds the bounds a reverse proxy would:
+heads only — so no middleware can bound it. This protocol, which ``just serve``, ``just dev``
+and the image name with uvicorn's ``--http``, adds the bounds a reverse proxy would:
 
 - a request must arrive whole, head and body, within ``HTTP_READ_TIMEOUT_SECONDS`` of its
   first byte (for a connection's first request: of the connection's opening). Past it the
