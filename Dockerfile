@@ -63,5 +63,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 # Migrations use the same image: `docker run IMAGE alembic upgrade head`; so does the gRPC
 # server: `docker run IMAGE python -m app.interfaces.grpc` (HOST:GRPC_PORT, see docker-compose.yml).
 # Each start gets a fresh metrics directory, so /metrics sums every worker's series. The
-# protocol bounds each connection in time and size, as `just serve` does.
-CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) && exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log --http app.interfaces.http.protocol:BoundedHttpProtocol"]
+# protocol bounds each connection in time and size, as `just serve` does, and as there the
+# app alone decides whose X-Forwarded-For to believe (FORWARDED_ALLOW_IPS, default none).
+CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) && exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log --no-proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol"]

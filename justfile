@@ -23,8 +23,10 @@ sync:
     @uv sync --frozen --quiet --check 2>/dev/null || uv sync --frozen --quiet --compile-bytecode
 
 # Serve the API with reload; with nothing configured it runs on embedded SQLite.
+# The same server and connection protocol as `just serve` (see there), reloading on changes.
 dev: sync migrate
-    {{litestar}} run --reload --host {{host}} --port {{port}}
+    .venv/bin/uvicorn --factory app.interfaces.http.app:create_app --reload --host {{host}} --port {{port}} \
+        --no-proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol
 
 # Production server: WORKERS processes, no reload.
 serve: sync
@@ -38,8 +40,11 @@ serve: sync
     # From the environment `sync` just made: `uv run` would check it again before starting.
     # The protocol bounds each connection: how long a request may take to arrive
     # (HTTP_READ_TIMEOUT_SECONDS), how large its head may be, how long it may idle between
-    # requests (HTTP_KEEP_ALIVE_SECONDS); see app/interfaces/http/protocol.py.
-    .venv/bin/uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol &
+    # requests (HTTP_KEEP_ALIVE_SECONDS), and answers malformed requests with problems; see
+    # app/interfaces/http/protocol.py. The app believes X-Forwarded-For only from the proxies
+    # in FORWARDED_ALLOW_IPS (app/interfaces/http/forwarded.py): uvicorn's own handling, which
+    # trusts 127.0.0.1 by default, is off.
+    .venv/bin/uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --no-proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol &
     server=$!
     # This shell stays to clean up, so it passes stop signals on and waits for the server.
     trap 'kill -TERM "$server" 2>/dev/null || true' INT TERM HUP
@@ -156,6 +161,7 @@ fuzz EXAMPLES="200" *ARGS: sync
 reliability *ARGS: sync
     mkdir -p .reports
     uv run --frozen pytest -q --junitxml=.reports/reliability.xml tests/e2e/test_contract_fuzz.py tests/e2e/test_outages.py \
+        tests/e2e/test_connection_errors.py tests/e2e/test_grpc_bad_input.py tests/e2e/test_forwarded_for.py \
         tests/e2e/test_auth_attacks.py tests/e2e/test_resource_bounds.py tests/e2e/test_database_down.py \
         "tests/e2e/test_consumer.py::test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once" \
         "tests/e2e/test_jobs.py::test_a_job_whose_worker_is_killed_mid_send_runs_again_on_a_new_worker" {{ARGS}}

@@ -6,6 +6,7 @@ the first request that happens to need it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -50,6 +51,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # A connection idle between requests is closed after this long; behind a load balancer,
     # make it longer than the balancer's own idle timeout.
     http_keep_alive_seconds: PositiveInt = 5
+    # The proxies whose X-Forwarded-For is believed (comma-separated IPs and CIDR networks, or *):
+    # the client IP of rate limits and sessions. None by default: the client is the connection's peer.
+    forwarded_allow_ips: str = ""
     grpc_port: Port = 50051
     # On SIGTERM/SIGINT the gRPC server refuses new calls and lets running ones finish for this long.
     grpc_shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 10.0
@@ -136,6 +140,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         if settings.smtp_url is not None:
             smtp_endpoint(settings.smtp_url)
         _check_cron(settings.purge_sessions_cron)
+        trusted_proxies(settings.forwarded_allow_ips)
     except ValueError as exc:
         raise SettingsError(f"Invalid setting: {exc}") from None
     return _with_secret_key(settings)
@@ -193,6 +198,51 @@ def smtp_endpoint(url: str) -> SmtpEndpoint:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
     )
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedProxies:
+    """The peers whose ``X-Forwarded-For`` is believed: every peer, or those in ``networks``."""
+
+    everyone: bool = False
+    networks: tuple[IPNetwork, ...] = ()
+
+    def __contains__(self, host: str) -> bool:
+        if self.everyone:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # an IPv4 peer on a dual-stack socket
+        return any(address in network for network in self.networks)
+
+    def __bool__(self) -> bool:
+        return self.everyone or bool(self.networks)
+
+
+def trusted_proxies(value: str) -> TrustedProxies:
+    """``FORWARDED_ALLOW_IPS``: comma-separated IP addresses and CIDR networks, or ``*`` alone; empty: none.
+
+    ValueError naming the variable for anything else: uvicorn's own reading of the same
+    variable would take a typo for a host name and trust nobody, or the wrong proxy, silently.
+    """
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    if entries == ["*"]:
+        return TrustedProxies(everyone=True)
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry))
+        except ValueError:
+            raise ValueError(
+                f"FORWARDED_ALLOW_IPS: {entry!r} is not an IP address or network (or * alone, for every peer)"
+            ) from None
+    return TrustedProxies(networks=tuple(networks))
 
 
 #: The range of each of the five cron fields: minute, hour, day of month, month, day of week.

@@ -18,6 +18,7 @@ from app.domain.errors import DomainError
 
 StatusT = TypeVar("StatusT")
 
+BAD_REQUEST = "bad_request"
 RATE_LIMITED = "rate_limited"
 SERVICE_UNAVAILABLE = "service_unavailable"
 INTERNAL_ERROR = "internal_error"

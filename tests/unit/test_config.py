@@ -84,6 +84,12 @@ def test_values_are_parsed_to_their_types() -> None:
         ("PURGE_SESSIONS_CRON", "61 * * * *"),
         ("PURGE_SESSIONS_CRON", "0 * * 13 *"),
         ("PURGE_SESSIONS_CRON", "*/0 * * * *"),
+        ("FORWARDED_ALLOW_IPS", "proxy.internal"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.1/33"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.1/8"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.1, 10.0.0"),
+        ("FORWARDED_ALLOW_IPS", "*, 10.0.0.1"),
+        ("FORWARDED_ALLOW_IPS", "127.0.0.1:8000"),
     ],
 )
 def test_an_invalid_value_is_refused_naming_the_variable(variable: str, value: str) -> None:

@@ -24,7 +24,8 @@ from app.domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.interfaces.grpc.calls import peer_host
+from app.infrastructure.config import trusted_proxies
+from app.interfaces.grpc.calls import client_address
 from app.interfaces.grpc.messages import UserLookup, listing_parameters
 from app.interfaces.grpc.status import RateLimited, failure_for
 from app.interfaces.grpc.v1 import auth_pb2, users_pb2
@@ -135,12 +136,16 @@ def test_other_failures_have_the_rest_reasons() -> None:
     assert internal.cause is crash
 
 
-class _Peer:
-    def __init__(self, peer: str) -> None:
+class _Call:
+    def __init__(self, peer: str, metadata: tuple[tuple[str, str | bytes], ...] = ()) -> None:
         self._peer = peer
+        self._metadata = metadata
 
     def peer(self) -> str:
         return self._peer
+
+    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        return self._metadata
 
 
 @pytest.mark.parametrize(
@@ -153,4 +158,13 @@ class _Peer:
     ],
 )
 def test_the_client_key_is_the_ip_as_rest_sees_it(peer: str, host: str) -> None:
-    assert peer_host(_Peer(peer)) == host  # type: ignore[arg-type]
+    forged = (("x-forwarded-for", "198.51.100.1"),)
+
+    assert client_address(_Call(peer, forged), trusted_proxies("")) == host  # type: ignore[arg-type]
+
+
+def test_behind_a_trusted_proxy_the_client_is_the_one_it_forwards_for() -> None:
+    call = _Call("ipv4:10.0.0.5:52100", (("x-forwarded-for", "198.51.100.1, 203.0.113.9"), ("x-forwarded-for", b"")))
+
+    assert client_address(call, trusted_proxies("10.0.0.0/8")) == "203.0.113.9"  # type: ignore[arg-type]
+    assert client_address(call, trusted_proxies("192.0.2.1")) == "10.0.0.5"  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -14,7 +15,12 @@ import pytest
 from argon2 import PasswordHasher as Argon2
 from argon2 import extract_parameters
 
-from app.infrastructure.security.passwords import HASHING_NICENESS, Argon2PasswordHasher, unmatchable_hash
+from app.infrastructure.security.passwords import (
+    HASHING_NICENESS,
+    LOWEST_PRIORITY,
+    Argon2PasswordHasher,
+    unmatchable_hash,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -208,3 +214,41 @@ async def test_batches_hash_one_at_a_time_and_never_ahead_of_a_sign_in(monkeypat
     assert running_batch_hashes[1] == 1
     assert finished.count("batch") == 10
     assert finished.index("interactive") <= 2, finished
+
+
+#: Run under ``nice``: prints the process's niceness, then the niceness its hashes ran at.
+_NICED_HASHING = """
+import asyncio, os, threading
+from argon2 import PasswordHasher
+from app.infrastructure.security.passwords import Argon2PasswordHasher
+
+seen = []
+real_hash = PasswordHasher.hash
+def recording(self, *args, **kwargs):
+    seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    return real_hash(self, *args, **kwargs)
+PasswordHasher.hash = recording
+hasher = Argon2PasswordHasher(time_cost=1, memory_kib=1024, parallelism=1)
+asyncio.run(hasher.hash("correct horse battery"))
+print(os.getpriority(os.PRIO_PROCESS, os.getpid()), *seen)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have a priority of their own on Linux")
+@pytest.mark.parametrize("niceness", [0, 5, 9, 12, 19])
+def test_hashing_runs_below_the_process_priority_however_the_process_is_niced(niceness: int) -> None:
+    """Started under ``nice -n N``, a process still hashes HASHING_NICENESS steps below its own
+    priority (down to the lowest there is), never at the event loop's or above it."""
+    started = subprocess.run(
+        ["nice", "-n", str(niceness), sys.executable, "-c", _NICED_HASHING],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    process, *hashed = (int(word) for word in started.stdout.split())
+    assert process == min(LOWEST_PRIORITY, os.getpriority(os.PRIO_PROCESS, 0) + niceness)
+    assert hashed == [min(LOWEST_PRIORITY, process + HASHING_NICENESS)]
+    if process < LOWEST_PRIORITY:
+        assert hashed[0] > process

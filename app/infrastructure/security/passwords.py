@@ -6,7 +6,9 @@ hash is all CPU (and argon2 runs ``parallelism`` threads of its own for each), s
 of sign-ins would otherwise take the cores from the event loop and every request waits.
 The hashing threads therefore run at a lower scheduling priority (Linux: per-thread nice,
 which argon2's own threads inherit): when the event loop has work, it gets the CPU at once;
-when it has none, hashing gets all of it. There are as many threads as cores, since more
+when it has none, hashing gets all of it. The priority is lowered from the process's own,
+not set to a fixed value: a process started under ``nice`` (or in a niced container) would
+otherwise hash at the event loop's priority, or above it. There are as many threads as cores, since more
 hashes at once would only share the same cores.
 
 Batches (``hash_many``: the passwords of a bulk create) take a lane of their own, one
@@ -33,8 +35,10 @@ from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.low_level import ARGON2_VERSION
 
-#: How much the hashing threads yield to the event loop (0 = not at all, 19 = the most).
+#: How far below the process's own priority the hashing threads run, in niceness steps.
 HASHING_NICENESS = 10
+#: The lowest priority Linux has: a niceness past it is taken as it.
+LOWEST_PRIORITY = 19
 
 _T = TypeVar("_T")
 
@@ -96,9 +100,11 @@ def _b64(data: bytes) -> str:
 
 
 def yield_to_the_event_loop() -> None:
-    """Lower this thread's priority; where threads have no priority of their own, leave it.
+    """Lower this thread's priority below the process's; where threads have no priority of their own, leave it.
 
+    The process's priority is its main thread's (on Linux the main thread's id is the process id).
     Public for the load test, whose argon2 ceiling must hash at the priority the service does.
     """
     with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+        own = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(LOWEST_PRIORITY, own + HASHING_NICENESS))

@@ -11,6 +11,8 @@ from urllib.parse import unquote
 import grpc.aio
 
 from app.application.auth.principal import Principal
+from app.infrastructure.config import TrustedProxies
+from app.interfaces.client_address import FORWARDED_FOR, client_host
 
 # Generic in the stubs only: quoted, so never subscripted at run time.
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
@@ -26,16 +28,18 @@ def metadata_value(context: Context, key: str) -> str | None:
     return None
 
 
-def peer_host(context: Context) -> str:
-    """The caller's IP, as REST sees it: ``ipv4:10.0.0.1:5000`` → ``10.0.0.1``, ``ipv6:[::1]:5000`` → ``::1``.
+def client_address(context: Context, trusted: TrustedProxies) -> str:
+    """The caller's IP, as REST sees it: the peer (``ipv4:10.0.0.1:5000`` → ``10.0.0.1``,
+    ``ipv6:[::1]:5000`` → ``::1``), or behind a trusted proxy what its ``x-forwarded-for`` says.
 
     One form for both interfaces means one rate-limit budget per client, whichever it calls.
     """
     peer = unquote(context.peer())
     kind, _, address = peer.partition(":")
     if kind in ("ipv4", "ipv6"):
-        return address.rpartition(":")[0].strip("[]")
-    return peer
+        peer = address.rpartition(":")[0].strip("[]")
+    forwarded = [value for name, value in context.invocation_metadata() or () if name == FORWARDED_FOR]
+    return client_host(peer, [value for value in forwarded if isinstance(value, str)], trusted)
 
 
 @contextmanager

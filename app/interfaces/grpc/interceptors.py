@@ -22,11 +22,12 @@ import grpc.aio
 import structlog
 
 from app.application.auth.queries import AuthQueries
+from app.infrastructure.config import TrustedProxies
 from app.infrastructure.rate_limit import RateLimiter
 from app.interfaces import callers
 from app.interfaces.errors import new_error_id
-from app.interfaces.grpc.calls import Context, acting_as, metadata_value, peer_host
-from app.interfaces.grpc.status import Failure, RateLimited, failure_for, rich_status
+from app.interfaces.grpc.calls import Context, acting_as, client_address, metadata_value
+from app.interfaces.grpc.status import Failure, MalformedRequest, RateLimited, failure_for, rich_status
 from app.interfaces.request_id import REQUEST_ID_KEY, request_id
 
 access_log = structlog.get_logger("app.access")
@@ -50,7 +51,11 @@ class AroundInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
         method = handler_call_details.method
         if handler is None or (self._prefixes is not None and not method.startswith(self._prefixes)):
             return handler
-        return _wrapped(handler, functools.partial(self.around, method))
+        return _wrapped(self.inner(handler), functools.partial(self.around, method))
+
+    def inner(self, handler: Handler) -> Handler:
+        """The handler ``around`` is entered around: by default, the one the next interceptor made."""
+        return handler
 
     @abc.abstractmethod
     def around(self, method: str, context: Context) -> AbstractAsyncContextManager[None]:
@@ -104,6 +109,28 @@ class ErrorInterceptor(AroundInterceptor):
         super().__init__(services=services)
         self._exposes_internals = exposes_internals
 
+    def inner(self, handler: Handler) -> Handler:
+        """Request bytes that are not the method's message: gRPC would fail the call with ``UNKNOWN``
+        and the decoder's exception as its message, before any interceptor ran. Decoded here
+        instead, a failure is raised inside ``around``, and answered like every other error."""
+        if handler.unary_unary is None or handler.request_deserializer is None:
+            return handler  # the app.v1 methods are all unary
+        deserializer = handler.request_deserializer
+        behaviour: Callable[..., Awaitable[Any]] = handler.unary_unary
+
+        def deserialize(raw: bytes) -> Any:
+            try:
+                return deserializer(raw)
+            except Exception:  # noqa: BLE001 - whatever the decoder raises, the bytes are the client's
+                return _UNDECODABLE
+
+        async def behave(request: Any, context: Context) -> Any:
+            if request is _UNDECODABLE:
+                raise MalformedRequest(_request_message_name(deserializer))
+            return await behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(behave, deserialize, handler.response_serializer)
+
     @asynccontextmanager
     async def around(self, method: str, context: Context) -> AsyncIterator[None]:
         try:
@@ -113,6 +140,17 @@ class ErrorInterceptor(AroundInterceptor):
             error_id = new_error_id()
             _log(failure, error_id)
             await context.abort_with_status(rich_status(failure, error_id, exposes_internals=self._exposes_internals))
+
+
+#: What the tolerant deserializer returns for bytes it cannot decode.
+_UNDECODABLE = object()
+
+
+def _request_message_name(deserializer: Callable[[bytes], Any]) -> str:
+    """``app.v1.SignUp`` for ``SignUp.FromString``: generated deserializers are bound to their message class."""
+    message_class = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message_class, "DESCRIPTOR", None)
+    return str(getattr(descriptor, "full_name", "request"))
 
 
 def _log(failure: Failure, error_id: str) -> None:
@@ -126,13 +164,14 @@ def _log(failure: Failure, error_id: str) -> None:
 class RateLimitInterceptor(AroundInterceptor):
     """The REST auth rate limit (same limiter, same key: the client IP), so both interfaces share one budget."""
 
-    def __init__(self, limiter: RateLimiter, *, services: Collection[str]) -> None:
+    def __init__(self, limiter: RateLimiter, trusted: TrustedProxies, *, services: Collection[str]) -> None:
         super().__init__(services=services)
         self._limiter = limiter
+        self._trusted = trusted
 
     @asynccontextmanager
     async def around(self, method: str, context: Context) -> AsyncIterator[None]:
-        verdict = await self._limiter.hit(peer_host(context))
+        verdict = await self._limiter.hit(client_address(context, self._trusted))
         if not verdict.allowed:
             raise RateLimited(verdict.retry_after)
         yield

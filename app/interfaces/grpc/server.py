@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import Settings, SettingsError, load_settings
+from app.infrastructure.config import Settings, SettingsError, load_settings, trusted_proxies
 from app.infrastructure.logging import configure_logging
 from app.interfaces.grpc.health import DependencyHealth
 from app.interfaces.grpc.interceptors import (
@@ -41,11 +41,12 @@ HEALTH_REFRESH_SECONDS = 5.0
 class GrpcServer:
     def __init__(self, settings: Settings, container: Container) -> None:
         self.health = DependencyHealth(container, (AUTH_SERVICE, USER_SERVICE))
+        trusted = trusted_proxies(settings.forwarded_allow_ips)
         self._server = grpc.aio.server(
             interceptors=[
                 RequestLogInterceptor(),
                 ErrorInterceptor(services=(AUTH_SERVICE, USER_SERVICE), exposes_internals=settings.exposes_internals),
-                RateLimitInterceptor(container.auth_rate_limiter, services=(AUTH_SERVICE,)),
+                RateLimitInterceptor(container.auth_rate_limiter, trusted, services=(AUTH_SERVICE,)),
                 AuthenticationInterceptor(container.auth_queries, services=(USER_SERVICE,)),
             ],
             options=[
@@ -55,7 +56,8 @@ class GrpcServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        auth_pb2_grpc.add_AuthServiceServicer_to_server(AuthService(container.users, container.auth), self._server)
+        auth_service = AuthService(container.users, container.auth, trusted)
+        auth_pb2_grpc.add_AuthServiceServicer_to_server(auth_service, self._server)
         users_pb2_grpc.add_UserServiceServicer_to_server(UserService(container.administration), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         reflection.enable_server_reflection(

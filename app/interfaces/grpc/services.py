@@ -12,16 +12,18 @@ from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import SignUpBody
 from app.application.users.queries import get_me
+from app.infrastructure.config import TrustedProxies
 from app.interfaces import callers
-from app.interfaces.grpc.calls import Context, current_principal, metadata_value, peer_host
+from app.interfaces.grpc.calls import Context, client_address, current_principal, metadata_value
 from app.interfaces.grpc.messages import UserLookup, listing_parameters, to_body, to_message
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2, users_pb2_grpc
 
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):
-    def __init__(self, users: UserCommands, auth: AuthCommands) -> None:
+    def __init__(self, users: UserCommands, auth: AuthCommands, trusted: TrustedProxies) -> None:
         self._users = users
         self._auth = auth
+        self._trusted = trusted
 
     async def SignUp(self, request: auth_pb2.SignUp, context: Context) -> users_pb2.User:
         body = to_body(request, SignUpBody)
@@ -29,7 +31,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):
 
     async def IssueTokens(self, request: auth_pb2.IssueTokens, context: Context) -> auth_pb2.TokenPair:
         body = to_body(request, TokenRequestBody)
-        client = callers.client_info(metadata_value(context, "user-agent"), peer_host(context))
+        client = callers.client_info(metadata_value(context, "user-agent"), client_address(context, self._trusted))
         return to_message(await self._auth.issue_tokens(body.email, body.password, client), auth_pb2.TokenPair)
 
     async def RefreshTokens(self, request: auth_pb2.RefreshTokens, context: Context) -> auth_pb2.TokenPair:

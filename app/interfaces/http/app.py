@@ -11,7 +11,7 @@ from litestar.exceptions import ValidationException
 from litestar.plugins import CLIPluginProtocol
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import Settings, load_settings
+from app.infrastructure.config import Settings, load_settings, trusted_proxies
 from app.infrastructure.logging import configure_logging
 from app.interfaces.cli import AdminCommandsPlugin
 from app.interfaces.http.allow import AllowEveryMethod
@@ -21,6 +21,8 @@ from app.interfaces.http.controllers.auth import AuthController
 from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
+from app.interfaces.http.forwarded import ForwardedClientMiddleware
+from app.interfaces.http.guard import RequestGuard
 from app.interfaces.http.metrics import MetricsPlugin
 from app.interfaces.http.openapi import ClosedBodies, openapi_config
 from app.interfaces.http.problems import problem_details_plugin, validation_exception_handler
@@ -62,6 +64,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.state.exposes_internals = settings.exposes_internals
     app.state.container = container
     # Outermost layers, outside Litestar's router, so that even unmatched routes get a
-    # request id, an access-log line and the security headers.
-    app.asgi_handler = RequestContextMiddleware(SecurityHeadersMiddleware(app.asgi_handler))
+    # request id, an access-log line and the security headers; inside them, the guard answers
+    # what Litestar cannot (a bad Host, an exception that escaped it) as problems.
+    app.asgi_handler = RequestContextMiddleware(SecurityHeadersMiddleware(RequestGuard(app.asgi_handler)))
+    if trusted := trusted_proxies(settings.forwarded_allow_ips):
+        app.asgi_handler = ForwardedClientMiddleware(app.asgi_handler, trusted)
     return app

@@ -31,13 +31,20 @@ from app.domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.interfaces.errors import INTERNAL_ERROR, RATE_LIMITED, SERVICE_UNAVAILABLE, new_error_id, status_for
+from app.interfaces.errors import (
+    BAD_REQUEST,
+    INTERNAL_ERROR,
+    RATE_LIMITED,
+    SERVICE_UNAVAILABLE,
+    new_error_id,
+    status_for,
+)
 from app.interfaces.validation import body_field_errors
 
 log = structlog.get_logger("app.errors")
 
 _CODES = {
-    400: "bad_request",
+    400: BAD_REQUEST,
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
@@ -106,6 +113,21 @@ class Problem(ProblemDetailsException):
         if self.status_code >= 500 and self.cause is not None and _exposes_internals(request):
             self.extra["traceback"] = traceback.format_exception(self.cause)
         return super().to_response(request)
+
+
+def problem_document(status: int, detail: str, *, instance: str, error_id: str, code: str | None = None) -> bytes:
+    """The JSON body of a problem answered below Litestar (by the connection or the last-resort
+    guard), in the shape ``Problem`` gives every other one (``ProblemBody``, without ``errors``)."""
+    body = {
+        "type": "about:blank",
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code or _CODES.get(status, f"http_{status}"),
+        "error_id": error_id,
+    }
+    return msgspec.json.encode(body)
 
 
 def _title(status: int) -> str:

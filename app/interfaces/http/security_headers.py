@@ -16,7 +16,7 @@ Litestar middleware, which would only run once a route matched.
   only our own schema, so its policy restricts what cannot break it: no framing and no
   ``<base>`` rewriting.
 - ``Strict-Transport-Security`` only on requests that came over https (the ASGI scope's
-  scheme, which uvicorn's ``--proxy-headers`` takes from a trusted proxy): browsers
+  scheme, which behind a proxy in ``FORWARDED_ALLOW_IPS`` is its ``X-Forwarded-Proto``): browsers
   ignore it over http, and sending it from a plain-http development server is useless.
 
 The header lists are built once; per response this costs one list concatenation.
@@ -41,7 +41,15 @@ _COMMON: Headers = [
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
+_HSTS = (b"strict-transport-security", HSTS)
+_API: Headers = [*_COMMON, (b"content-security-policy", API_CSP)]
+_DOCS_UI: Headers = [*_COMMON, (b"content-security-policy", DOCS_UI_CSP)]
 _SCHEMA_DOCUMENTS = (".json", ".yaml", ".yml")
+
+
+def api_security_headers(*, https: bool) -> Headers:
+    """The headers of an API answer; also written by the HTTP connection on the errors it answers itself."""
+    return [*_API, _HSTS] if https else _API
 
 
 class SecurityHeadersMiddleware:
@@ -49,15 +57,12 @@ class SecurityHeadersMiddleware:
         self._app = app
         self._docs_path = docs_path.rstrip("/")
         self._docs_prefix = self._docs_path + "/"
-        api = [*_COMMON, (b"content-security-policy", API_CSP)]
-        docs_ui = [*_COMMON, (b"content-security-policy", DOCS_UI_CSP)]
-        hsts = (b"strict-transport-security", HSTS)
         # Indexed by (is the docs UI, came over https).
         self._headers: dict[tuple[bool, bool], Headers] = {
-            (False, False): api,
-            (False, True): [*api, hsts],
-            (True, False): docs_ui,
-            (True, True): [*docs_ui, hsts],
+            (False, False): api_security_headers(https=False),
+            (False, True): api_security_headers(https=True),
+            (True, False): _DOCS_UI,
+            (True, True): [*_DOCS_UI, _HSTS],
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
