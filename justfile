@@ -41,6 +41,9 @@ serve: sync
     PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/app-metrics.XXXXXX")"
     export PROMETHEUS_MULTIPROC_DIR
     trap 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' EXIT
+    # Settings first: uvicorn's supervisor ends with status 0 when its workers refuse to start,
+    # and reads a bad PORT itself, with its own message.
+    .venv/bin/python -m app.infrastructure.config
     # From the environment `sync` just made: `uv run` would check it again before starting.
     # The protocol bounds each connection: how long a request may take to arrive
     # (HTTP_READ_TIMEOUT_SECONDS), how large its head may be, how long it may idle between

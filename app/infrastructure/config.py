@@ -321,3 +321,9 @@ def _local_secret_key() -> str:
     finally:
         candidate.unlink()
     return path.read_text().strip()
+
+
+if __name__ == "__main__":
+    # ``python -m app.infrastructure.config``: the check alone, for a launcher to run before a
+    # supervisor (uvicorn with several workers, Taskiq) that would report a refusal as exit 0.
+    load_settings_or_exit()

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +47,7 @@ async def test_production_server_serves_a_whole_session(database_url: str, tmp_p
     env = {**server_env(database_url), "WORKERS": "2", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
     async with running("serve", env, tmp_path) as client:
         tokens = await sign_up_and_in(client, "smoke@example.com")
+        assert await healthcheck({"PORT": str(client.base_url.port)}) == (0, "api: healthy")
         user_id = (await client.get("/api/v1/users/me", headers=bearer(tokens))).json()["id"]
 
         refreshed = await client.post("/api/v1/auth/tokens/refresh", json={"refresh_token": tokens["refresh_token"]})
@@ -149,6 +151,25 @@ async def test_create_admin_creates_then_promotes(database_url: str, client: htt
     assert "password" in output
 
 
+async def healthcheck(ports: dict[str, str]) -> tuple[int, str]:
+    """``python -m app.interfaces.healthcheck`` with these ports (the others closed): its status and its line."""
+    closed = {name: str(free_port()) for name in ("PORT", "GRPC_PORT", "JOB_METRICS_PORT")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.interfaces.healthcheck",
+        env={**os.environ, **closed, **ports},
+        stdout=subprocess.PIPE,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return process.returncode, output.decode().strip()
+
+
+async def test_the_image_healthcheck_fails_where_no_server_listens() -> None:
+    assert await healthcheck({}) == (1, "no server listens here")
+
+
 async def _wait_until_serving(channel: grpc.aio.Channel, process: asyncio.subprocess.Process, log_path: Path) -> None:
     check = health_check(channel)
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
@@ -194,6 +215,8 @@ async def test_grpc_server_serves_and_stops_gracefully(database_url: str, tmp_pa
         tokens = await auth.IssueTokens(auth_pb2.IssueTokens(**credentials))
         me = await users.GetMe(users_pb2.GetMe(), metadata=(*bearer_metadata(tokens.access_token), REQUEST_ID))
         assert me.id == user.id
+        # The image's HEALTHCHECK under a plain `docker run IMAGE python -m app.interfaces.grpc`.
+        assert await healthcheck({"GRPC_PORT": str(port)}) == (0, "grpc: healthy")
 
         in_flight = asyncio.ensure_future(auth.IssueTokens(auth_pb2.IssueTokens(**credentials)))
         await asyncio.sleep(0.5)

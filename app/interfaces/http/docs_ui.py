@@ -5,8 +5,8 @@ ReDoc (``/schema/redoc``, for reading) are pages of our own markup over the two 
 browser bundles, which are committed under ``docs_assets/`` at the versions pinned in
 :data:`BUNDLES` (``just docs-ui`` fetches them through npm, checks the package's
 integrity hash and writes ``MANIFEST.json``; a test checks every file against it). They are
-served from ``/schema/assets/<package>-<version>/…``, cached for a year: a new version is
-a new path.
+served from ``/schema/assets/<package>-<version>/…``, cached for a day (a new version is a
+new path; our own ``swagger-init.js`` has none, hence not longer).
 
 Nothing on these pages comes from elsewhere and no script is inline, so their policy
 (:data:`DOCS_UI_CSP`) allows scripts from this origin only. Styles may be inline: both
@@ -28,6 +28,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import NotFoundException
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, YamlRenderPlugin
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
@@ -77,12 +78,12 @@ SWAGGER_INIT = "swagger-init.js"
 
 
 def assets_router(docs_path: str) -> Router:
-    """``{docs_path}/assets/…``: the bundles and our scripts, cached for a year (each version has its own path)."""
+    """``{docs_path}/assets/…``: the bundles and our script, cached for a day."""
     return create_static_files_router(
         path=f"{docs_path.rstrip('/')}/assets",
         directories=[ASSETS_DIR],
         name=ASSETS_ROUTE,
-        cache_control=CacheControlHeader(max_age=31_536_000, public=True),
+        cache_control=CacheControlHeader(max_age=86_400, public=True),
         include_in_schema=False,
     )
 
@@ -91,7 +92,8 @@ def render_plugins(*, show_docs: bool) -> list[OpenAPIRenderPlugin]:
     """The document in both formats, and the UI pages unless switched off."""
     documents: list[OpenAPIRenderPlugin] = [JsonRenderPlugin(), YamlRenderPlugin()]
     if not show_docs:
-        return documents
+        # Litestar serves some plugin at the root; without this one it would be the JSON document.
+        return [SwitchedOff(path="/"), *documents]
     # Swagger UI first: Litestar serves the first plugin at the root (/schema) as well.
     return [SwaggerPage(path=["/", "/swagger"]), RedocPage(path="/redoc"), *documents]
 
@@ -120,6 +122,13 @@ class _DocsPage(OpenAPIRenderPlugin):
             f'<link rel="icon" href="data:,"><title>{title}</title>{links}</head>'
             f"<body>{self.body(spec_url)}{scripts}</body></html>"
         ).encode()
+
+
+class SwitchedOff(OpenAPIRenderPlugin):
+    """The root of the docs when ``SHOW_API_DOCS=false``: 404, like the other pages."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        raise NotFoundException("The API docs are switched off (SHOW_API_DOCS=false)")
 
 
 class SwaggerPage(_DocsPage):
