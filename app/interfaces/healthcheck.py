@@ -34,7 +34,8 @@ def http_ok(path: str, port_setting: str) -> bool:
     url = f"http://{HOST}:{setting(port_setting)}{path}"
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
-            return 200 <= response.status < 300
+            status: int = response.status
+            return 200 <= status < 300
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ConnectionRefusedError):  # nothing listens: not this role
             raise exc.reason from exc
@@ -43,16 +44,21 @@ def http_ok(path: str, port_setting: str) -> bool:
 
 def grpc_serving() -> bool:
     import grpc  # noqa: PLC0415 - only the gRPC role's check needs it
-    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
+    from grpc_health.v1 import health_pb2  # noqa: PLC0415
 
     with grpc.insecure_channel(f"{HOST}:{setting('GRPC_PORT')}") as channel:
+        check = channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString,
+        )
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT_SECONDS)
+            reply: health_pb2.HealthCheckResponse = check(health_pb2.HealthCheckRequest(), timeout=TIMEOUT_SECONDS)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.UNAVAILABLE:  # nothing listens: not this role
                 raise ConnectionRefusedError from exc
             raise
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 PROBES: dict[str, Callable[[], bool]] = {

@@ -73,7 +73,7 @@ async def test_a_docs_page_may_run_only_this_origins_scripts(client: Client, pat
     response = await client.get(path)
 
     directives = dict(
-        (part.split(" ", 1) + [""])[:2]
+        [*part.split(" ", 1), ""][:2]
         for part in (d.strip() for d in response.headers["content-security-policy"].split(";"))
     )
     assert directives["default-src"] == "'none'"
