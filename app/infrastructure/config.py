@@ -166,8 +166,6 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     except msgspec.ValidationError as exc:
         raise SettingsError(f"Invalid setting: {_name_variable(str(exc))}") from None
     try:
-        if settings.is_production and "DATABASE_URL" not in values:
-            raise ValueError("DATABASE_URL: required when APP_ENV=prod (the embedded SQLite file is for development)")
         database_backend(settings.database_url)
         if settings.redis_url is not None:
             _check_scheme("REDIS_URL", settings.redis_url, REDIS_SCHEMES)
@@ -178,7 +176,12 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         _check_cron(settings.purge_sessions_cron)
     except ValueError as exc:
         raise SettingsError(f"Invalid setting: {exc}") from None
-    return _with_secret_key(settings)
+    settings = _with_secret_key(settings)
+    if settings.is_production and "DATABASE_URL" not in values:
+        raise SettingsError(
+            "Invalid setting: DATABASE_URL: required when APP_ENV=prod (the embedded SQLite file is for development)"
+        )
+    return settings
 
 
 #: The database drivers the service ships: asyncpg for PostgreSQL, aiosqlite for the embedded file.

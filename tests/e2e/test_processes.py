@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -114,30 +115,38 @@ async def test_dev_server_runs_on_embedded_sqlite(tmp_path: Path) -> None:
     assert database.is_file()
 
 
-async def run_just(*args: str, env: dict[str, str]) -> tuple[int, str]:
+async def run_just(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, str]:
+    """Run a recipe with ``stdin`` as its standard input (a pipe: not a terminal)."""
     process = await asyncio.create_subprocess_exec(
-        "just", *args, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        "just",
+        *args,
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    output, _ = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=120)
     assert process.returncode is not None
     return process.returncode, output.decode()
 
 
 async def test_create_admin_creates_then_promotes(database_url: str, client: httpx.AsyncClient) -> None:
-    """``just create-admin`` makes the first admin, and promotes an existing user in place."""
+    """``just create-admin EMAIL`` makes the first admin, and promotes an existing user in place.
+
+    The password is read from standard input (one line), never from the command line.
+    """
     env = server_env(database_url)
 
-    credentials = {"email": "root@example.com", "password": "an admin password"}
-    code, output = await run_just("create-admin", credentials["email"], credentials["password"], env=env)
+    password = "an admin password with a trailing space "
+    code, output = await run_just("create-admin", "root@example.com", env=env, stdin=f"{password}\n")
     assert code == 0, output
     assert "Created admin root@example.com" in output
-    admin = await client.post(
-        "/api/v1/auth/tokens", json={"email": "root@example.com", "password": "an admin password"}
-    )
+    assert password.strip() not in output
+    admin = await client.post("/api/v1/auth/tokens", json={"email": "root@example.com", "password": password})
     assert (await client.get("/api/v1/users/me", headers=bearer(admin.json()))).json()["role"] == "admin"
 
     tokens = await sign_up_and_in(client, "ada@example.com")
-    code, output = await run_just("create-admin", "ADA@example.com", "ignored password", env=env)
+    code, output = await run_just("create-admin", "ADA@example.com", env=env, stdin="ignored password\n")
     assert code == 0, output
     assert "Promoted existing user" in output
     assert (await client.get("/api/v1/users/me", headers=bearer(tokens))).json()["role"] == "admin"
@@ -145,10 +154,59 @@ async def test_create_admin_creates_then_promotes(database_url: str, client: htt
         await client.post("/api/v1/auth/tokens", json={"email": "ada@example.com", "password": PASSWORD})
     ).is_success
 
-    code, output = await run_just("create-admin", "not-an-email", "short", env=env)
+    code, output = await run_just("create-admin", "not-an-email", env=env, stdin="short\n")
     assert code != 0
     assert "email" in output
     assert "password" in output
+
+
+async def test_create_admin_takes_no_password_from_the_command_line(database_url: str) -> None:
+    env = server_env(database_url)
+
+    code, output = await run_just("create-admin", "root@example.com", "a password on argv", env=env)
+    assert code != 0
+    assert "Created admin" not in output
+
+    code, output = await run_just("create-admin", "root@example.com", env=env, stdin="")
+    assert code != 0
+    assert "password: expected on standard input" in output
+    assert "Traceback" not in output
+
+
+async def test_demo_fills_the_embedded_database_and_can_run_again(tmp_path: Path) -> None:
+    """``just demo`` on the embedded default: an admin and users who can sign in, twice without harm."""
+    database = tmp_path / "demo.db"
+    env = server_env(f"sqlite+aiosqlite:///{database}")
+
+    code, first = await run_just("demo", env=env)
+    assert code == 0, first
+    code, again = await run_just("demo", env=env)
+    assert code == 0, again
+
+    assert "Added admin admin@example.com" in first
+    assert "Kept admin admin@example.com" in again
+    assert first.count("Added user ") == again.count("Kept user ") >= 2
+    assert "Added" not in again
+    assert "/schema" in first
+    assert "demo-password" in first
+    with sqlite3.connect(database) as connection:
+        roles = dict(connection.execute("SELECT email, role FROM users").fetchall())
+    assert roles.pop("admin@example.com") == "admin"
+    assert len(roles) == first.count("Added user ")
+    assert set(roles.values()) == {"user"}
+    async with running("dev", env, tmp_path) as client:
+        for email in ["admin@example.com", *roles]:
+            signed_in = await client.post("/api/v1/auth/tokens", json={"email": email, "password": "demo-password"})
+            assert signed_in.status_code == 200, email
+
+
+async def test_demo_refuses_production(database_url: str) -> None:
+    env = server_env(database_url, APP_ENV="prod")
+
+    code, output = await run_just("demo", env=env)
+    assert code != 0
+    assert "refused with APP_ENV=prod" in output
+    assert "Added" not in output
 
 
 async def healthcheck(ports: dict[str, str]) -> tuple[int, str]:
