@@ -81,7 +81,7 @@ worker: sync
     #!/usr/bin/env bash
     set -euo pipefail
     # Settings first: Taskiq's supervisor exits 0 however its workers end, so a refusal is said here.
-    .venv/bin/python -m app.interfaces.worker
+    .venv/bin/python -m app.infrastructure.config worker
     # As for `just serve`: the processes add up their metrics in a fresh directory.
     PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/worker-metrics.XXXXXX")"
     export PROMETHEUS_MULTIPROC_DIR

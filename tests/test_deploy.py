@@ -167,6 +167,6 @@ def test_supervised_processes_check_their_settings_first() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert '"python -m app.infrastructure.config && ' in dockerfile
     worker_command = " ".join(SERVICES["worker"]["command"])
-    assert "python -m app.interfaces.worker &&" in worker_command
+    assert "python -m app.infrastructure.config worker &&" in worker_command
     [k8s_worker] = containers(deployment("worker"))
-    assert "python -m app.interfaces.worker &&" in " ".join(k8s_worker["command"])
+    assert "python -m app.infrastructure.config worker &&" in " ".join(k8s_worker["command"])

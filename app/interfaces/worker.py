@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from wsgiref.simple_server import WSGIServer
 
 import structlog
@@ -29,7 +28,7 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqScheduler, TaskiqState
 from taskiq.schedule_sources import LabelScheduleSource
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import STARTUP_FAILURE, Settings, load_settings_or_exit
+from app.infrastructure.config import load_settings_or_exit
 from app.infrastructure.logging import configure_logging
 from app.interfaces.prometheus import EachScrape
 
@@ -73,27 +72,9 @@ def create_scheduler() -> TaskiqScheduler:
 
 
 def _container() -> Container:
-    settings = worker_settings()
+    settings = load_settings_or_exit(role="worker")
     configure_logging(settings)
     return build_container(settings)
-
-
-def worker_settings() -> Settings:
-    """The settings, if a worker or scheduler can run on them; else one line and exit ``STARTUP_FAILURE``."""
-    settings = load_settings_or_exit()
-    if settings.redis_url is None:
-        sys.stderr.write(
-            "Invalid setting: REDIS_URL: required by a worker or scheduler (jobs run in the API without it)\n"
-        )
-        raise SystemExit(STARTUP_FAILURE)
-    return settings
-
-
-if __name__ == "__main__":
-    # ``python -m app.interfaces.worker``: the check alone, before ``taskiq worker`` starts. Taskiq's
-    # supervisor exits 0 when it is stopped, so a worker refused for its settings could not say so
-    # in its exit status; this check can.
-    worker_settings()
 
 
 def _serve_metrics(container: Container) -> list[WSGIServer]:
