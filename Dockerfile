@@ -54,15 +54,19 @@ USER app
 
 EXPOSE 8000 50051
 
-# slim has no curl; urlopen raises (exit 1) on a refused connection or a non-2xx status.
-# PORT is honoured so the check follows the server if the port is overridden.
+# One check for every role: it probes, on loopback, whichever server this container runs (the
+# API's /health/live on PORT, the gRPC health service on GRPC_PORT, a worker's /metrics on
+# JOB_METRICS_PORT), so it holds under a plain `docker run IMAGE python -m app.interfaces.grpc`
+# too. The consumer and the scheduler serve nothing: disable the check for them (compose does).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '8000'), timeout=4)"]
+    CMD ["python", "-m", "app.interfaces.healthcheck"]
 
 # Through sh so PORT/WORKERS expand at run time; exec so uvicorn is PID 1 and gets SIGTERM.
-# Migrations use the same image: `docker run IMAGE alembic upgrade head`; so does the gRPC
-# server: `docker run IMAGE python -m app.interfaces.grpc` (HOST:GRPC_PORT, see docker-compose.yml).
-# Each start gets a fresh metrics directory, so /metrics sums every worker's series. The
-# protocol bounds each connection in time and size, as `just serve` does, and as there the
-# app alone decides whose X-Forwarded-For to believe (FORWARDED_ALLOW_IPS, default none).
-CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) && exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log --no-proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol"]
+# The settings are checked first: uvicorn's supervisor would end with status 0 if its workers
+# refused them. Migrations use the same image: `docker run IMAGE alembic upgrade head`; so does
+# the gRPC server: `docker run IMAGE python -m app.interfaces.grpc` (HOST:GRPC_PORT, see
+# docker-compose.yml). Each start gets a fresh metrics directory, so /metrics sums every
+# worker's series. The protocol bounds each connection in time and size, as `just serve` does,
+# and as there the app alone decides whose X-Forwarded-For to believe (FORWARDED_ALLOW_IPS,
+# default none).
+CMD ["sh", "-c", "python -m app.infrastructure.config && export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) && exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log --no-proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol"]

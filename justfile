@@ -10,25 +10,31 @@ workers := env("WORKERS", "1")
 job_workers := env("JOB_WORKERS", "1")
 litestar := "uv run --frozen litestar --app app.interfaces.http.app:create_app"
 
-# List the recipes.
+[private]
 default:
     @just --list
 
-# Install the locked dependencies (development ones included) into .venv.
 # Bytecode is compiled when something is installed, as the image build does, so that no start
 # pays for the compiler (every start would, with PYTHONDONTWRITEBYTECODE set); a sync with
 # nothing to do skips it, since compiling goes over the whole environment again (half a second).
+[doc('Install the locked dependencies (development ones included) into .venv.')]
+[group('setup')]
 sync:
     @command -v uv >/dev/null || python3 -m pip install --quiet uv
     @uv sync --frozen --quiet --check 2>/dev/null || uv sync --frozen --quiet --compile-bytecode
 
-# Serve the API with reload; with nothing configured it runs on embedded SQLite.
+# Serve the API with reload on HOST:PORT; with nothing configured it runs on embedded SQLite.
 # The same server and connection protocol as `just serve` (see there), reloading on changes.
+[group('run')]
+[no-exit-message]
 dev: sync migrate
-    .venv/bin/uvicorn --factory app.interfaces.http.app:create_app --reload --host {{host}} --port {{port}} \
+    @echo "API docs: http://{{host}}:{{port}}/schema (Swagger UI: /schema/swagger, ReDoc: /schema/redoc)"
+    @.venv/bin/uvicorn --factory app.interfaces.http.app:create_app --reload --host {{host}} --port {{port}} \
         --no-proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol
 
-# Production server: WORKERS processes, no reload.
+# Serve the API for production: WORKERS processes, no reload.
+[group('run')]
+[no-exit-message]
 serve: sync
     #!/usr/bin/env bash
     set -euo pipefail
@@ -37,6 +43,9 @@ serve: sync
     PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/app-metrics.XXXXXX")"
     export PROMETHEUS_MULTIPROC_DIR
     trap 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' EXIT
+    # Settings first: uvicorn's supervisor ends with status 0 when its workers refuse to start,
+    # and reads a bad PORT itself, with its own message.
+    .venv/bin/python -m app.infrastructure.config
     # From the environment `sync` just made: `uv run` would check it again before starting.
     # The protocol bounds each connection: how long a request may take to arrive
     # (HTTP_READ_TIMEOUT_SECONDS), how large its head may be, how long it may idle between
@@ -53,22 +62,31 @@ serve: sync
     while kill -0 "$server" 2>/dev/null; do status=0 && wait "$server" || status=$?; done
     exit "$status"
 
-# The broker consumer: applies messages from app.inbound (needs BROKER_URL: amqp://, kafka:// or redis://).
+# Run the broker consumer: applies messages from app.inbound (needs BROKER_URL: amqp://, kafka:// or redis://).
+[group('run')]
+[no-exit-message]
 consumer: sync
-    uv run --frozen faststream run --factory app.interfaces.consumer:create_app
+    @uv run --frozen faststream run --factory app.interfaces.consumer:create_app
 
-# The gRPC server (app.v1 services, health, reflection) on HOST:GRPC_PORT (default 127.0.0.1:50051).
+# Run the gRPC server (app.v1 services, health, reflection) on HOST:GRPC_PORT (default 127.0.0.1:50051).
+[group('run')]
+[no-exit-message]
 grpc: sync
-    uv run --frozen python -m app.interfaces.grpc
+    @uv run --frozen python -m app.interfaces.grpc
 
 # Regenerate the committed gRPC modules in app/interfaces/grpc/v1 from proto/app/v1/*.proto.
+[group('generate')]
 proto: sync
     uv run --frozen python -m tools.protogen
 
-# The job worker: runs background jobs from Redis (needs REDIS_URL) in JOB_WORKERS processes.
+# Run the job worker: background jobs from Redis (needs REDIS_URL) in JOB_WORKERS processes.
+[group('run')]
+[no-exit-message]
 worker: sync
     #!/usr/bin/env bash
     set -euo pipefail
+    # Settings first: Taskiq's supervisor exits 0 however its workers end, so a refusal is said here.
+    .venv/bin/python -m app.infrastructure.config worker
     # As for `just serve`: the processes add up their metrics in a fresh directory.
     PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/worker-metrics.XXXXXX")"
     export PROMETHEUS_MULTIPROC_DIR
@@ -86,78 +104,126 @@ worker: sync
     while kill -0 "$worker" 2>/dev/null; do status=0 && wait "$worker" || status=$?; done
     exit "$status"
 
-# The scheduler: enqueues periodic jobs (purge_expired_sessions, hourly) to Redis. Run exactly one.
+# Run the scheduler: enqueues periodic jobs (purge_expired_sessions, hourly) to Redis. Run exactly one.
+[group('run')]
+[no-exit-message]
 scheduler: sync
-    uv run --frozen taskiq scheduler app.interfaces.worker:create_scheduler --no-configure-logging --log-level WARNING --send-timeout 30
+    @uv run --frozen taskiq scheduler app.interfaces.worker:create_scheduler --no-configure-logging --log-level WARNING --send-timeout 30
+
+# Vendor the API docs' browser bundles (Swagger UI, ReDoc) at their pinned versions, checked against their hashes (needs npm).
+[group('generate')]
+docs-ui: sync
+    uv run --frozen python -m tools.docs_ui
 
 # Write the AsyncAPI document of the broker messages (both directions) to docs/asyncapi.json.
+[group('generate')]
 asyncapi: sync
     BROKER_URL="${BROKER_URL:-amqp://localhost:5672/}" uv run --frozen faststream docs gen --factory app.interfaces.consumer:create_app --out docs/asyncapi.json
 
 # Upgrade the database to the newest migration.
+[group('database')]
+[no-exit-message]
 migrate: sync
-    uv run --frozen alembic upgrade head
+    @uv run --frozen alembic upgrade head
 
 # Write a new migration from the model changes: just makemigration "add column x".
+[group('database')]
 makemigration MSG: sync
     uv run --frozen alembic revision --autogenerate -m "{{MSG}}"
 
-# Create an admin user, or promote an existing one.
-create-admin EMAIL PASSWORD: sync
-    {{litestar}} create-admin "{{EMAIL}}" "{{PASSWORD}}"
+# Create an admin user, or promote an existing one; the password is prompted for (or read from stdin).
+[group('database')]
+[no-exit-message]
+create-admin EMAIL: sync
+    @{{litestar}} create-admin "{{EMAIL}}"
+
+# Add demo accounts (an admin and a few users; again is harmless) and print how to sign in.
+[group('database')]
+[no-exit-message]
+demo: sync migrate
+    @{{litestar}} demo
 
 # Fill the (migrated, PostgreSQL) database with COUNT generated users via COPY.
+[group('bench')]
 seed COUNT="1000000": sync
     uv run --frozen python -m bench.seed {{COUNT}}
 
 # Listing latency on the seeded table (medians, p95 and PostgreSQL plans); see docs/benchmarks.md.
+[group('bench')]
 bench-listing *ARGS: sync
     uv run --frozen python -m bench.listing {{ARGS}}
 
 # Load test in one run: HTTP under wrk and gRPC GetMe against bare baselines (WORKERS workers), events and jobs; see docs/benchmarks.md.
+[group('bench')]
 bench *ARGS: sync
     uv run --frozen python -m bench.run {{ARGS}}
 
 # The load test with a small seed and short rounds, for development.
+[group('bench')]
 bench-quick *ARGS: sync
     uv run --frozen python -m bench.run --quick {{ARGS}}
 
 # In-process cost of GET /api/v1/users/me with a Bearer token (--api-key: an X-API-Key), medians; --profile adds a pyinstrument profile.
+[group('bench')]
 bench-me *ARGS: sync
     uv run --frozen python -m bench.me {{ARGS}}
 
 # Start-up of `just serve` (to the first 200 from /health/live), several starts and their median; see docs/benchmarks.md.
+[group('bench')]
 bench-startup *ARGS: sync
     uv run --frozen python -m bench.startup {{ARGS}}
 
 # Background job throughput and latency through Redis with one worker process; see docs/benchmarks.md.
+[group('bench')]
 bench-jobs *ARGS: sync
     uv run --frozen python -m bench.jobs {{ARGS}}
 
 # Event pipeline throughput per stage and commit-to-publish latency (own servers unless configured); see docs/benchmarks.md.
+[group('bench')]
 bench-events *ARGS: sync
     uv run --frozen python -m bench.events {{ARGS}}
 
-# Static checks: ruff (lint and format) and mypy --strict.
-lint: sync
+# Static checks: ruff (lint and format), mypy --strict and the dependency audit.
+[group('check')]
+lint: sync && audit
     uv run --frozen ruff check .
     uv run --frozen ruff format --check .
     uv run --frozen mypy
 
+# The lock's hashes are checked and nothing is installed; the full report goes to .reports/pip-audit.txt.
+# Dependencies PyPI has no vulnerability data for are listed there as skipped, not failed.
+[doc('Audit the locked dependencies (all groups) for known vulnerabilities with pip-audit (asks PyPI).')]
+[group('check')]
+audit: sync
+    #!/usr/bin/env bash
+    set -euo pipefail
+    mkdir -p .reports
+    uv export --frozen --all-groups --format requirements-txt --no-emit-project --quiet -o .reports/requirements.txt
+    if ! uv run --frozen pip-audit --disable-pip --require-hashes -r .reports/requirements.txt \
+        --progress-spinner off -o .reports/pip-audit.txt; then
+        cat .reports/pip-audit.txt
+        exit 1
+    fi
+
 # Format the code.
+[group('check')]
 fmt: sync
     uv run --frozen ruff check --fix .
     uv run --frozen ruff format .
 
-# The whole suite: static checks, then every test against real servers it starts itself.
+# Coverage is of app/; its floor is `fail_under` in pyproject.toml.
+[doc('Run the static checks, then every test against real servers it starts itself, with coverage.')]
+[group('check')]
 test *ARGS: lint
-    uv run --frozen pytest {{ARGS}}
+    uv run --frozen pytest --cov --cov-report=term:skip-covered {{ARGS}}
 
 # Contract fuzzing of every operation of the OpenAPI document with more examples than `just test` (FUZZ_SEED picks another seed).
+[group('check')]
 fuzz EXAMPLES="200" *ARGS: sync
     FUZZ_MAX_EXAMPLES={{EXAMPLES}} uv run --frozen pytest tests/e2e/test_contract_fuzz.py {{ARGS}}
 
 # The reliability suite alone (fuzzing, outages, attacks, bounds, killed processes), then the figures it recorded; see docs/reliability.md.
+[group('check')]
 reliability *ARGS: sync
     mkdir -p .reports
     uv run --frozen pytest -q --junitxml=.reports/reliability.xml tests/e2e/test_contract_fuzz.py tests/e2e/test_outages.py \
@@ -167,10 +233,20 @@ reliability *ARGS: sync
         "tests/e2e/test_jobs.py::test_a_job_whose_worker_is_killed_mid_send_runs_again_on_a_new_worker" {{ARGS}}
     uv run --frozen python -m tests.support.figures .reports/reliability.xml
 
-# Start the compose stack (PostgreSQL, Redis, RabbitMQ, migrations, API).
+# Start everything in docker compose: PostgreSQL, Redis, RabbitMQ, migrations, API, gRPC, consumer, worker, scheduler.
+[group('docker')]
 up:
     docker compose up --build -d
 
-# Stop the compose stack.
+# Start only the backing servers in docker compose (PostgreSQL, Redis, RabbitMQ, Mailpit) for local processes.
+[group('docker')]
+infra:
+    docker compose --profile infra up -d postgres redis rabbitmq mailpit
+    @echo "Settings for .env: DATABASE_URL=postgresql+asyncpg://app:app@127.0.0.1:5432/app"
+    @echo "  REDIS_URL=redis://127.0.0.1:6379/0 BROKER_URL=amqp://guest:guest@127.0.0.1:5672/ SMTP_URL=smtp://127.0.0.1:1025"
+    @echo "Mailpit (caught emails): http://127.0.0.1:8025"
+
+# Stop the compose stack (and the backing servers of `just infra`).
+[group('docker')]
 down:
-    docker compose down
+    docker compose --profile infra down

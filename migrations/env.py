@@ -8,7 +8,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from app.infrastructure.config import load_settings
+from app.infrastructure.config import load_settings_or_exit
 from app.infrastructure.db.engine import create_engine
 from app.infrastructure.db.models import UserModel
 
@@ -34,7 +34,7 @@ def _configure(connection: Connection) -> None:
 
 async def _run_online() -> None:
     url = config.attributes.get("database_url")
-    settings = load_settings({"DATABASE_URL": url} if url else None)
+    settings = load_settings_or_exit({"DATABASE_URL": url} if url else None)
     engine = create_engine(settings)
     try:
         async with engine.connect() as connection:

@@ -10,8 +10,10 @@ import ipaddress
 import os
 import re
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote, urlsplit
@@ -24,6 +26,16 @@ EMBEDDED_DATABASE_URL = f"sqlite+aiosqlite:///{DATA_DIR}/app.db"
 SECRET_KEY_MIN_LENGTH = 32
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+
+
+def _package_version() -> str:
+    """The installed distribution's version (pyproject's ``version``): what the API documents by default."""
+    try:
+        return version("app")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
@@ -93,6 +105,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # How many items of one bulk create may carry a password: their hashes run one at a time,
     # beside sign-ins, so this bounds how long such a request takes (about this many hashes).
     bulk_max_passwords: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 10
+    # The interactive API docs (/schema, /schema/swagger, /schema/redoc); the OpenAPI
+    # document itself (/schema/openapi.json) is always served.
+    show_api_docs: bool = True
+    # The OpenAPI document's info.title and info.version (by default the package's version).
+    api_title: Annotated[str, msgspec.Meta(min_length=1)] = "app"
+    api_version: Annotated[str, msgspec.Meta(min_length=1)] = msgspec.field(default_factory=_package_version)
 
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks; the key must not.
@@ -122,6 +140,39 @@ class SettingsError(Exception):
     """Raised at start-up with a message that names the offending variable."""
 
 
+#: The exit status of a process refused for its settings. uvicorn reads 3 as "failed to
+#: start, and would fail the same way again": its supervisor stops instead of restarting.
+STARTUP_FAILURE = 3
+
+
+#: What a process of each role cannot run without, beyond what every process needs.
+ROLE_REQUIREMENTS: dict[str, tuple[str, str]] = {
+    "worker": ("REDIS_URL", "required by a worker or scheduler (jobs run in the API without it)"),
+    "consumer": ("BROKER_URL", "required by the consumer (amqp://, kafka:// or redis://)"),
+}
+
+
+def load_settings_or_exit(environ: Mapping[str, str] | None = None, *, role: str | None = None) -> Settings:
+    """Settings for a process's entry point, or one line on stderr and exit ``STARTUP_FAILURE``.
+
+    An operator who mistyped a variable must read its name and the fault, not a traceback
+    through whichever framework happened to load the settings: every process (HTTP, gRPC,
+    consumer, worker, scheduler, migrations, CLI) starts here. ``role`` adds what that kind
+    of process needs (:data:`ROLE_REQUIREMENTS`).
+    """
+    try:
+        settings = load_settings(environ)
+        if role is not None:
+            variable, reason = ROLE_REQUIREMENTS[role]
+            if getattr(settings, variable.lower()) is None:
+                raise SettingsError(f"Invalid setting: {variable}: {reason}")
+    except SettingsError as exc:
+        sys.stderr.write(f"{exc}\n")
+        sys.stderr.flush()
+        raise SystemExit(STARTUP_FAILURE) from None
+    return settings
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Build settings from ``.env`` overlaid by the real environment (which wins)."""
     raw: dict[str, str] = {}
@@ -135,6 +186,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     except msgspec.ValidationError as exc:
         raise SettingsError(f"Invalid setting: {_name_variable(str(exc))}") from None
     try:
+        database_backend(settings.database_url)
+        if settings.redis_url is not None:
+            _check_scheme("REDIS_URL", settings.redis_url, REDIS_SCHEMES)
         if settings.broker_url is not None:
             broker_scheme(settings.broker_url)
         if settings.smtp_url is not None:
@@ -143,7 +197,37 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         trusted_proxies(settings.forwarded_allow_ips)
     except ValueError as exc:
         raise SettingsError(f"Invalid setting: {exc}") from None
-    return _with_secret_key(settings)
+    settings = _with_secret_key(settings)
+    if settings.is_production and "DATABASE_URL" not in values:
+        raise SettingsError(
+            "Invalid setting: DATABASE_URL: required when APP_ENV=prod (the embedded SQLite file is for development)"
+        )
+    return settings
+
+
+#: The database drivers the service ships: asyncpg for PostgreSQL, aiosqlite for the embedded file.
+DATABASE_SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def database_backend(url: str) -> str:
+    """``postgresql`` or ``sqlite``; ValueError naming ``DATABASE_URL`` for a scheme no shipped driver reads."""
+    scheme = _check_scheme("DATABASE_URL", url, DATABASE_SCHEMES)
+    return scheme.partition("+")[0]
+
+
+def _check_scheme(variable: str, url: str, schemes: tuple[str, ...]) -> str:
+    """The URL's scheme, lower-cased, if it is one of ``schemes``; else ValueError naming the variable.
+
+    The message shows the scheme only, never the URL: it may carry a password.
+    """
+    scheme, separator, _ = url.partition("://")
+    scheme = scheme.lower()
+    if separator and scheme in schemes:
+        return scheme
+    shown = repr(scheme) if separator else "none (not a URL)"
+    expected = ", ".join(f"{name}://" for name in schemes)
+    raise ValueError(f"{variable}: unsupported scheme {shown}, expected one of {expected}")
 
 
 #: ``BROKER_URL``'s scheme picks the broker: RabbitMQ, Kafka or Redis (``…s`` = over TLS).
@@ -155,12 +239,8 @@ def broker_scheme(url: str) -> str:
 
     The message shows the scheme only, never the URL: it may carry a password.
     """
-    scheme, separator, rest = url.partition("://")
-    scheme = scheme.lower()
-    expected = ", ".join(f"{name}://" for name in BROKER_SCHEMES)
-    if not separator or scheme not in BROKER_SCHEMES:
-        shown = f"{scheme!r}" if separator else "none"
-        raise ValueError(f"BROKER_URL: unsupported scheme {shown}, expected one of {expected}")
+    scheme = _check_scheme("BROKER_URL", url, BROKER_SCHEMES)
+    rest = url.partition("://")[2]
     if not rest.partition("/")[0].rpartition("@")[2]:
         raise ValueError(f"BROKER_URL: no host after {scheme}://")
     return scheme
@@ -310,3 +390,13 @@ def _local_secret_key() -> str:
     finally:
         candidate.unlink()
     return path.read_text().strip()
+
+
+if __name__ == "__main__":
+    # ``python -m app.infrastructure.config [ROLE]``: the check alone, for a launcher to run
+    # before a supervisor (uvicorn with several workers, Taskiq) that would report a refusal as
+    # exit 0. It imports only this module: a fifth of a second, not the whole application.
+    roles = sys.argv[1:]
+    if len(roles) > 1 or not set(roles) <= ROLE_REQUIREMENTS.keys():
+        raise SystemExit(f"usage: python -m app.infrastructure.config [{'|'.join(ROLE_REQUIREMENTS)}]")
+    load_settings_or_exit(role=roles[0] if roles else None)

@@ -13,11 +13,20 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
+from app.application.users.dto import TEXT_PATTERN
 from app.domain.errors import FieldError, ValidationFailed
+from app.domain.users.values import EMAIL_PATTERN
 
 BodyT = TypeVar("BodyT", bound=msgspec.Struct)
 
 _LOCATION = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_PATTERN_MISMATCH = "Expected `str` matching regex"
+#: What a value that fails a field's pattern is, in words: a client reads this, not the regex.
+_PATTERN_MEANINGS = {
+    EMAIL_PATTERN: "Not a valid email address (expected name@domain.tld)",
+    TEXT_PATTERN: "Contains a NUL character",
+}
+_PATTERN_FALLBACK = "Not in the expected format"
 
 
 def convert_body(body_type: type[BodyT], raw: Mapping[str, Any]) -> BodyT:
@@ -53,7 +62,7 @@ def body_field_errors(body_type: Any, raw: Any, prefix: str = "") -> list[FieldE
         try:
             msgspec.convert(raw[name], type=field.type, strict=False)
         except msgspec.ValidationError as exc:
-            errors.append(_field_error(f"{prefix}{name}", str(exc)))
+            errors.append(_field_error(f"{prefix}{name}", _in_words(str(exc), field.type)))
     return errors
 
 
@@ -67,6 +76,28 @@ def _struct_in(annotation: Any) -> type[msgspec.Struct] | None:
     if origin in (Union, types.UnionType):
         return next((found for arg in get_args(annotation) if (found := _struct_in(arg))), None)
     return None
+
+
+def _in_words(message: str, annotation: Any) -> str:
+    """msgspec's message, with a pattern mismatch said in words instead of quoting the regex."""
+    if not message.startswith(_PATTERN_MISMATCH):
+        return message
+    _, located, location = message.partition(" - at ")
+    meaning = next(
+        (_PATTERN_MEANINGS[meta.pattern] for meta in _metas(annotation) if meta.pattern in _PATTERN_MEANINGS),
+        _PATTERN_FALLBACK,
+    )
+    return f"{meaning}{located}{location}"
+
+
+def _metas(annotation: Any) -> list[msgspec.Meta]:
+    """The constraints on a field's own value, through ``Optional``/``UnsetType`` wrappers."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return [arg for arg in get_args(annotation)[1:] if isinstance(arg, msgspec.Meta)]
+    if origin in (Union, types.UnionType):
+        return [meta for arg in get_args(annotation) for meta in _metas(arg)]
+    return []
 
 
 def _field_error(name: str, message: str) -> FieldError:

@@ -28,7 +28,7 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqScheduler, TaskiqState
 from taskiq.schedule_sources import LabelScheduleSource
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import SettingsError, load_settings
+from app.infrastructure.config import load_settings_or_exit
 from app.infrastructure.logging import configure_logging
 from app.interfaces.prometheus import EachScrape
 
@@ -72,13 +72,8 @@ def create_scheduler() -> TaskiqScheduler:
 
 
 def _container() -> Container:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise SystemExit(str(exc)) from None
+    settings = load_settings_or_exit(role="worker")
     configure_logging(settings)
-    if settings.redis_url is None:
-        raise SystemExit("Without REDIS_URL jobs run inside the API process: set REDIS_URL to run a worker.")
     return build_container(settings)
 
 

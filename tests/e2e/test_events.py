@@ -12,12 +12,12 @@ import aio_pika
 import pytest
 from sqlalchemy import select
 
-from app.application.users.dto import AdminUserCreate
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
 from app.infrastructure.db.models import OutboxModel
 from tests.conftest import make_settings
 from tests.support.events import bound_queue, received
+from tests.support.factories import AdminUserCreateFactory
 from tests.support.servers import RabbitServer
 
 PASSWORD = "correct horse battery"
@@ -56,7 +56,8 @@ async def test_a_whole_batch_arrives_once_each_in_outbox_order(settings: Setting
     container = build_container(make_settings(settings.database_url, BROKER_URL=broker_url))
     try:
         async with bound_queue(broker_url) as queue:
-            await container.administration.create_many([AdminUserCreate(email=f"u{i}@example.com") for i in range(300)])
+            items = AdminUserCreateFactory.batch(300)
+            await container.administration.create_many(items)
             assert await container.relay.publish_pending() == 300
             messages = await received(queue, 300)
             async with container.engine.connect() as connection:
@@ -65,7 +66,7 @@ async def test_a_whole_batch_arrives_once_each_in_outbox_order(settings: Setting
         await container.close()
 
     assert [message.message_id for message in messages] == [str(event_id) for event_id in in_outbox]
-    assert [json.loads(m.body)["data"]["email"] for m in messages] == [f"u{i}@example.com" for i in range(300)]
+    assert [json.loads(m.body)["data"]["email"] for m in messages] == [item.email for item in items]
 
 
 async def test_a_rolled_back_change_publishes_nothing(settings: Settings, broker_url: str) -> None:

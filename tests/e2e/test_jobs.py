@@ -305,7 +305,7 @@ async def test_without_redis_the_api_sends_the_welcome_email_itself(tmp_path: Pa
 @pytest.mark.parametrize(
     ("setting", "value", "reason"),
     [
-        ("REDIS_URL", "", "set REDIS_URL to run a worker"),
+        ("REDIS_URL", "", "Invalid setting: REDIS_URL: required by a worker"),
         ("SMTP_URL", "ftp://mail.example.com", "Invalid setting: SMTP_URL"),
     ],
 )
@@ -318,3 +318,4 @@ async def test_a_worker_that_cannot_start_stops_and_says_why(
         await asyncio.wait_for(process.wait(), timeout=STARTUP_TIMEOUT_SECONDS)
     output = (tmp_path / "w.log").read_text()
     assert output.count(reason) == 1, output
+    assert process.returncode != 0, output

@@ -9,7 +9,9 @@ import asyncio
 import json
 import os
 import signal
+import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +48,7 @@ async def test_production_server_serves_a_whole_session(database_url: str, tmp_p
     env = {**server_env(database_url), "WORKERS": "2", "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
     async with running("serve", env, tmp_path) as client:
         tokens = await sign_up_and_in(client, "smoke@example.com")
+        assert await healthcheck({"PORT": str(client.base_url.port)}) == (0, "api: healthy")
         user_id = (await client.get("/api/v1/users/me", headers=bearer(tokens))).json()["id"]
 
         refreshed = await client.post("/api/v1/auth/tokens/refresh", json={"refresh_token": tokens["refresh_token"]})
@@ -112,30 +115,38 @@ async def test_dev_server_runs_on_embedded_sqlite(tmp_path: Path) -> None:
     assert database.is_file()
 
 
-async def run_just(*args: str, env: dict[str, str]) -> tuple[int, str]:
+async def run_just(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, str]:
+    """Run a recipe with ``stdin`` as its standard input (a pipe: not a terminal)."""
     process = await asyncio.create_subprocess_exec(
-        "just", *args, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        "just",
+        *args,
+        env={**os.environ, **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+    output, _ = await asyncio.wait_for(process.communicate(stdin.encode()), timeout=120)
     assert process.returncode is not None
     return process.returncode, output.decode()
 
 
 async def test_create_admin_creates_then_promotes(database_url: str, client: httpx.AsyncClient) -> None:
-    """``just create-admin`` makes the first admin, and promotes an existing user in place."""
+    """``just create-admin EMAIL`` makes the first admin, and promotes an existing user in place.
+
+    The password is read from standard input (one line), never from the command line.
+    """
     env = server_env(database_url)
 
-    credentials = {"email": "root@example.com", "password": "an admin password"}
-    code, output = await run_just("create-admin", credentials["email"], credentials["password"], env=env)
+    password = "an admin password with a trailing space "
+    code, output = await run_just("create-admin", "root@example.com", env=env, stdin=f"{password}\n")
     assert code == 0, output
     assert "Created admin root@example.com" in output
-    admin = await client.post(
-        "/api/v1/auth/tokens", json={"email": "root@example.com", "password": "an admin password"}
-    )
+    assert password.strip() not in output
+    admin = await client.post("/api/v1/auth/tokens", json={"email": "root@example.com", "password": password})
     assert (await client.get("/api/v1/users/me", headers=bearer(admin.json()))).json()["role"] == "admin"
 
     tokens = await sign_up_and_in(client, "ada@example.com")
-    code, output = await run_just("create-admin", "ADA@example.com", "ignored password", env=env)
+    code, output = await run_just("create-admin", "ADA@example.com", env=env, stdin="ignored password\n")
     assert code == 0, output
     assert "Promoted existing user" in output
     assert (await client.get("/api/v1/users/me", headers=bearer(tokens))).json()["role"] == "admin"
@@ -143,10 +154,78 @@ async def test_create_admin_creates_then_promotes(database_url: str, client: htt
         await client.post("/api/v1/auth/tokens", json={"email": "ada@example.com", "password": PASSWORD})
     ).is_success
 
-    code, output = await run_just("create-admin", "not-an-email", "short", env=env)
+    code, output = await run_just("create-admin", "not-an-email", env=env, stdin="short\n")
     assert code != 0
     assert "email" in output
     assert "password" in output
+
+
+async def test_create_admin_takes_no_password_from_the_command_line(database_url: str) -> None:
+    env = server_env(database_url)
+
+    code, output = await run_just("create-admin", "root@example.com", "a password on argv", env=env)
+    assert code != 0
+    assert "Created admin" not in output
+
+    code, output = await run_just("create-admin", "root@example.com", env=env, stdin="")
+    assert code != 0
+    assert "password: expected on standard input" in output
+    assert "Traceback" not in output
+
+
+async def test_demo_fills_the_embedded_database_and_can_run_again(tmp_path: Path) -> None:
+    """``just demo`` on the embedded default: an admin and users who can sign in, twice without harm."""
+    database = tmp_path / "demo.db"
+    env = server_env(f"sqlite+aiosqlite:///{database}")
+
+    code, first = await run_just("demo", env=env)
+    assert code == 0, first
+    code, again = await run_just("demo", env=env)
+    assert code == 0, again
+
+    assert "Added admin admin@example.com" in first
+    assert "Kept admin admin@example.com" in again
+    assert first.count("Added user ") == again.count("Kept user ") >= 2
+    assert "Added" not in again
+    assert "/schema" in first
+    assert "demo-password" in first
+    with sqlite3.connect(database) as connection:
+        roles = dict(connection.execute("SELECT email, role FROM users").fetchall())
+    assert roles.pop("admin@example.com") == "admin"
+    assert len(roles) == first.count("Added user ")
+    assert set(roles.values()) == {"user"}
+    async with running("dev", env, tmp_path) as client:
+        for email in ["admin@example.com", *roles]:
+            signed_in = await client.post("/api/v1/auth/tokens", json={"email": email, "password": "demo-password"})
+            assert signed_in.status_code == 200, email
+
+
+async def test_demo_refuses_production(database_url: str) -> None:
+    env = server_env(database_url, APP_ENV="prod")
+
+    code, output = await run_just("demo", env=env)
+    assert code != 0
+    assert "refused with APP_ENV=prod" in output
+    assert "Added" not in output
+
+
+async def healthcheck(ports: dict[str, str]) -> tuple[int, str]:
+    """``python -m app.interfaces.healthcheck`` with these ports (the others closed): its status and its line."""
+    closed = {name: str(free_port()) for name in ("PORT", "GRPC_PORT", "JOB_METRICS_PORT")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.interfaces.healthcheck",
+        env={**os.environ, **closed, **ports},
+        stdout=subprocess.PIPE,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode is not None
+    return process.returncode, output.decode().strip()
+
+
+async def test_the_image_healthcheck_fails_where_no_server_listens() -> None:
+    assert await healthcheck({}) == (1, "no server listens here")
 
 
 async def _wait_until_serving(channel: grpc.aio.Channel, process: asyncio.subprocess.Process, log_path: Path) -> None:
@@ -194,6 +273,8 @@ async def test_grpc_server_serves_and_stops_gracefully(database_url: str, tmp_pa
         tokens = await auth.IssueTokens(auth_pb2.IssueTokens(**credentials))
         me = await users.GetMe(users_pb2.GetMe(), metadata=(*bearer_metadata(tokens.access_token), REQUEST_ID))
         assert me.id == user.id
+        # The image's HEALTHCHECK under a plain `docker run IMAGE python -m app.interfaces.grpc`.
+        assert await healthcheck({"GRPC_PORT": str(port)}) == (0, "grpc: healthy")
 
         in_flight = asyncio.ensure_future(auth.IssueTokens(auth_pb2.IssueTokens(**credentials)))
         await asyncio.sleep(0.5)

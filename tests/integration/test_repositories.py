@@ -13,17 +13,18 @@ from app.bootstrap import Container, build_container
 from app.domain.auth.model import RefreshToken, Session
 from app.domain.errors import EmailAlreadyRegistered
 from app.domain.users.model import User
-from app.domain.users.values import Address, Email
+from app.domain.users.values import Address
 from app.infrastructure.auth_cache import NoPrincipalCache
 from app.infrastructure.db.engine import create_session_factory
 from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from tests.conftest import make_settings
+from tests.support.factories import build_user
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def new_user(email: str = "ada@example.com") -> User:
-    return User.register(id=uuid_utils.uuid7(), email=Email(email), password_hash="hash", now=NOW)
+    return build_user(email=email, now=NOW)
 
 
 def new_session(user: User, *, lifetime: timedelta = timedelta(days=1)) -> Session:

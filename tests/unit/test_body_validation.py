@@ -10,11 +10,13 @@ from typing import Any
 
 import msgspec
 import pytest
+from polyfactory.factories.msgspec_factory import MsgspecFactory
 
 from app.application.auth.dto import RefreshBody, TokenForm, TokenRequestBody
 from app.application.users.dto import PasswordChangeBody, ProfilePatch, SignUpBody
 from app.domain.errors import FieldError, ValidationFailed
 from app.interfaces.validation import body_field_errors, convert_body
+from tests.support.factories import AdminUserCreateFactory, SignUpBodyFactory
 
 VALID_SIGN_UP = {"email": "ada@example.com", "password": "correct horse battery"}
 
@@ -130,3 +132,12 @@ def test_convert_body_gives_the_body_or_every_field_error() -> None:
     with pytest.raises(ValidationFailed) as caught:
         convert_body(SignUpBody, {"email": "not-an-email", "password": "short", "nickname": "ada"})
     assert sorted(error.field for error in caught.value.errors) == ["email", "nickname", "password"]
+
+
+@pytest.mark.parametrize("factory", [SignUpBodyFactory, AdminUserCreateFactory], ids=lambda f: f.__model__.__name__)
+def test_generated_valid_bodies_pass_whole_and_field_by_field(factory: type[MsgspecFactory[Any]]) -> None:
+    """Whatever names and addresses a client sends within the rules, no field is reported."""
+    for body in factory.batch(25):
+        raw = msgspec.to_builtins(body)
+        assert body_field_errors(factory.__model__, raw) == []
+        assert convert_body(factory.__model__, raw) == body

@@ -6,6 +6,7 @@ Every test runs in its own temporary directory, so the generated local key file
 
 from __future__ import annotations
 
+import importlib.metadata
 import stat
 from pathlib import Path
 
@@ -13,14 +14,17 @@ import pytest
 
 from app.infrastructure.config import (
     SECRET_KEY_MIN_LENGTH,
+    STARTUP_FAILURE,
     Settings,
     SettingsError,
     SmtpEndpoint,
     load_settings,
+    load_settings_or_exit,
     smtp_endpoint,
 )
 
 PROD_KEY = "p" * SECRET_KEY_MIN_LENGTH
+PROD_DATABASE = "postgresql+asyncpg://app@db/app"
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +94,13 @@ def test_values_are_parsed_to_their_types() -> None:
         ("FORWARDED_ALLOW_IPS", "10.0.0.1, 10.0.0"),
         ("FORWARDED_ALLOW_IPS", "*, 10.0.0.1"),
         ("FORWARDED_ALLOW_IPS", "127.0.0.1:8000"),
+        ("DATABASE_URL", "nonsense"),
+        ("DATABASE_URL", "postgresql://app@db/app"),
+        ("DATABASE_URL", "mysql+aiomysql://app@db/app"),
+        ("DATABASE_URL", "sqlite:///app.db"),
+        ("REDIS_URL", "http://cache:6379"),
+        ("REDIS_URL", "cache:6379"),
+        ("SHOW_API_DOCS", "sometimes"),
     ],
 )
 def test_an_invalid_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
@@ -107,8 +118,65 @@ def test_production_refuses_to_start_without_a_strong_secret_key(workdir: Path, 
     assert not (workdir / ".data").exists(), "production must never fall back to a generated key"
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("nonsense", "unsupported scheme none (not a URL)"),
+        ("mysql://root:s3cret@db/app", "unsupported scheme 'mysql'"),
+        ("POSTGRESQL://root:s3cret@db/app", "unsupported scheme 'postgresql'"),
+    ],
+)
+def test_a_database_url_no_shipped_driver_reads_is_named_as_such(url: str, shown: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        _load(DATABASE_URL=url)
+
+    message = str(refused.value)
+    assert message.startswith(f"Invalid setting: DATABASE_URL: {shown}, expected one of postgresql+asyncpg://")
+    assert "s3cret" not in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+asyncpg://app@db/app", "sqlite+aiosqlite:///app.db", "SQLITE+AIOSQLITE:///x.db"]
+)
+def test_the_database_urls_of_the_shipped_drivers_are_accepted(url: str) -> None:
+    assert _load(DATABASE_URL=url).database_url == url
+
+
+@pytest.mark.parametrize("url", [None, ""], ids=["unset", "empty"])
+def test_production_refuses_to_start_on_the_embedded_database(url: str | None) -> None:
+    environ = {"APP_ENV": "prod", "SECRET_KEY": PROD_KEY} | ({} if url is None else {"DATABASE_URL": url})
+
+    with pytest.raises(SettingsError, match=r"^Invalid setting: DATABASE_URL: required when APP_ENV=prod"):
+        _load(**environ)
+
+
+def test_production_runs_on_a_given_database() -> None:
+    settings = _load(APP_ENV="prod", SECRET_KEY=PROD_KEY, DATABASE_URL="postgresql+asyncpg://app@db/app")
+
+    assert not settings.uses_embedded_database
+
+
+def test_the_docs_are_shown_and_titled_by_the_package_unless_configured() -> None:
+    default = _load()
+    configured = _load(SHOW_API_DOCS="false", API_TITLE="Acme", API_VERSION="2.0.0")
+
+    assert default.show_api_docs is True
+    assert default.api_title == "app"
+    assert default.api_version == importlib.metadata.version("app")
+    assert (configured.show_api_docs, configured.api_title, configured.api_version) == (False, "Acme", "2.0.0")
+
+
+def test_the_entry_points_exit_with_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        load_settings_or_exit({"PORT": "eighty"})
+
+    assert stopped.value.code == STARTUP_FAILURE
+    assert capsys.readouterr().err == "Invalid setting: PORT: Expected `int`, got `str`\n"
+
+
 def test_production_uses_the_given_key() -> None:
-    assert _load(APP_ENV="prod", SECRET_KEY=PROD_KEY).secret_key == PROD_KEY
+    assert _load(APP_ENV="prod", SECRET_KEY=PROD_KEY, DATABASE_URL=PROD_DATABASE).secret_key == PROD_KEY
 
 
 def test_a_short_key_is_refused_outside_production_too() -> None:
@@ -179,7 +247,7 @@ def test_empty_value_means_default() -> None:
 @pytest.mark.parametrize("app_env", ["local", "prod"])
 def test_repr_hides_the_secret_key(app_env: str) -> None:
     """Settings get logged and appear in tracebacks; the key must not."""
-    settings = _load(APP_ENV=app_env, SECRET_KEY=PROD_KEY + "-secret")
+    settings = _load(APP_ENV=app_env, SECRET_KEY=PROD_KEY + "-secret", DATABASE_URL=PROD_DATABASE)
 
     for shown in (repr(settings), str(settings), f"{settings}", repr([settings])):
         assert settings.secret_key not in shown

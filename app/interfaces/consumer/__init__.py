@@ -20,7 +20,7 @@ from __future__ import annotations
 from faststream import FastStream
 
 from app.bootstrap import build_container
-from app.infrastructure.config import load_settings
+from app.infrastructure.config import load_settings_or_exit
 from app.infrastructure.logging import configure_logging
 from app.infrastructure.messaging.broker import broker_kind
 from app.interfaces.consumer.handling import InboundHandler, StartupHook
@@ -29,12 +29,12 @@ from app.interfaces.lifecycle import serving
 
 def create_app() -> FastStream:
     """``faststream run --factory app.interfaces.consumer:create_app`` (``just consumer``)."""
-    settings = load_settings()
+    settings = load_settings_or_exit(role="consumer")
     configure_logging(settings)
     container = build_container(settings)
     broker = container.broker
-    if broker is None:
-        raise SystemExit("The consumer reads a broker: set BROKER_URL (amqp://, kafka:// or redis://).")
+    if broker is None:  # Refused above: BROKER_URL is required for this role.
+        raise AssertionError('BROKER_URL is required by load_settings_or_exit(role="consumer")')
     handler = InboundHandler(container.inbound, max_retries=settings.consumer_max_retries)
     # Each broker's module (and client library) is imported only when it is the one in use.
     hooks: list[StartupHook]

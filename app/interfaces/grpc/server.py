@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import Settings, SettingsError, load_settings, trusted_proxies
+from app.infrastructure.config import Settings, load_settings_or_exit, trusted_proxies
 from app.infrastructure.logging import configure_logging
 from app.interfaces.grpc.health import DependencyHealth
 from app.interfaces.grpc.interceptors import (
@@ -95,9 +95,6 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> None:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise SystemExit(str(exc)) from None
+    settings = load_settings_or_exit()
     configure_logging(settings)
     asyncio.run(serve(settings))

@@ -11,7 +11,7 @@ from litestar.exceptions import ValidationException
 from litestar.plugins import CLIPluginProtocol
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import Settings, load_settings, trusted_proxies
+from app.infrastructure.config import Settings, load_settings_or_exit, trusted_proxies
 from app.infrastructure.logging import configure_logging
 from app.interfaces.cli import AdminCommandsPlugin
 from app.interfaces.http.allow import AllowEveryMethod
@@ -21,10 +21,11 @@ from app.interfaces.http.controllers.auth import AuthController
 from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
+from app.interfaces.http.docs_ui import assets_router
 from app.interfaces.http.forwarded import ForwardedClientMiddleware
 from app.interfaces.http.guard import RequestGuard
 from app.interfaces.http.metrics import MetricsPlugin
-from app.interfaces.http.openapi import ClosedBodies, openapi_config
+from app.interfaces.http.openapi import DOCS_PATH, ClosedBodies, openapi_config
 from app.interfaces.http.problems import problem_details_plugin, validation_exception_handler
 from app.interfaces.http.request import AppRequest
 from app.interfaces.http.request_context import RequestContextMiddleware
@@ -33,7 +34,7 @@ from app.interfaces.lifecycle import serving
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
-    settings = settings or load_settings()
+    settings = settings or load_settings_or_exit()
     configure_logging(settings)
     container = container or build_container(settings)
 
@@ -48,12 +49,20 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         MetricsPlugin(),
         ClosedBodies(),
     ]
+    docs_assets = [assets_router(DOCS_PATH)] if settings.show_api_docs else []
     app = Litestar(
-        route_handlers=[AuthController, ApiKeysController, MeController, AdminUsersController, HealthController],
+        route_handlers=[
+            AuthController,
+            ApiKeysController,
+            MeController,
+            AdminUsersController,
+            HealthController,
+            *docs_assets,
+        ],
         dependencies=dependencies(container),
         plugins=plugins,  # type: ignore[arg-type]
         exception_handlers={ValidationException: validation_exception_handler},
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(settings),
         cors_config=CORSConfig(allow_origins=settings.cors_origin_list) if settings.cors_origin_list else None,
         request_max_body_size=settings.request_max_body_bytes,
         request_class=AppRequest,
@@ -66,7 +75,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # Outermost layers, outside Litestar's router, so that even unmatched routes get a
     # request id, an access-log line and the security headers; inside them, the guard answers
     # what Litestar cannot (a bad Host, an exception that escaped it) as problems.
-    app.asgi_handler = RequestContextMiddleware(SecurityHeadersMiddleware(RequestGuard(app.asgi_handler)))
+    app.asgi_handler = RequestContextMiddleware(
+        SecurityHeadersMiddleware(RequestGuard(app.asgi_handler), docs_path=DOCS_PATH)
+    )
     if trusted := trusted_proxies(settings.forwarded_allow_ips):
         app.asgi_handler = ForwardedClientMiddleware(app.asgi_handler, trusted)
     return app

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 import msgspec
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, OAuthFlow, OAuthFlows, Schema, SecurityScheme
 from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
+from app.infrastructure.config import Settings
+from app.interfaces.http.docs_ui import render_plugins
 from app.interfaces.http.problems import ProblemBody
 
 if TYPE_CHECKING:
@@ -52,13 +53,17 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-def openapi_config() -> OpenAPIConfig:
+DOCS_PATH = "/schema"
+
+
+def openapi_config(settings: Settings) -> OpenAPIConfig:
+    """The document at ``/schema/openapi.json``, titled from the settings, and the docs UI unless switched off."""
     return OpenAPIConfig(
-        title="app",
-        version="1.0.0",
+        title=settings.api_title,
+        version=settings.api_version,
         description="Users, session authentication and administration. Errors are RFC 9457 problem details.",
-        path="/schema",
-        render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+        path=DOCS_PATH,
+        render_plugins=render_plugins(show_docs=settings.show_api_docs),
         components=Components(
             security_schemes={
                 BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),

@@ -8,13 +8,9 @@ Litestar middleware, which would only run once a route matched.
   ``Cross-Origin-Resource-Policy: same-origin``.
 - ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'`` on the API:
   JSON needs no sources at all, and nothing may frame it.
-- The interactive OpenAPI UI (``/schema`` and its pages, not the documents
-  ``/schema/openapi.json`` / ``.yaml``) loads its script, styles, fonts and images from
-  a CDN (Scalar's and Swagger UI's bundles on cdn.jsdelivr.net, at versions that follow
-  Litestar's defaults, and whatever those bundles load in turn) and runs inline scripts.
-  A source allowlist there would break whenever a bundle changes, and the page renders
-  only our own schema, so its policy restricts what cannot break it: no framing and no
-  ``<base>`` rewriting.
+- The interactive API docs (``/schema`` and its pages, not the documents
+  ``/schema/openapi.json`` / ``.yaml``): ``docs_ui.DOCS_UI_CSP``, scripts from this
+  origin only (the pages and their assets are all served here, see ``docs_ui``).
 - ``Strict-Transport-Security`` only on requests that came over https (the ASGI scope's
   scheme, which behind a proxy in ``FORWARDED_ALLOW_IPS`` is its ``X-Forwarded-Proto``): browsers
   ignore it over http, and sending it from a plain-http development server is useless.
@@ -28,10 +24,11 @@ from __future__ import annotations
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.interfaces.http.docs_ui import DOCS_UI_CSP
+
 Headers = list[tuple[bytes, bytes]]
 
 API_CSP = b"default-src 'none'; frame-ancestors 'none'"
-DOCS_UI_CSP = b"frame-ancestors 'none'; base-uri 'none'"
 HSTS = b"max-age=31536000; includeSubDomains"
 
 _COMMON: Headers = [
