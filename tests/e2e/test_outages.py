@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from app.bootstrap import Container
 from app.infrastructure.db.models import OutboxModel, SentEmailModel
 from app.infrastructure.jobs.broker import JOB_STREAM
-from tests.e2e.helpers import PASSWORD, assert_unavailable, bearer, registered, sign_up
+from tests.e2e.helpers import PASSWORD, assert_problem, assert_unavailable, bearer, registered, sign_up
 from tests.support.events import arriving, bound_queue, deliveries, received
 from tests.support.processes import running, server_env, started
 from tests.support.servers import PostgresServer, RabbitServer, RedisServer
@@ -134,6 +134,21 @@ async def serving_pids(client: httpx.AsyncClient) -> set[str]:
 # ------------------------------------------------------------------------- PostgreSQL
 
 
+async def assert_stored(server: PostgresServer, traffic: Traffic) -> None:
+    """Every sign-up and the last profile update each client saw acknowledged are in the database."""
+    connection = await asyncpg.connect(dsn(server.url))
+    try:
+        stored = {
+            row["email"]: row["first_name"] for row in await connection.fetch("SELECT email, first_name FROM users")
+        }
+    finally:
+        await connection.close()
+    assert set(traffic.signed_up) <= stored.keys()
+    for email, last_acknowledged in traffic.profile.items():
+        # An update answered 503 may have committed all the same (its answer was lost): never older.
+        assert int(stored[email].removeprefix("n")) >= last_acknowledged
+
+
 @dataclass(frozen=True, slots=True)
 class Outage:
     """When a server was stopped and started again (monotonic clock), and what readiness said meanwhile."""
@@ -213,17 +228,7 @@ async def test_database_outages_are_fast_503s_and_lose_no_acknowledged_write(
     assert refusals(traffic.between(up_since, float("inf"))) == []
     assert back.status_code == 200
 
-    connection = await asyncpg.connect(dsn(stoppable_postgres.url))
-    try:
-        stored = {
-            row["email"]: row["first_name"] for row in await connection.fetch("SELECT email, first_name FROM users")
-        }
-    finally:
-        await connection.close()
-    assert set(traffic.signed_up) <= stored.keys()
-    for email, last_acknowledged in traffic.profile.items():
-        # An update answered 503 may have committed all the same (its answer was lost): never older.
-        assert int(stored[email].removeprefix("n")) >= last_acknowledged
+    await assert_stored(stoppable_postgres, traffic)
 
     refused = [a.elapsed for a in traffic.answers if not a.response.is_success]
     record_property("requests", len(traffic.answers))
@@ -231,6 +236,70 @@ async def test_database_outages_are_fast_503s_and_lose_no_acknowledged_write(
     record_property("slowest_503_seconds", round(max(refused), 3))
     record_property("serving_again_after_start_seconds", [round(o.recovered - o.started, 3) for o in outages])
     record_property("acknowledged_sign_ups", len(traffic.signed_up))
+
+
+#: The frozen-server test's DATABASE_TIMEOUT_SECONDS, and the bound it must keep: every wait on
+#: the database (a pool slot, a new connection, a statement) ends within the timeout, and a
+#: request waits at most twice (a pool slot, then a new connection), as the README states.
+FROZEN_TIMEOUT_SECONDS = 1.0
+FROZEN_BOUND_SECONDS = 2 * FROZEN_TIMEOUT_SECONDS
+#: How long the server stays frozen: several timeouts, so that every client meets it more than once.
+FROZEN_SECONDS = 4.0
+
+
+async def test_a_frozen_database_is_a_503_within_the_bound_and_serves_again_once_it_thaws(
+    stoppable_postgres: PostgresServer, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    """Every PostgreSQL process stopped (SIGSTOP) while four clients write and read, then continued.
+
+    A frozen server keeps its connections open and answers nothing: requests caught
+    mid-statement and requests arriving meanwhile alike are 503 problems within the bound,
+    never a hang; after SIGCONT the same process serves again (nothing in its pool is
+    wedged by the statements it gave up on), and every acknowledged write is stored.
+    """
+    env = server_env(
+        stoppable_postgres.url,
+        RATE_LIMIT_AUTH="1000000/minute",
+        DATABASE_TIMEOUT_SECONDS=str(FROZEN_TIMEOUT_SECONDS),
+    )
+    async with running("serve", env, tmp_path) as client:
+        traffic = Traffic(client)
+        clients = asyncio.gather(*(traffic.run_client(i) for i in range(CLIENTS)))
+        try:
+            await asyncio.sleep(PHASE_SECONDS)
+            frozen = time.monotonic()
+            stoppable_postgres.pause()
+            await asyncio.sleep(FROZEN_SECONDS)
+            thawed = time.monotonic()
+            stoppable_postgres.resume()
+            await until(
+                lambda: traffic.succeeded_since(thawed), "a request succeeding after the thaw", RECOVER_WITHIN_SECONDS
+            )
+            recovered = min(a.ended for a in traffic.answers if a.started >= thawed and a.response.is_success)
+            await asyncio.sleep(PHASE_SECONDS)
+        finally:
+            stoppable_postgres.resume()
+            traffic.finished.set()
+            await clients
+
+    refused = [a for a in traffic.answers if not a.response.is_success]
+    for answer in refused:
+        assert_problem(answer.response, 503, "service_unavailable")
+    slowest = max(a.elapsed for a in traffic.answers if a.ended >= frozen and a.started <= thawed)
+    assert slowest < FROZEN_BOUND_SECONDS
+    caught = [a for a in refused if a.started < frozen]  # already running when the server froze
+    during = traffic.between(frozen + FROZEN_TIMEOUT_SECONDS, thawed)
+    assert during, "no request was answered while the server was frozen"
+    assert len(refusals(during)) == len(during)
+    assert refusals(traffic.between(recovered, float("inf"))) == []
+    await assert_stored(stoppable_postgres, traffic)
+
+    record_property("frozen_seconds", FROZEN_SECONDS)
+    record_property("requests", len(traffic.answers))
+    record_property("answered_503", len(refused))
+    record_property("caught_mid_request_503", len(caught))
+    record_property("slowest_answer_while_frozen_seconds", round(slowest, 3))
+    record_property("serving_again_after_thaw_seconds", round(recovered - thawed, 3))
 
 
 # ------------------------------------------------------------------------------ Redis
