@@ -54,7 +54,7 @@ class Container:
     #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
     broker: Broker | None
     relay: OutboxRelay
-    #: Where the relay hands committed events: the broker, if any, and in-process subscribers.
+    #: The relay's in-process destination (the broker, if any, is the other): this service's subscribers.
     committed_events: CommittedEvents
     #: The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it.
     jobs: Jobs
@@ -99,8 +99,8 @@ def build_container(settings: Settings) -> Container:
     )
 
     broker = create_broker(settings)
-    committed_events = CommittedEvents(create_publisher(broker) if broker is not None else None)
-    relay = OutboxRelay(engine, committed_events)
+    committed_events = CommittedEvents()
+    relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
 
     def unit_of_work() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
