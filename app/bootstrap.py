@@ -118,13 +118,19 @@ def build_container(settings: Settings) -> Container:
     secrets = Sha256OpaqueTokens()
     # A key of its own for cursors, derived from the secret: a cursor can never pass as a token.
     cursors = CursorCodec(hashlib.sha256(b"listing-cursor:" + settings.secret_key.encode()).digest())
-    welcome_emails = WelcomeEmails(uow=unit_of_work, sender=create_email_sender(settings), clock=utc_now)
+    welcome_emails = WelcomeEmails(
+        uow=unit_of_work,
+        sender=create_email_sender(settings),
+        clock=utc_now,
+        grace=timedelta(seconds=settings.welcome_sweep_after_seconds),
+    )
     session_purge = SessionPurge(uow=unit_of_work, clock=utc_now)
     jobs = Jobs(
         create_job_broker(settings),
         welcome_emails=welcome_emails,
         session_purge=session_purge,
         purge_cron=settings.purge_sessions_cron,
+        welcome_sweep_cron=settings.welcome_sweep_cron,
     )
     jobs.start_on(committed_events)
     return Container(

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ from app.bootstrap import Container
 from app.infrastructure.db.models import OutboxModel, SentEmailModel
 from app.infrastructure.jobs.broker import JOB_STREAM
 from tests.e2e.helpers import PASSWORD, assert_problem, assert_unavailable, bearer, registered, sign_up
+from tests.e2e.test_consumer import encoded, envelope, rabbit_send
+from tests.e2e.test_jobs import JsonLog
 from tests.support.events import arriving, bound_queue, deliveries, received
 from tests.support.processes import running, server_env, started
 from tests.support.servers import PostgresServer, RabbitServer, RedisServer
@@ -501,6 +503,131 @@ async def test_jobs_waiting_in_redis_run_after_it_restarts(
             await until(all_recorded, "every welcome recorded and acknowledged", JOBS_WITHIN_SECONDS)
 
     assert_each_welcomed_once(smtp, emails)
+
+
+# ------------------------------------------------- PostgreSQL under the worker and the consumer
+
+#: Retries far shorter than the outage below: two attempts, 0.2 s apart at most.
+SHORT_RETRIES = {"JOB_MAX_ATTEMPTS": "2", "JOB_RETRY_BASE_SECONDS": "0.2", "JOB_RETRY_MAX_SECONDS": "1"}
+#: The processes log JSON lines, which the tests read.
+JSON_LOGS = {"LOG_FORMAT": "json", "LOG_LEVEL": "INFO"}
+#: Longer than the whole retry schedule of SHORT_RETRIES, many times over.
+DATABASE_OUTAGE_SECONDS = 6.0
+#: After a restart, time for every process to see its pooled connections closed.
+STALE_AFTER_SECONDS = 1.0
+
+
+async def count_rows(url: str, table: str) -> int:
+    connection = await asyncpg.connect(dsn(url))
+    try:
+        return int(await connection.fetchval(f"SELECT count(*) FROM {table}"))  # noqa: S608 - a table of ours
+    finally:
+        await connection.close()
+
+
+async def test_welcome_jobs_outlast_a_database_outage_longer_than_their_retries(
+    stoppable_postgres: PostgresServer,
+    stoppable_redis: RedisServer,
+    smtp: SmtpSink,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """A backlog of welcome jobs meets a worker whose database is down for longer than every retry.
+
+    Each run that meets the outage is put off without spending an attempt, so none is
+    given up; once PostgreSQL is back every user gets exactly one welcome email.
+    """
+    env = job_env(stoppable_postgres.url, stoppable_redis.url, smtp, **SHORT_RETRIES, **JSON_LOGS)
+    emails = [f"backlog{i}@example.com" for i in range(SIGN_UPS)]
+    log = JsonLog(tmp_path / "worker.log")
+    async with running("serve", env, tmp_path) as client:
+        await timed_sign_ups(client, emails)
+
+        async def backlog() -> bool:
+            return await jobs_waiting(stoppable_redis.url) == len(emails)
+
+        await until(backlog, "every welcome job waiting in Redis", JOBS_WITHIN_SECONDS)
+        await asyncio.to_thread(stoppable_postgres.stop)
+        async with started("worker", env, log.path):
+            await asyncio.sleep(DATABASE_OUTAGE_SECONDS)
+            starting = time.monotonic()
+            await asyncio.to_thread(stoppable_postgres.start)
+            await smtp.wait_for(len(emails), within=JOBS_WITHIN_SECONDS)
+            all_sent = time.monotonic() - starting
+
+            async def all_recorded() -> bool:
+                return await count_rows(stoppable_postgres.url, "sent_emails") == len(emails)
+
+            await until(all_recorded, "every welcome recorded", JOBS_WITHIN_SECONDS)
+
+    assert_each_welcomed_once(smtp, emails)
+    postponed = log.events("job_postponed")
+    # Every job met the outage more often than it has attempts, and spent none on it.
+    assert Counter(event["job_id"] for event in postponed).keys() == {e["job_id"] for e in log.events("job_postponed")}
+    assert len({event["job_id"] for event in postponed}) == len(emails)
+    assert min(Counter(event["job_id"] for event in postponed).values()) > int(SHORT_RETRIES["JOB_MAX_ATTEMPTS"])
+    assert {event["attempt"] for event in postponed} == {1}
+    assert log.events("job_failed") == log.events("job_dead") == []
+    record_property("database_outage_seconds", DATABASE_OUTAGE_SECONDS)
+    record_property("jobs_in_backlog", len(emails))
+    record_property("runs_postponed", len(postponed))
+    record_property("emails", len(smtp.messages))
+    record_property("all_emails_sent_after_restart_seconds", round(all_sent, 3))
+
+
+async def test_after_a_database_restart_no_request_job_or_message_fails_on_a_stale_connection(
+    stoppable_postgres: PostgresServer,
+    stoppable_redis: RedisServer,
+    broker_url: str,
+    smtp: SmtpSink,
+    tmp_path: Path,
+    *,
+    record_property: Callable[[str, object], None],
+) -> None:
+    """The API (and its relay), the worker and the consumer each pool connections; PostgreSQL restarts.
+
+    The work that follows (sign-ups, their welcome emails, inbound messages) succeeds the
+    first time in every process: no request is refused, no job or message is retried, and
+    the relay fails no hand-over.
+    """
+    env = job_env(stoppable_postgres.url, stoppable_redis.url, smtp, BROKER_URL=broker_url, **JSON_LOGS)
+    logs = {name: JsonLog(tmp_path / f"{name}.log") for name in ("serve", "worker", "consumer")}
+    emails = [f"after{i}@example.com" for i in range(SIGN_UPS)]
+    async with (
+        running("serve", env, tmp_path) as client,
+        started("worker", env, logs["worker"].path),
+        started("consumer", env, logs["consumer"].path),
+    ):
+        # Every pool holds connections: a sign-up (API, relay), its email (worker), a message (consumer).
+        before = await sign_up(client, "before@example.com")
+        await smtp.wait_for(1, within=JOBS_WITHIN_SECONDS)
+        await rabbit_send(broker_url, encoded(envelope("user.meta.merge", user_id=before["id"], meta={"n": 0})))
+        await logs["consumer"].wait_for("inbound_applied")
+
+        await asyncio.to_thread(stoppable_postgres.stop)
+        await asyncio.to_thread(stoppable_postgres.start)
+        restarted = datetime.now(UTC)
+        await asyncio.sleep(STALE_AFTER_SECONDS)
+
+        users = [await sign_up(client, email) for email in emails]  # each a 201, or this fails
+        for index, user in enumerate(users):
+            await rabbit_send(broker_url, encoded(envelope("user.meta.merge", user_id=user["id"], meta={"n": index})))
+        await smtp.wait_for(len(emails) + 1, within=JOBS_WITHIN_SECONDS)
+        await logs["consumer"].wait_for("inbound_applied", len(users) + 1)
+
+    assert_each_welcomed_once(smtp, ["before@example.com", *emails])
+    failures = {
+        "worker": [*logs["worker"].events("job_failed"), *logs["worker"].events("job_postponed")],
+        "consumer": logs["consumer"].events("inbound_retry"),
+        "relay": [
+            event
+            for event in logs["serve"].events("outbox_relay_failed") + logs["serve"].events("outbox_destination_failed")
+            if datetime.fromisoformat(event["timestamp"]) > restarted
+        ],
+    }
+    assert failures == {"worker": [], "consumer": [], "relay": []}
+    record_property("sign_ups_after_restart", len(users))
+    record_property("jobs_and_messages_failed_after_restart", sum(len(events) for events in failures.values()))
 
 
 # --------------------------------------------------------------------------- RabbitMQ
