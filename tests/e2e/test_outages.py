@@ -14,7 +14,8 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,10 +28,14 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.bootstrap import Container
+from app.bootstrap import Container, build_container
+from app.infrastructure.config import Settings
 from app.infrastructure.db.models import OutboxModel, SentEmailModel
 from app.infrastructure.jobs.broker import JOB_STREAM
-from tests.e2e.helpers import PASSWORD, assert_problem, assert_unavailable, bearer, registered, sign_up
+from app.interfaces.grpc.v1 import auth_pb2
+from tests.conftest import make_settings
+from tests.e2e.grpc_helpers import Stubs, serving
+from tests.e2e.helpers import PASSWORD, assert_unavailable, bearer, registered, sign_up
 from tests.e2e.test_consumer import encoded, envelope, rabbit_send
 from tests.e2e.test_jobs import JsonLog
 from tests.support.events import arriving, bound_queue, deliveries, received
@@ -289,7 +294,7 @@ async def test_a_frozen_database_is_a_503_within_the_bound_and_serves_again_once
 
     refused = [a for a in traffic.answers if not a.response.is_success]
     for answer in refused:
-        assert_problem(answer.response, 503, "service_unavailable")
+        assert_unavailable(answer.response, answer.elapsed)
     slowest = max(a.elapsed for a in traffic.answers if a.ended >= frozen and a.started <= thawed)
     assert slowest < FROZEN_BOUND_SECONDS
     caught = [a for a in refused if a.started < frozen]  # already running when the server froze
@@ -517,6 +522,17 @@ DATABASE_OUTAGE_SECONDS = 6.0
 STALE_AFTER_SECONDS = 1.0
 
 
+@asynccontextmanager
+async def grpc_server(settings: Settings) -> AsyncIterator[Stubs]:
+    """What ``just grpc`` serves (its own container, pool and relay), in this process, and stubs for it."""
+    container = build_container(settings)
+    try:
+        async with serving(settings, container) as stubs:
+            yield stubs
+    finally:
+        await container.close()
+
+
 async def count_rows(url: str, table: str) -> int:
     connection = await asyncpg.connect(dsn(url))
     try:
@@ -584,23 +600,29 @@ async def test_after_a_database_restart_no_request_job_or_message_fails_on_a_sta
     *,
     record_property: Callable[[str, object], None],
 ) -> None:
-    """The API (and its relay), the worker and the consumer each pool connections; PostgreSQL restarts.
+    """The API (and its relay), gRPC, the worker and the consumer each pool connections; PostgreSQL restarts.
 
-    The work that follows (sign-ups, their welcome emails, inbound messages) succeeds the
-    first time in every process: no request is refused, no job or message is retried, and
-    the relay fails no hand-over.
+    The work that follows (sign-ups over REST and gRPC, their welcome emails, inbound
+    messages) succeeds the first time in every process: no request or call is refused, no
+    job or message is retried, and the relay fails no hand-over.
     """
     env = job_env(stoppable_postgres.url, stoppable_redis.url, smtp, BROKER_URL=broker_url, **JSON_LOGS)
     logs = {name: JsonLog(tmp_path / f"{name}.log") for name in ("serve", "worker", "consumer")}
     emails = [f"after{i}@example.com" for i in range(SIGN_UPS)]
+    grpc_emails = [f"grpc.after{i}@example.com" for i in range(SIGN_UPS)]
+    grpc_settings = make_settings(
+        stoppable_postgres.url, REDIS_URL=stoppable_redis.url, SMTP_URL=smtp.url, BROKER_URL=broker_url
+    )
     async with (
         running("serve", env, tmp_path) as client,
+        grpc_server(grpc_settings) as rpc,
         started("worker", env, logs["worker"].path),
         started("consumer", env, logs["consumer"].path),
     ):
-        # Every pool holds connections: a sign-up (API, relay), its email (worker), a message (consumer).
+        # Every pool holds connections: sign-ups (API, gRPC, relays), an email (worker), a message (consumer).
         before = await sign_up(client, "before@example.com")
-        await smtp.wait_for(1, within=JOBS_WITHIN_SECONDS)
+        await rpc.auth.SignUp(auth_pb2.SignUp(email="grpc.before@example.com", password=PASSWORD))
+        await smtp.wait_for(2, within=JOBS_WITHIN_SECONDS)
         await rabbit_send(broker_url, encoded(envelope("user.meta.merge", user_id=before["id"], meta={"n": 0})))
         await logs["consumer"].wait_for("inbound_applied")
 
@@ -610,12 +632,14 @@ async def test_after_a_database_restart_no_request_job_or_message_fails_on_a_sta
         await asyncio.sleep(STALE_AFTER_SECONDS)
 
         users = [await sign_up(client, email) for email in emails]  # each a 201, or this fails
+        for email in grpc_emails:  # each answered, or this raises
+            await rpc.auth.SignUp(auth_pb2.SignUp(email=email, password=PASSWORD))
         for index, user in enumerate(users):
             await rabbit_send(broker_url, encoded(envelope("user.meta.merge", user_id=user["id"], meta={"n": index})))
-        await smtp.wait_for(len(emails) + 1, within=JOBS_WITHIN_SECONDS)
+        await smtp.wait_for(2 * len(emails) + 2, within=JOBS_WITHIN_SECONDS)
         await logs["consumer"].wait_for("inbound_applied", len(users) + 1)
 
-    assert_each_welcomed_once(smtp, ["before@example.com", *emails])
+    assert_each_welcomed_once(smtp, ["before@example.com", "grpc.before@example.com", *emails, *grpc_emails])
     failures = {
         "worker": [*logs["worker"].events("job_failed"), *logs["worker"].events("job_postponed")],
         "consumer": logs["consumer"].events("inbound_retry"),
@@ -626,7 +650,7 @@ async def test_after_a_database_restart_no_request_job_or_message_fails_on_a_sta
         ],
     }
     assert failures == {"worker": [], "consumer": [], "relay": []}
-    record_property("sign_ups_after_restart", len(users))
+    record_property("sign_ups_after_restart", len(users) + len(grpc_emails))
     record_property("jobs_and_messages_failed_after_restart", sum(len(events) for events in failures.values()))
 
 
