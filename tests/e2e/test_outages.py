@@ -579,9 +579,9 @@ async def test_welcome_jobs_outlast_a_database_outage_longer_than_their_retries(
     assert_each_welcomed_once(smtp, emails)
     postponed = log.events("job_postponed")
     # Every job met the outage more often than it has attempts, and spent none on it.
-    assert Counter(event["job_id"] for event in postponed).keys() == {e["job_id"] for e in log.events("job_postponed")}
-    assert len({event["job_id"] for event in postponed}) == len(emails)
-    assert min(Counter(event["job_id"] for event in postponed).values()) > int(SHORT_RETRIES["JOB_MAX_ATTEMPTS"])
+    runs_put_off = Counter(event["job_id"] for event in postponed)
+    assert len(runs_put_off) == len(emails)
+    assert min(runs_put_off.values()) > int(SHORT_RETRIES["JOB_MAX_ATTEMPTS"])
     assert {event["attempt"] for event in postponed} == {1}
     assert log.events("job_failed") == log.events("job_dead") == []
     record_property("database_outage_seconds", DATABASE_OUTAGE_SECONDS)
