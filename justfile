@@ -104,7 +104,7 @@ worker: sync
     while kill -0 "$worker" 2>/dev/null; do status=0 && wait "$worker" || status=$?; done
     exit "$status"
 
-# Run the scheduler: enqueues periodic jobs (purge_expired_sessions, hourly) to Redis. Run exactly one.
+# Run the scheduler: enqueues periodic jobs (purge_expired_sessions hourly, send_owed_welcome_emails every ten minutes) to Redis. Run exactly one.
 [group('run')]
 [no-exit-message]
 scheduler: sync
@@ -230,7 +230,8 @@ reliability *ARGS: sync
         tests/e2e/test_connection_errors.py tests/e2e/test_grpc_bad_input.py tests/e2e/test_forwarded_for.py \
         tests/e2e/test_auth_attacks.py tests/e2e/test_resource_bounds.py tests/e2e/test_database_down.py \
         "tests/e2e/test_consumer.py::test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once" \
-        "tests/e2e/test_jobs.py::test_a_job_whose_worker_is_killed_mid_send_runs_again_on_a_new_worker" {{ARGS}}
+        "tests/e2e/test_jobs.py::test_a_job_whose_worker_is_killed_mid_send_runs_again_on_a_new_worker" \
+        "tests/e2e/test_jobs.py::test_a_welcome_email_given_up_is_sent_by_the_sweep_once_however_often_it_runs" {{ARGS}}
     uv run --frozen python -m tests.support.figures .reports/reliability.xml
 
 # Start everything in docker compose: PostgreSQL, Redis, RabbitMQ, migrations, API, gRPC, consumer, worker, scheduler.

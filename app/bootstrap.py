@@ -54,7 +54,7 @@ class Container:
     #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
     broker: Broker | None
     relay: OutboxRelay
-    #: Where the relay hands committed events: the broker, if any, and in-process subscribers.
+    #: The relay's in-process destination (the broker, if any, is the other): this service's subscribers.
     committed_events: CommittedEvents
     #: The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it.
     jobs: Jobs
@@ -99,8 +99,8 @@ def build_container(settings: Settings) -> Container:
     )
 
     broker = create_broker(settings)
-    committed_events = CommittedEvents(create_publisher(broker) if broker is not None else None)
-    relay = OutboxRelay(engine, committed_events)
+    committed_events = CommittedEvents()
+    relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
 
     def unit_of_work() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
@@ -118,13 +118,19 @@ def build_container(settings: Settings) -> Container:
     secrets = Sha256OpaqueTokens()
     # A key of its own for cursors, derived from the secret: a cursor can never pass as a token.
     cursors = CursorCodec(hashlib.sha256(b"listing-cursor:" + settings.secret_key.encode()).digest())
-    welcome_emails = WelcomeEmails(uow=unit_of_work, sender=create_email_sender(settings), clock=utc_now)
+    welcome_emails = WelcomeEmails(
+        uow=unit_of_work,
+        sender=create_email_sender(settings),
+        clock=utc_now,
+        grace=timedelta(seconds=settings.welcome_sweep_after_seconds),
+    )
     session_purge = SessionPurge(uow=unit_of_work, clock=utc_now)
     jobs = Jobs(
         create_job_broker(settings),
         welcome_emails=welcome_emails,
         session_purge=session_purge,
         purge_cron=settings.purge_sessions_cron,
+        welcome_sweep_cron=settings.welcome_sweep_cron,
     )
     jobs.start_on(committed_events)
     return Container(

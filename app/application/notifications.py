@@ -9,6 +9,7 @@ beforehand.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -35,10 +36,32 @@ class EmailSender(Protocol):
 
 
 class WelcomeEmails:
-    def __init__(self, *, uow: UnitOfWorkFactory, sender: EmailSender, clock: Clock) -> None:
+    """Sends each user's welcome email once, and finds the users still owed one.
+
+    The email is promised to every sign-up, and its job can be lost for good: given up
+    after its last attempt (the mail server refused it each time), or gone with a Redis
+    that kept nothing. ``owed`` finds those users, for a periodic sweep to start their
+    jobs again: anyone registered more than ``grace`` ago (time enough for the first job
+    and its retries) and less than ``lookback`` ago (a bound on the search, and on how
+    long a refused address keeps being tried) without a claim.
+    """
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        sender: EmailSender,
+        clock: Clock,
+        grace: timedelta = timedelta(minutes=10),
+        lookback: timedelta = timedelta(days=1),
+        batch_size: int = 1000,
+    ) -> None:
         self._uow = uow
         self._sender = sender
         self._clock = clock
+        self._grace = grace
+        self._lookback = lookback
+        self._batch_size = batch_size
 
     async def send(self, user_id: UUID) -> bool:
         """Send the user's welcome email unless it was sent already; True when this call sent it.
@@ -58,6 +81,17 @@ class WelcomeEmails:
             await self._sender.send(welcome_message(user))
             await uow.commit()
         return True
+
+    async def owed(self) -> list[UUID]:
+        """Users still owed their welcome email (at most ``batch_size``, oldest first; see the class)."""
+        now = self._clock()
+        async with self._uow() as uow:
+            return await uow.sent_emails.owed(
+                WELCOME,
+                registered_from=now - self._lookback,
+                registered_before=now - self._grace,
+                limit=self._batch_size,
+            )
 
 
 def welcome_message(user: User) -> EmailMessage:

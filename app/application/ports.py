@@ -45,6 +45,11 @@ class SentEmails(Protocol):
         finds it (or, if that one rolled back because the send failed, takes its place).
         """
 
+    async def owed(
+        self, kind: str, *, registered_from: datetime, registered_before: datetime, limit: int
+    ) -> list[UUID]:
+        """Active users registered in ``[registered_from, registered_before)`` with no ``kind`` claim, oldest first."""
+
 
 class UnitOfWork(Protocol):
     """One transaction over every repository.

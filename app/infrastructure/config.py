@@ -93,6 +93,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     job_metrics_port: Port = 9100
     # When the scheduler enqueues purge_expired_sessions (cron, UTC).
     purge_sessions_cron: str = "0 * * * *"
+    # When the scheduler looks for users still owed their welcome email (cron, UTC), and how
+    # long after signing up a user without one counts as owed (its job lost or given up).
+    welcome_sweep_cron: str = "*/10 * * * *"
+    welcome_sweep_after_seconds: PositiveInt = 600
     consumer_max_retries: Annotated[int, msgspec.Meta(ge=0)] = 5
     # RabbitMQ: inbound messages one consumer handles at once (unacknowledged deliveries).
     consumer_prefetch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
@@ -193,7 +197,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
             broker_scheme(settings.broker_url)
         if settings.smtp_url is not None:
             smtp_endpoint(settings.smtp_url)
-        _check_cron(settings.purge_sessions_cron)
+        _check_cron("PURGE_SESSIONS_CRON", settings.purge_sessions_cron)
+        _check_cron("WELCOME_SWEEP_CRON", settings.welcome_sweep_cron)
         trusted_proxies(settings.forwarded_allow_ips)
     except ValueError as exc:
         raise SettingsError(f"Invalid setting: {exc}") from None
@@ -330,7 +335,7 @@ _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("m
 _CRON_TERM = re.compile(r"^(\*|(\d+)(?:-(\d+))?)(?:/(\d+))?$")
 
 
-def _check_cron(expression: str) -> None:
+def _check_cron(name: str, expression: str) -> None:
     """Five numeric cron fields (``*``, ``n``, ``a-b``, each optionally ``/step``, comma-separated).
 
     Checked here because the scheduler's own parser silently never fires on a field it
@@ -338,14 +343,14 @@ def _check_cron(expression: str) -> None:
     """
     fields = expression.split()
     if len(fields) != len(_CRON_FIELDS):
-        raise ValueError(f"PURGE_SESSIONS_CRON: expected five cron fields, got {expression!r}")
-    for value, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        raise ValueError(f"{name}: expected five cron fields, got {expression!r}")
+    for value, (field, low, high) in zip(fields, _CRON_FIELDS, strict=True):
         for term in value.split(","):
             match = _CRON_TERM.match(term)
             start, end, step = match.group(2, 3, 4) if match else (None, None, None)
             bounds = [int(n) for n in (start, end) if n is not None]
             if match is None or not all(low <= n <= high for n in bounds) or (step is not None and int(step) == 0):
-                raise ValueError(f"PURGE_SESSIONS_CRON: {name} {term!r} is not in {low}-{high}")
+                raise ValueError(f"{name}: {field} {term!r} is not in {low}-{high}")
 
 
 def _name_variable(message: str) -> str:

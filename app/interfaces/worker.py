@@ -12,8 +12,8 @@ A worker process also serves its metrics (``app_jobs_*``, process metrics) on
 serves, adding up all of theirs (multiprocess mode, see ``app/interfaces/prometheus.py``).
 
 The scheduler enqueues the jobs whose ``schedule`` label says so (``LabelScheduleSource``):
-``purge_expired_sessions`` hourly. Run one scheduler: two would enqueue each run twice
-(harmless for the purge, but wasted).
+``purge_expired_sessions`` hourly, ``send_owed_welcome_emails`` every ten minutes. Run one
+scheduler: two would enqueue each run twice (harmless for both, but wasted).
 """
 
 from __future__ import annotations

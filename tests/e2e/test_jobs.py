@@ -237,6 +237,37 @@ async def test_a_job_whose_worker_is_killed_mid_send_runs_again_on_a_new_worker(
     assert len(claimed) == 1
 
 
+async def test_a_welcome_email_given_up_is_sent_by_the_sweep_once_however_often_it_runs(
+    database_url: str, stoppable_redis: RedisServer, smtp: SmtpSink, tmp_path: Path
+) -> None:
+    """The job is given up (the mail server refused every attempt); the next sweep sends the email, once.
+
+    The sweep runs as the scheduler enqueues it (every ten minutes by default), here
+    enqueued by hand three times: a user is owed the email from a second after signing up.
+    """
+    smtp.refuse(2)
+    env = job_env(
+        database_url, stoppable_redis.url, SMTP_URL=smtp.url, JOB_MAX_ATTEMPTS="2", WELCOME_SWEEP_AFTER_SECONDS="1"
+    )
+    async with api(database_url, stoppable_redis.url) as (container, client), worker(env, tmp_path / "w.log") as w:
+        user = await sign_up(client, EMAIL)
+        (dead,) = await w.log.wait_for("job_dead")
+        await asyncio.sleep(1.0)  # Past the sweep's grace.
+        sweeps = []
+        for run in range(1, 4):
+            await container.jobs.send_owed_welcome_emails.kiq()
+            sweeps.append((await w.log.wait_for("welcome_emails_owed", run))[-1]["count"])
+            await w.log.wait_for("welcome_email_sent")
+        sent = await sent_emails(container)
+
+    assert dead["job"] == "send_welcome_email"
+    assert sweeps == [1, 0, 0]
+    assert [m["To"] for m in smtp.messages] == [EMAIL]
+    assert smtp.attempts == 3
+    assert [e["user_id"] for e in w.log.events("welcome_email_sent")] == [user["id"]]
+    assert sent == [(user["id"], "welcome")]
+
+
 async def test_the_scheduled_purge_removes_ended_sessions_and_nothing_else(
     database_url: str, stoppable_redis: RedisServer, container: Container, client: AsyncClient, tmp_path: Path
 ) -> None:

@@ -14,7 +14,7 @@ from app.bootstrap import Container
 from app.domain.users.values import Role
 from app.infrastructure.db.models import OutboxModel
 from app.infrastructure.messaging.publisher import OneAtATime
-from app.infrastructure.messaging.relay import OutboxRelay
+from app.infrastructure.messaging.relay import CommittedEvents, OutboxRelay
 
 PASSWORD = "correct horse battery"
 
@@ -121,6 +121,50 @@ async def test_a_broker_failure_keeps_what_was_confirmed(container: Container) -
     flaky.fail_after = None
     assert await relay.publish_pending() == 3
     assert [e["data"]["email"] for e in flaky.published] == [f"user{i}@example.com" for i in range(5)]
+
+
+class FlakySubscriber:
+    """The jobs' destination: records each event it is handed, or fails like a job queue that is down."""
+
+    def __init__(self) -> None:
+        self.handled: list[dict[str, Any]] = []
+        self.down = False
+
+    async def __call__(self, envelope: dict[str, Any]) -> None:
+        if self.down:
+            raise ConnectionError("job queue unavailable")
+        self.handled.append(envelope)
+
+
+@pytest.mark.parametrize("failing", ["broker", "jobs"])
+@pytest.mark.parametrize("outage_tries", [2, 5])
+async def test_a_destination_that_fails_neither_holds_up_nor_repeats_the_other(
+    container: Container, failing: str, outage_tries: int
+) -> None:
+    """While one destination fails, the other takes every event, once, in order; the failing one gets all later."""
+    emails = [f"user{i}@example.com" for i in range(4)]
+    for email in emails[:2]:
+        await container.users.sign_up(email, PASSWORD, {})
+    broker = RecordingPublisher(fail_after=0 if failing == "broker" else None)
+    jobs = FlakySubscriber()
+    jobs.down = failing == "jobs"
+    subscribers = CommittedEvents()
+    subscribers.subscribe("user.registered", jobs)
+    relay = OutboxRelay(container.engine, broker, subscribers)
+
+    for try_ in range(outage_tries):
+        if try_ == 1:  # More events committed during the outage.
+            for email in emails[2:]:
+                await container.users.sign_up(email, PASSWORD, {})
+        with pytest.raises(ConnectionError):
+            await relay.publish_pending()
+    broker.fail_after, jobs.down = None, False
+    while await relay.publish_pending():
+        pass
+
+    assert [e["data"]["email"] for e in broker.published] == emails  # each once, in order
+    assert [e["data"]["email"] for e in jobs.handled] == emails
+    assert await unpublished(container) == 0
 
 
 async def test_relays_running_together_publish_each_event_once(container: Container) -> None:

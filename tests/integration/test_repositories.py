@@ -188,3 +188,30 @@ async def test_unreachable_database_is_reported_as_unavailable() -> None:
                     await uow.users.get(uuid_utils.uuid7())
     finally:
         await container.close()
+
+
+async def test_the_users_owed_an_email_are_those_registered_in_the_window_without_a_claim(container: Container) -> None:
+    """The welcome sweep's query, on SQL: the window's bounds, claims, deactivation and deletion all count."""
+    users = [
+        build_user(email=f"u{i}@example.com", password_hash=None, now=at)
+        for i, at in enumerate(NOW + timedelta(minutes=m) for m in (-1, 0, 1, 2, 3, 4, 5))
+    ]
+    _before_window, first, claimed, deactivated, deleted, last, _after_window = users
+    deactivated.is_active = False
+    deleted.deleted_at = NOW
+    for user in users:
+        await persisted(container, user)
+    async with unit_of_work(container) as uow:
+        assert await uow.sent_emails.claim(claimed.id, "welcome", NOW)
+        assert await uow.sent_emails.claim(last.id, "another kind", NOW)
+        await uow.commit()
+
+    async with unit_of_work(container) as uow:
+        owed = await uow.sent_emails.owed(
+            "welcome", registered_from=NOW, registered_before=NOW + timedelta(minutes=5), limit=10
+        )
+        assert await uow.sent_emails.owed(
+            "welcome", registered_from=NOW, registered_before=NOW + timedelta(minutes=5), limit=1
+        ) == [first.id]
+
+    assert owed == [first.id, last.id]

@@ -352,8 +352,35 @@ class PostgresServer:
         checkpoints first (``-m fast``), as an operator's stop would.
         """
         if self.running:
+            self.resume()  # A frozen server could not act on the request to stop.
             mode = "fast" if graceful else "immediate"
             _run(self._account, [self._pg_ctl, "stop", "-D", str(self._data_dir), "-m", mode, "-w"], cwd=self._root)
+
+    def pause(self) -> None:
+        """Freeze every server process (SIGSTOP): connections stay open and nothing answers, as when a database hangs.
+
+        The postmaster first, so that it forks no new backend meanwhile, then each of its
+        children: the backends serving open connections and the background processes.
+        """
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo :meth:`pause` (children first, the postmaster last); harmless when not paused."""
+        for pid in reversed(self._processes()):
+            os.kill(pid, signal.SIGCONT)
+
+    def _processes(self) -> list[int]:
+        """The postmaster's pid, then its children's (read from ``/proc``)."""
+        postmaster = int((self._data_dir / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                # "pid (comm) state ppid …": comm may hold spaces, so split after its ")".
+                fields = stat.read_text().rpartition(")")[2].split()
+                if int(fields[1]) == postmaster:
+                    children.append(int(stat.parent.name))
+        return [postmaster, *children]
 
     def _initialise(self, *, crash_safe: bool) -> None:
         bin_dir = Path(self._pg_ctl).parent

@@ -271,14 +271,28 @@ class FakeInbox:
 
 
 class FakeSentEmails:
-    def __init__(self, table: _Table[tuple[UUID, str], datetime]) -> None:
+    def __init__(self, table: _Table[tuple[UUID, str], datetime], users: _Table[UUID, User]) -> None:
         self._table = table
+        self._users = users
 
     async def claim(self, user_id: UUID, kind: str, now: datetime) -> bool:
         if (user_id, kind) in self._table:
             return False
         self._table.put((user_id, kind), now)
         return True
+
+    async def owed(
+        self, kind: str, *, registered_from: datetime, registered_before: datetime, limit: int
+    ) -> list[UUID]:
+        users = sorted(self._users.rows(), key=lambda user: (user.created_at, user.id))
+        return [
+            user.id
+            for user in users
+            if registered_from <= user.created_at < registered_before
+            and user.is_active
+            and user.deleted_at is None
+            and (user.id, kind) not in self._table
+        ][:limit]
 
 
 class FakeUnitOfWork:
@@ -306,7 +320,8 @@ class FakeUnitOfWork:
 
     @property
     def sent_emails(self) -> FakeSentEmails:
-        return FakeSentEmails(self._open().sent_emails)
+        tables = self._open()
+        return FakeSentEmails(tables.sent_emails, tables.users)
 
     @property
     def api_keys(self) -> FakeApiKeyRepository:

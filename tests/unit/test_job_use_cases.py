@@ -67,6 +67,38 @@ class TestWelcomeEmail:
         assert h.db.sent_emails == {}
 
 
+class TestOwedWelcomeEmails:
+    """The sweep's question: who signed up between a day and ten minutes ago and has no welcome email yet."""
+
+    async def test_are_the_users_past_the_grace_without_one_oldest_first(self, h: Harness) -> None:
+        first = await h.sign_up("first@example.com")
+        h.clock.advance(timedelta(minutes=1))
+        welcomed = await h.sign_up("welcomed@example.com")
+        await h.welcome_emails.send(welcomed.id)
+        h.clock.advance(timedelta(minutes=1))
+        second = await h.sign_up("second@example.com")
+        h.clock.advance(timedelta(minutes=11))
+        recent = await h.sign_up("recent@example.com")
+
+        assert await h.welcome_emails.owed() == [first.id, second.id]  # not welcomed, not recent
+        h.clock.advance(timedelta(minutes=11))
+        assert await h.welcome_emails.owed() == [first.id, second.id, recent.id]
+
+    @pytest.mark.parametrize(("age", "owed"), [(timedelta(minutes=9), False), (timedelta(hours=23), True),
+                                               (timedelta(days=1, minutes=1), False)])  # fmt: skip
+    async def test_only_within_the_window(self, h: Harness, age: timedelta, owed: bool) -> None:
+        user = await h.sign_up()
+        h.clock.advance(age)
+        assert await h.welcome_emails.owed() == ([user.id] if owed else [])
+
+    async def test_leave_out_users_who_are_gone(self, h: Harness) -> None:
+        await h.sign_up()
+        _, principal = await h.sign_in()
+        await h.users.deactivate(principal)
+        h.clock.advance(timedelta(hours=1))
+        assert await h.welcome_emails.owed() == []
+
+
 class TestSessionPurge:
     async def test_deletes_sessions_ended_over_an_hour_ago_with_their_tokens_and_nothing_else(self, h: Harness) -> None:
         await h.sign_up()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,11 +16,11 @@ from prometheus_client import REGISTRY
 from taskiq import AsyncBroker, Context, TaskiqDepends
 from taskiq.schedule_sources import LabelScheduleSource
 
+from app.application.ports import DependencyUnavailable
 from app.infrastructure.config import Settings
 from app.infrastructure.jobs.broker import create_job_broker
-from app.infrastructure.jobs.middleware import RetryWithBackoff, attempt_of
-from app.infrastructure.jobs.tasks import PURGE_SCHEDULE_ID, Jobs
-from app.infrastructure.messaging.publisher import Confirmed
+from app.infrastructure.jobs.middleware import OUTAGE_RETRY_MAX_SECONDS, RetryWithBackoff, attempt_of, waited_of
+from app.infrastructure.jobs.tasks import PURGE_SCHEDULE_ID, WELCOME_SWEEP_SCHEDULE_ID, Jobs
 from app.infrastructure.messaging.relay import CommittedEvents
 from tests.unit.fakes import Harness
 
@@ -100,6 +100,51 @@ async def test_a_job_that_keeps_failing_stops_after_the_last_attempt(broker: Asy
     assert (counted("dead", job), counted("retried", job), counted("failed", job)) == (1, 2, 3)
 
 
+@pytest.mark.parametrize("outage_runs", [1, 4, 12])
+async def test_a_database_outage_spends_no_attempt_however_long_it_lasts(broker: AsyncBroker, outage_runs: int) -> None:
+    """More runs meet the outage than the job has attempts (3): it is put off each time, never given up."""
+    seen: list[tuple[int, int]] = []
+
+    async def needs_the_database(context: Context = TaskiqDepends()) -> str:
+        seen.append((attempt_of(context.message), waited_of(context.message)))
+        if len(seen) <= outage_runs:
+            raise DependencyUnavailable("database")
+        return "done"
+
+    job = f"unit.outage{outage_runs}"
+    task = broker.register_task(needs_the_database, task_name=job)
+
+    sent = await task.kiq()
+    result = await sent.wait_result(timeout=10)
+
+    assert result.return_value == "done"
+    assert seen == [(1, waited) for waited in range(outage_runs + 1)]  # the first attempt, waiting each time
+    assert (counted("postponed", job), counted("retried", job), counted("dead", job)) == (outage_runs, 0, 0)
+
+
+async def test_the_outage_backoff_is_capped_lower_than_a_failures() -> None:
+    retry = RetryWithBackoff(max_attempts=3, base_delay=1.0, max_delay=300.0)
+    assert max(retry.backoff(20, limit=OUTAGE_RETRY_MAX_SECONDS) for _ in range(200)) <= OUTAGE_RETRY_MAX_SECONDS
+    assert max(retry.backoff(20) for _ in range(200)) > OUTAGE_RETRY_MAX_SECONDS
+
+
+@pytest.mark.parametrize("dependency", ["mail server", "cache"])
+async def test_other_dependencies_spend_attempts(broker: AsyncBroker, dependency: str) -> None:
+    attempts: list[int] = []
+
+    async def mails(context: Context = TaskiqDepends()) -> None:
+        attempts.append(attempt_of(context.message))
+        raise DependencyUnavailable(dependency)
+
+    job = f"unit.unavailable.{dependency}"
+    sent = await broker.register_task(mails, task_name=job).kiq()
+    result = await sent.wait_result(timeout=5)
+
+    assert result.is_err
+    assert attempts == [1, 2, 3]
+    assert (counted("postponed", job), counted("dead", job)) == (0, 1)
+
+
 async def test_a_delayed_job_waits_its_delay(broker: AsyncBroker) -> None:
     started: list[float] = []
 
@@ -119,26 +164,22 @@ async def test_a_delayed_job_waits_its_delay(broker: AsyncBroker) -> None:
     assert started[0] - sent_at >= 0.3
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.envelopes: list[dict[str, Any]] = []
-
-    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
-        self.envelopes.extend(envelopes)
-        return Confirmed(len(envelopes))
+def jobs_of(h: Harness, settings: Settings | None = None) -> Jobs:
+    settings = settings or Settings()
+    return Jobs(
+        create_job_broker(settings),
+        welcome_emails=h.welcome_emails,
+        session_purge=h.session_purge,
+        purge_cron=settings.purge_sessions_cron,
+        welcome_sweep_cron=settings.welcome_sweep_cron,
+    )
 
 
 async def test_a_registered_user_event_sends_the_welcome_email_once_however_often_it_comes() -> None:
     h = Harness()
     user = await h.sign_up()
-    broker = Recorder()
-    events = CommittedEvents(broker)
-    jobs = Jobs(
-        create_job_broker(Settings()),
-        welcome_emails=h.welcome_emails,
-        session_purge=h.session_purge,
-        purge_cron="0 * * * *",
-    )
+    events = CommittedEvents()
+    jobs = jobs_of(h)
     jobs.start_on(events)
     registered = {"id": "1", "type": "user.registered", "data": {"user_id": str(user.id), "email": user.email}}
     updated = {"id": "2", "type": "user.profile_updated", "data": {"user_id": str(user.id), "changed": []}}
@@ -149,7 +190,6 @@ async def test_a_registered_user_event_sends_the_welcome_email_once_however_ofte
     await jobs.broker.shutdown()
 
     assert [m.to for m in h.emails.sent] == [user.email]
-    assert broker.envelopes == [registered, updated, registered]  # the broker had every one first
 
 
 async def test_a_subscriber_that_fails_fails_the_publish_so_the_relay_tries_again() -> None:
@@ -167,19 +207,13 @@ async def test_a_subscriber_that_fails_fails_the_publish_so_the_relay_tries_agai
     assert isinstance(confirmed.error, ConnectionError)
 
 
-async def test_the_scheduler_sees_the_purge_hourly_by_default() -> None:
-    h = Harness()
-    jobs = Jobs(
-        create_job_broker(Settings()),
-        welcome_emails=h.welcome_emails,
-        session_purge=h.session_purge,
-        purge_cron=Settings().purge_sessions_cron,
-    )
-    source = LabelScheduleSource(jobs.broker)  # what `just scheduler` reads
+async def test_the_scheduler_sees_the_purge_hourly_and_the_welcome_sweep_every_ten_minutes_by_default() -> None:
+    source = LabelScheduleSource(jobs_of(Harness()).broker)  # what `just scheduler` reads
     await source.startup()
 
     schedules = await source.get_schedules()
 
-    assert [(s.task_name, s.cron, s.schedule_id) for s in schedules] == [
-        ("purge_expired_sessions", "0 * * * *", PURGE_SCHEDULE_ID)
+    assert sorted((s.task_name, s.cron, s.schedule_id) for s in schedules) == [
+        ("purge_expired_sessions", "0 * * * *", PURGE_SCHEDULE_ID),
+        ("send_owed_welcome_emails", "*/10 * * * *", WELCOME_SWEEP_SCHEDULE_ID),
     ]

@@ -370,3 +370,24 @@ class SqlSentEmails:
             .returning(SentEmailModel.user_id)
         )
         return (await self._db.execute(statement)).scalar_one_or_none() is not None
+
+    async def owed(
+        self, kind: str, *, registered_from: datetime, registered_before: datetime, limit: int
+    ) -> list[UUID]:
+        # A range of ix_users_created_at_id, each row checked against the claim's primary key.
+        claimed = select(SentEmailModel.user_id).where(
+            SentEmailModel.user_id == UserModel.id, SentEmailModel.kind == kind
+        )
+        statement = (
+            select(UserModel.id)
+            .where(
+                UserModel.created_at >= registered_from,
+                UserModel.created_at < registered_before,
+                UserModel.is_active.is_(True),
+                UserModel.deleted_at.is_(None),
+                ~claimed.exists(),
+            )
+            .order_by(UserModel.created_at, UserModel.id)
+            .limit(limit)
+        )
+        return list((await self._db.scalars(statement)).all())

@@ -166,5 +166,6 @@ def _outbox_row(event: UserEvent) -> dict[str, object]:
         "envelope": envelope(event, event_id),
         "created_at": event.occurred_at,
         "published_at": None,
+        "handled_at": None,
         "attempts": 0,
     }

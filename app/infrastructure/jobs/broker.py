@@ -342,5 +342,8 @@ def create_job_broker(settings: Settings) -> AsyncBroker:
             max_attempts=settings.job_max_attempts,
             base_delay=settings.job_retry_base_seconds,
             max_delay=settings.job_retry_max_seconds,
+            # The service's own store: it comes back or nothing works. (Not the mail server,
+            # which may refuse one message for ever: its failures spend attempts.)
+            outages=frozenset({"database"}),
         ),
     )

@@ -13,6 +13,9 @@ ENQUEUED = Counter("app_jobs_enqueued", "Jobs enqueued (first attempts; retries 
 SUCCEEDED = Counter("app_jobs_succeeded", "Job runs that succeeded", ["job"])
 FAILED = Counter("app_jobs_failed", "Job runs that raised (each attempt counts)", ["job"])
 RETRIED = Counter("app_jobs_retried", "Failed runs enqueued again, after a backoff", ["job"])
+POSTPONED = Counter(
+    "app_jobs_postponed", "Runs that met an outage of the database, enqueued again without spending an attempt", ["job"]
+)
 DEAD = Counter("app_jobs_dead", "Jobs given up after their last attempt failed", ["job"])
 DURATION = Histogram(
     "app_jobs_duration_seconds",

@@ -19,8 +19,9 @@ from app.infrastructure.messaging.relay import CommittedEvents
 
 log = structlog.get_logger("app.jobs")
 
-#: The purge's entry in the scheduler (stable, so that schedule sources can recognise it).
+#: The periodic jobs' entries in the scheduler (stable, so that schedule sources can recognise them).
 PURGE_SCHEDULE_ID = "purge_expired_sessions.cron"
+WELCOME_SWEEP_SCHEDULE_ID = "send_owed_welcome_emails.cron"
 
 
 async def send_welcome_email(user_id: str, emails: WelcomeEmails = TaskiqDepends()) -> bool:
@@ -29,6 +30,20 @@ async def send_welcome_email(user_id: str, emails: WelcomeEmails = TaskiqDepends
     # "skipped": sent before (this is a repeat run), or the user is gone or deactivated.
     log.info("welcome_email_sent" if sent else "welcome_email_skipped", user_id=user_id)
     return sent
+
+
+async def send_owed_welcome_emails(emails: WelcomeEmails = TaskiqDepends(), jobs: Jobs = TaskiqDepends()) -> int:
+    """Start the welcome email job again for every user still owed one (see ``WelcomeEmails.owed``).
+
+    What recovers an email whose job was given up or lost. Running it twice, or while the
+    first job still retries, costs a job run, never a second email: the send is a claim
+    (``WelcomeEmails.send``).
+    """
+    owed = await emails.owed()
+    for user_id in owed:
+        await jobs.send_welcome_email.kiq(str(user_id))
+    log.info("welcome_emails_owed", count=len(owed))
+    return len(owed)
 
 
 async def purge_expired_sessions(purge: SessionPurge = TaskiqDepends()) -> int:
@@ -42,22 +57,35 @@ class Jobs:
     """The job broker with the jobs registered on it, and their handles for enqueueing them."""
 
     def __init__(
-        self, broker: AsyncBroker, *, welcome_emails: WelcomeEmails, session_purge: SessionPurge, purge_cron: str
+        self,
+        broker: AsyncBroker,
+        *,
+        welcome_emails: WelcomeEmails,
+        session_purge: SessionPurge,
+        purge_cron: str,
+        welcome_sweep_cron: str,
     ) -> None:
         broker.add_dependency_context({WelcomeEmails: welcome_emails, SessionPurge: session_purge})
         self.broker = broker
         self.send_welcome_email = broker.register_task(send_welcome_email, task_name="send_welcome_email")
+        # Read by the scheduler (``LabelScheduleSource``), each on its cron (PURGE_SESSIONS_CRON,
+        # hourly by default; WELCOME_SWEEP_CRON, every ten minutes).
         self.purge_expired_sessions = broker.register_task(
             purge_expired_sessions,
             task_name="purge_expired_sessions",
-            # Read by the scheduler (``LabelScheduleSource``): hourly unless PURGE_SESSIONS_CRON says otherwise.
             schedule=[{"cron": purge_cron, "schedule_id": PURGE_SCHEDULE_ID}],
         )
+        self.send_owed_welcome_emails = broker.register_task(
+            send_owed_welcome_emails,
+            task_name="send_owed_welcome_emails",
+            schedule=[{"cron": welcome_sweep_cron, "schedule_id": WELCOME_SWEEP_SCHEDULE_ID}],
+        )
+        broker.add_dependency_context({Jobs: self})  # The sweep enqueues through the handles here.
 
     def start_on(self, events: CommittedEvents) -> None:
         """Jobs that committed events start: ``user.registered`` → ``send_welcome_email(user_id)``.
 
-        The relay hands an event to its subscribers once it is committed, and marks it done
+        The relay hands an event to its subscribers once it is committed, and marks it handled
         only once they returned: a job that could not be enqueued (Redis down) is enqueued
         when the relay tries the event again, so none is lost (some may be enqueued twice,
         which ``send_welcome_email`` shrugs off).

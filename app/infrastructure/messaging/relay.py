@@ -1,18 +1,23 @@
-"""The outbox relay: publishes committed events, in order, at least once, surviving broker outages.
+"""The outbox relay: hands committed events to each destination, in order, at least once, surviving outages.
+
+There are two destinations, each tracked in a column of its own: the broker
+(``published_at``, set once it confirmed the event) and this service's own subscribers
+(``handled_at``, the jobs events start: ``CommittedEvents``). Each takes the events it has
+not had, oldest first, and stops at the first that fails; what it had is marked, the rest
+is tried again after a backoff of its own. So a Redis outage (the jobs) delays jobs only,
+and the broker sees each event once per successful publication, whatever happens to the
+other destination; a RabbitMQ outage leaves the jobs alone likewise.
 
 Every process that serves the API (and the consumer) runs one. They take turns through a
 transaction-scoped advisory lock, so one batch is in flight at a time: events leave in
-outbox order (per aggregate, commit order), and several relays never publish one row
-twice. A relay wakes at once when its own process commits events (``wake``), on
-PostgreSQL ``NOTIFY`` from other processes, and otherwise polls.
+outbox order (per aggregate, commit order) to each destination, and several relays never
+hand one row over twice. A relay wakes at once when its own process commits events
+(``wake``), on PostgreSQL ``NOTIFY`` from other processes, and otherwise polls.
 
-Rows are marked published only after the broker confirmed them; a failure part-way
-through a batch keeps what was confirmed and retries the rest with backoff, so the
-broker sees each event at least once and consumers de-duplicate by envelope id. The
-relay publishes to ``CommittedEvents``, which also hands each event to this service's
-own subscribers (the jobs that events start) under the same rule. The
-publisher gets a batch whole, so that it may have all of it in flight at once (RabbitMQ
-does: one confirm round trip per batch rather than per event).
+Delivery is at least once both ways (a confirm lost with the connection means a second
+publication): consumers de-duplicate by envelope id, and the jobs are idempotent. A
+destination gets a batch whole, so that it may have all of it in flight at once
+(RabbitMQ does: one confirm round trip per batch rather than per event).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,6 +34,7 @@ import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.infrastructure.db.models import OutboxModel
 from app.infrastructure.db.uow import OUTBOX_CHANNEL
@@ -43,21 +50,53 @@ _MAX_BACKOFF_SECONDS = 30.0
 
 class EventPublisher(Protocol):
     async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
-        """Hand envelopes to the broker in order; say how many, from the first, it has (confirmed)."""
+        """Hand envelopes over in order; say how many, from the first, were taken (confirmed)."""
+
+
+class _Nowhere:
+    """The broker destination when there is no broker (embedded mode): nothing to publish, all done."""
+
+    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
+        return Confirmed(len(envelopes))
+
+
+@dataclass
+class _Destination:
+    """One destination of the outbox: what delivers to it, the column it marks, and its backoff."""
+
+    name: str
+    publisher: EventPublisher
+    done: InstrumentedAttribute[datetime | None]
+    #: When (event loop clock) the running relay tries it next; a failure puts it off.
+    due: float = 0.0
+    backoff: float = 0.0
+
+    def failed(self, error: Exception, now: float, poll_seconds: float) -> None:
+        self.backoff = min(max(self.backoff * 2, poll_seconds), _MAX_BACKOFF_SECONDS)
+        self.due = now + self.backoff
+        log.warning("outbox_destination_failed", destination=self.name, error=repr(error), retry_in=self.backoff)
+
+    def succeeded(self) -> None:
+        self.due, self.backoff = 0.0, 0.0
 
 
 class OutboxRelay:
     def __init__(
         self,
         engine: AsyncEngine,
-        publisher: EventPublisher,
+        publisher: EventPublisher | None,
+        subscribers: EventPublisher | None = None,
         *,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retention: timedelta = timedelta(days=7),
     ) -> None:
+        """``publisher`` is the broker's (None: no broker); ``subscribers`` the service's own (None: none)."""
         self._engine = engine
-        self._publisher = publisher
+        self._destinations = [
+            _Destination("broker", publisher or _Nowhere(), OutboxModel.published_at),
+            _Destination("jobs", subscribers or _Nowhere(), OutboxModel.handled_at),
+        ]
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retention = retention
@@ -68,24 +107,36 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def run(self) -> None:
-        """Publish until cancelled; errors are logged and retried with backoff, never raised."""
+        """Relay until cancelled; errors are logged and retried with backoff, never raised.
+
+        A destination that fails is put off on its own (``_Destination.failed``); a failure
+        of the database stops both, with a backoff of its own.
+        """
         listener = asyncio.create_task(self._listen()) if self._postgres else None
+        loop = asyncio.get_running_loop()
         backoff = self._poll_seconds
         last_prune = 0.0
         try:
             while True:
+                now = loop.time()
+                due = [destination for destination in self._destinations if destination.due <= now]
                 try:
-                    published = await self.publish_pending()
-                    if asyncio.get_running_loop().time() - last_prune > 600:
+                    handed, failures = await self._relay(due)
+                    if loop.time() - last_prune > 600:
                         await self.prune()
-                        last_prune = asyncio.get_running_loop().time()
+                        last_prune = loop.time()
                     backoff = self._poll_seconds
                 except Exception as exc:  # noqa: BLE001 - the relay outlives any one failure
                     log.warning("outbox_relay_failed", error=repr(exc), retry_in=backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
                     continue
-                if published < self._batch_size:
+                for destination in due:
+                    if (error := failures.get(destination.name)) is not None:
+                        destination.failed(error, loop.time(), self._poll_seconds)
+                    else:
+                        destination.succeeded()
+                if handed < self._batch_size:
                     await self._sleep()
         finally:
             if listener is not None:
@@ -94,40 +145,56 @@ class OutboxRelay:
                     await listener
 
     async def publish_pending(self) -> int:
-        """Publish one batch of the oldest unpublished events; returns how many were confirmed."""
+        """One batch to every destination, whatever its backoff; the most events one of them took.
+
+        Raises the first destination's failure, once what the others took is marked.
+        """
+        handed, failures = await self._relay(self._destinations)
+        for error in failures.values():
+            raise error
+        return handed
+
+    async def _relay(self, destinations: Sequence[_Destination]) -> tuple[int, dict[str, Exception]]:
+        """Each destination's oldest events it has not had, in one transaction; what each took is marked.
+
+        Returns the most events one destination took, and each failed destination's error.
+        """
+        handed, failures = 0, {}
         async with self._engine.begin() as connection:
-            if not await self._take_turn(connection):
-                return 0
-            rows = (await connection.execute(self._pending())).all()
-            if not rows:
-                return 0
-            confirmed = await self._publisher.publish_batch([row.envelope for row in rows])
-            if confirmed.count:
-                published = [row.id for row in rows[: confirmed.count]]
-                await connection.execute(
-                    update(OutboxModel).where(OutboxModel.id.in_(published)).values(published_at=_now())
-                )
-            if confirmed.error is not None:  # The first envelope not confirmed is the one that failed.
-                await connection.execute(
-                    update(OutboxModel).where(OutboxModel.id == rows[confirmed.count].id)
-                    .values(attempts=OutboxModel.attempts + 1)
-                )  # fmt: skip
-        if confirmed.error is not None:
-            raise confirmed.error
-        return confirmed.count
+            if not destinations or not await self._take_turn(connection):
+                return 0, {}
+            for destination in destinations:
+                rows = (await connection.execute(self._pending(destination))).all()
+                if not rows:
+                    continue
+                confirmed = await destination.publisher.publish_batch([row.envelope for row in rows])
+                if confirmed.count:
+                    taken = [row.id for row in rows[: confirmed.count]]
+                    await connection.execute(
+                        update(OutboxModel).where(OutboxModel.id.in_(taken)).values({destination.done: _now()})
+                    )
+                    handed = max(handed, confirmed.count)
+                if confirmed.error is not None:  # The first envelope not confirmed is the one that failed.
+                    failures[destination.name] = confirmed.error
+                    await connection.execute(
+                        update(OutboxModel).where(OutboxModel.id == rows[confirmed.count].id)
+                        .values(attempts=OutboxModel.attempts + 1)
+                    )  # fmt: skip
+        return handed, failures
 
     async def prune(self) -> int:
-        """Delete published rows past the retention period: the outbox is not an archive."""
+        """Delete rows every destination had, past the retention period: the outbox is not an archive."""
+        cutoff = _now() - self._retention
         async with self._engine.begin() as connection:
             result = await connection.execute(
-                delete(OutboxModel).where(OutboxModel.published_at < _now() - self._retention)
+                delete(OutboxModel).where(OutboxModel.published_at < cutoff, OutboxModel.handled_at < cutoff)
             )
         return int(result.rowcount or 0)
 
-    def _pending(self) -> Any:
+    def _pending(self, destination: _Destination) -> Any:
         statement = (
             select(OutboxModel.id, OutboxModel.envelope)
-            .where(OutboxModel.published_at.is_(None))
+            .where(destination.done.is_(None))
             .order_by(OutboxModel.id)
             .limit(self._batch_size)
         )
@@ -168,37 +235,30 @@ class OutboxRelay:
 
 
 class CommittedEvents:
-    """Where the relay hands each committed event: the broker, if there is one, then in-process subscribers.
+    """The relay's in-process destination: how this service reacts to its own committed events.
 
-    Subscribers are how this service reacts to its own events (``user.registered``
-    enqueues the welcome email job); without a broker (embedded mode) they are the only
-    destination. They run in whichever process relays the event, once per relaying: the
-    relay marks an event published only when the broker confirmed it *and* every
-    subscriber returned, so a subscriber that fails has the event again at the next try
-    (as may the broker: delivery is at least once, both ways).
+    Subscribers (``user.registered`` enqueues the welcome email job) run in whichever
+    process relays the event, once per relaying, in outbox order. The relay marks an event
+    handled only when every subscriber returned, so a subscriber that fails has the event
+    again at the next try (delivery is at least once); the broker is another destination,
+    tracked apart (see the module).
     """
 
-    def __init__(self, broker: EventPublisher | None = None) -> None:
-        self._broker = broker
+    def __init__(self) -> None:
         self._handlers: dict[str, list[Callable[[dict[str, Any]], Awaitable[None]]]] = {}
 
     def subscribe(self, event_type: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         self._handlers.setdefault(event_type, []).append(handler)
 
     async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
-        """The broker takes the batch first; subscribers then get what it confirmed, in order.
-
-        The count returned stops at the first event a subscriber failed on, so that event
-        and those after it are relayed again.
-        """
-        confirmed = await self._broker.publish_batch(envelopes) if self._broker else Confirmed(len(envelopes))
-        for count, envelope in enumerate(envelopes[: confirmed.count]):
+        """Hand each event to its subscribers, in order; the count stops at the first event one failed on."""
+        for count, envelope in enumerate(envelopes):
             try:
                 for handler in self._handlers.get(envelope["type"], ()):
                     await handler(envelope)
             except Exception as exc:  # noqa: BLE001 - the relay retries from this event on
                 return Confirmed(count, exc)
-        return confirmed
+        return Confirmed(len(envelopes))
 
 
 def _now() -> datetime:
