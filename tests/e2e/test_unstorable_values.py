@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import pytest
 from google.protobuf import json_format
 from httpx import ASGITransport, AsyncClient
 from litestar import Litestar
+from litestar.types import Scope
 from sqlalchemy import update
 
 from app.application.users.dto import META_MAX_DEPTH, META_MAX_NUMBER
@@ -235,7 +236,7 @@ def _from(app: Litestar, host: str) -> AsyncClient:
     """A client whose address (as uvicorn sets it from a trusted ``X-Forwarded-For``) is ``host``."""
 
     async def as_host(scope: Any, receive: Any, send: Any) -> None:
-        await app({**scope, "client": (host, 50000)}, receive, send)
+        await app(cast("Scope", {**scope, "client": (host, 50000)}), receive, send)
 
     return AsyncClient(transport=ASGITransport(app=as_host), base_url="http://testserver.local")
 
