@@ -238,7 +238,9 @@ class AccountsStillWork:
         users = [user for user in users if isinstance(user, dict) and "id" in user][:_FOLLOWED_USERS]
         if not users:
             return
-        given = case.body.get("items", [case.body]) if isinstance(case.body, dict) else []
+        sent: Any = case.body
+        given = sent.get("items", [sent]) if isinstance(sent, dict) else []
+        given = given if isinstance(given, list) else []
         passwords = {
             str(item.get("email", "")).strip().lower(): item.get("password") for item in given if isinstance(item, dict)
         }
