@@ -12,9 +12,9 @@ import msgspec
 import pytest
 
 from app.application.auth.dto import RefreshBody, TokenForm, TokenRequestBody
-from app.application.users.dto import PasswordChangeBody, ProfilePatch, SignUpBody
+from app.application.users.dto import AdminUserPatch, PasswordChangeBody, ProfilePatch, SignUpBody
 from app.domain.errors import FieldError, ValidationFailed
-from app.interfaces.validation import body_field_errors, convert_body
+from app.interfaces.validation import body_field_errors, convert_body, decode_body
 
 VALID_SIGN_UP = {"email": "ada@example.com", "password": "correct horse battery"}
 
@@ -130,3 +130,29 @@ def test_convert_body_gives_the_body_or_every_field_error() -> None:
     with pytest.raises(ValidationFailed) as caught:
         convert_body(SignUpBody, {"email": "not-an-email", "password": "short", "nickname": "ada"})
     assert sorted(error.field for error in caught.value.errors) == ["email", "nickname", "password"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("is_active", 0),
+        ("is_active", 1),
+        ("is_active", "false"),
+        ("is_active", "true"),
+        ("birthday", 946684800),
+        ("birthday", "946684800"),
+        ("first_name", 5),
+        ("role", 1),
+    ],
+)
+def test_decoding_and_converting_are_strict_and_name_the_field(field: str, value: Any) -> None:
+    """REST bodies (``decode_body``) and gRPC requests (``convert_body``) refuse lenient spellings alike."""
+    raw = {field: value}
+
+    for decode in (
+        lambda: decode_body(AdminUserPatch, msgspec.json.encode(raw)),
+        lambda: convert_body(AdminUserPatch, raw),
+    ):
+        with pytest.raises(ValidationFailed) as raised:
+            decode()
+        assert [error.field for error in raised.value.errors] == [field]
