@@ -17,7 +17,7 @@ import msgspec
 from app.application.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from app.application.users.admins import active_admins, ensure_an_admin_remains
 from app.application.users.dto import TEXT_PATTERN, MetaField, check_meta
-from app.domain.errors import Conflict
+from app.domain.errors import Conflict, ValidationFailed
 from app.domain.users.model import User
 
 
@@ -84,7 +84,8 @@ class InboundMessages:
         merged = {**user.meta, **payload.meta}
         try:
             check_meta(merged)
-        except ValueError as exc:
-            raise PoisonMessage(f"merged meta out of bounds: {exc}") from None
+        except ValidationFailed as exc:
+            reasons = "; ".join(f"{error.field}: {error.message}" for error in exc.errors)
+            raise PoisonMessage(f"merged meta out of bounds: {reasons}") from None
         user.update_profile({"meta": merged}, self._clock())
         await uow.users.save(user)

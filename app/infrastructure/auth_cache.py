@@ -100,7 +100,14 @@ class RedisPrincipalCache:
         if entry.user.password_hash:
             entry.user = replace(entry.user, password_hash=_HASH_PLACEHOLDER)
         try:
-            await self._redis.set(key, _encoder.encode(entry), ex=self._ttl)
+            encoded = _encoder.encode(entry)
+        except (msgspec.EncodeError, OverflowError) as exc:
+            # A user whose stored ``meta`` MessagePack cannot carry (an integer beyond
+            # 64 bits, written before ``meta`` was bounded) is served from the database.
+            log.warning("auth_cache_unencodable", error=type(exc).__name__, user_id=str(entry.user.id))
+            return
+        try:
+            await self._redis.set(key, encoded, ex=self._ttl)
         except _ERRORS as exc:
             log.warning("auth_cache_unavailable", error=type(exc).__name__)
 

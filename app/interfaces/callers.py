@@ -6,6 +6,8 @@ REST headers and gRPC metadata carry the same credentials (``authorization: Bear
 
 from __future__ import annotations
 
+import ipaddress
+
 from app.application.auth.dto import ClientInfo
 from app.application.auth.principal import Principal
 from app.application.auth.queries import AuthQueries
@@ -34,4 +36,19 @@ def require_admin(principal: Principal) -> None:
 
 def client_info(user_agent: str | None, ip: str | None) -> ClientInfo:
     """What a new session records of its client; the user agent is cut to a sane length."""
-    return ClientInfo(user_agent=user_agent[:USER_AGENT_MAX_LENGTH] if user_agent else None, ip=ip)
+    return ClientInfo(user_agent=user_agent[:USER_AGENT_MAX_LENGTH] if user_agent else None, ip=client_ip(ip))
+
+
+def client_ip(host: str | None) -> str | None:
+    """``host`` as a canonical IP address (at most 39 characters), or None when it is none.
+
+    The host comes from the connection, or from ``X-Forwarded-For`` when a trusted proxy
+    sent it, and from gRPC's peer string (``unix:/path`` for a socket): whatever text that
+    is, a session records an address or nothing. An IPv6 zone (``%eth0``) is local to the
+    server and dropped.
+    """
+    try:
+        address = ipaddress.ip_address((host or "").partition("%")[0])
+    except ValueError:
+        return None
+    return str(address)

@@ -172,7 +172,9 @@ async def test_meta_over_its_bounds_is_refused_and_nothing_is_written(
 
     response = await route.send(client, admin, target, OVER_THE_BOUNDS[meta])
 
-    assert route.field in error_fields(assert_problem(response, 422, "validation_failed"))
+    # One error, naming meta, or the value inside it that goes too deep (``meta.a.a…``).
+    (field,) = error_fields(assert_problem(response, 422, "validation_failed"))
+    assert field == route.field or field.startswith(f"{route.field}.a."), field
     after = [user for user in await everyone(client, admin) if user["email"] != "other@example.com"]
     assert after == before
 

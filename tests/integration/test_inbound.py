@@ -84,6 +84,9 @@ async def test_meta_merge_keeps_other_keys(container: Container) -> None:
         pytest.param({"big": "x" * META_MAX_BYTES}, id="too large"),
         pytest.param({f"k{i}": i for i in range(META_MAX_KEYS)}, id="too many keys"),
         pytest.param({"nul": "a\x00b"}, id="NUL"),
+        pytest.param({"n": 2**64}, id="integer beyond 2^53"),
+        pytest.param({"a": {"b": [0, -(2**63)]}}, id="nested integer beyond 2^53"),
+        pytest.param({"a": 1e20}, id="float beyond 2^53"),
     ],
 )
 async def test_a_merge_that_would_break_metas_bounds_is_poison(container: Container, merged: dict[str, Any]) -> None:
@@ -99,6 +102,15 @@ async def test_a_merge_that_would_break_metas_bounds_is_poison(container: Contai
     assert (await container.administration.get(uuid.UUID(user_id))).meta == {"theme": "dark"}
 
 
+async def test_a_merge_out_of_bounds_names_the_offending_value_in_its_reason(container: Container) -> None:
+    user_id, _ = await signed_up(container)
+
+    with pytest.raises(PoisonMessage, match=r"meta\.a\.b\.1: Numbers must lie within"):
+        await container.inbound.apply(
+            uuid.uuid4(), "user.meta.merge", {"user_id": user_id, "meta": {"a": {"b": [0, 2**64]}}}
+        )
+
+
 @pytest.mark.parametrize(
     ("message_type", "data", "reason"),
     [
@@ -106,6 +118,9 @@ async def test_a_merge_that_would_break_metas_bounds_is_poison(container: Contai
         ("user.deactivate", {"user_id": "not-a-uuid", "reason": "x"}, "invalid data"),
         ("user.deactivate", {"user_id": str(uuid.uuid4())}, "invalid data"),
         ("user.meta.merge", {"user_id": str(uuid.uuid4()), "meta": "not an object"}, "invalid data"),
+        ("user.meta.merge", {"user_id": str(uuid.uuid4()), "meta": '{"a": 1}'}, "invalid data"),
+        ("user.deactivate", {"user_id": str(uuid.uuid4()), "reason": 0}, "invalid data"),
+        ("user.deactivate", {"user_id": uuid.uuid4().int, "reason": "x"}, "invalid data"),
         ("user.deactivate", {"user_id": str(uuid.uuid4()), "reason": "x"}, "unknown user"),
     ],
 )

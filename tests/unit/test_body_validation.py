@@ -13,9 +13,9 @@ import pytest
 from polyfactory.factories.msgspec_factory import MsgspecFactory
 
 from app.application.auth.dto import RefreshBody, TokenForm, TokenRequestBody
-from app.application.users.dto import PasswordChangeBody, ProfilePatch, SignUpBody
+from app.application.users.dto import AdminUserPatch, PasswordChangeBody, ProfilePatch, SignUpBody
 from app.domain.errors import FieldError, ValidationFailed
-from app.interfaces.validation import body_field_errors, convert_body
+from app.interfaces.validation import body_field_errors, convert_body, decode_body
 from tests.support.factories import AdminUserCreateFactory, SignUpBodyFactory
 
 VALID_SIGN_UP = {"email": "ada@example.com", "password": "correct horse battery"}
@@ -141,3 +141,29 @@ def test_generated_valid_bodies_pass_whole_and_field_by_field(factory: type[Msgs
         raw = msgspec.to_builtins(body)
         assert body_field_errors(factory.__model__, raw) == []
         assert convert_body(factory.__model__, raw) == body
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("is_active", 0),
+        ("is_active", 1),
+        ("is_active", "false"),
+        ("is_active", "true"),
+        ("birthday", 946684800),
+        ("birthday", "946684800"),
+        ("first_name", 5),
+        ("role", 1),
+    ],
+)
+def test_decoding_and_converting_are_strict_and_name_the_field(field: str, value: Any) -> None:
+    """REST bodies (``decode_body``) and gRPC requests (``convert_body``) refuse lenient spellings alike."""
+    raw = {field: value}
+
+    for decode in (
+        lambda: decode_body(AdminUserPatch, msgspec.json.encode(raw)),
+        lambda: convert_body(AdminUserPatch, raw),
+    ):
+        with pytest.raises(ValidationFailed) as raised:
+            decode()
+        assert [error.field for error in raised.value.errors] == [field]

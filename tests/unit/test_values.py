@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import unicodedata
+
 import pytest
 
 from app.domain.users.values import (
@@ -11,6 +14,7 @@ from app.domain.users.values import (
     Email,
     Password,
     Role,
+    is_invisible,
 )
 
 
@@ -120,3 +124,69 @@ def test_password_repr_never_shows_the_password() -> None:
 def test_roles_are_the_wire_values() -> None:
     assert {role.value for role in Role} == {"user", "admin"}
     assert Role("admin") is Role.ADMIN
+
+
+#: Characters that render as nothing or as a blank, named: the ones a look-alike address
+#: uses first, and one of each other kind Unicode calls default-ignorable.
+INVISIBLE_BY_NAME = [
+    "\u200b",  # zero width space
+    "\u200c",  # zero width non-joiner
+    "\u200d",  # zero width joiner
+    "\u2060",  # word joiner
+    "\u00ad",  # soft hyphen
+    "\ufeff",  # zero width no-break space (BOM)
+    "\u034f",  # combining grapheme joiner (Mn, yet ignorable)
+    "\u115f",  # Hangul choseong filler (Lo, yet ignorable)
+    "\u3164",  # Hangul filler
+    "\uffa0",  # halfwidth Hangul filler
+    "\u17b4",  # Khmer vowel inherent aq
+    "\u180b",  # Mongolian free variation selector one
+    "\u180e",  # Mongolian vowel separator
+    "\u061c",  # Arabic letter mark
+    "\u202e",  # right-to-left override
+    "\u2066",  # left-to-right isolate
+    "\u2065",  # unassigned, reserved as ignorable
+    "\ufe0f",  # variation selector 16
+    "\U000e0001",  # language tag
+    "\U000e007f",  # cancel tag
+    "\U000e0100",  # variation selector 17
+    "\U000e0fff",  # last of the reserved ignorable block
+    "\U0001d173",  # musical symbol begin beam
+    "\U000110bd",  # Kaithi number sign (Cf)
+    "\x00",
+    "\x1b",
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\u3000",
+    "\ud800",  # a lone surrogate
+]
+
+
+@pytest.mark.parametrize("char", INVISIBLE_BY_NAME, ids=lambda char: f"U+{ord(char):04X}")
+@pytest.mark.parametrize("place", ["a{}da@example.com", "ada{}@example.com", "ada@{}example.com", "ada@example.c{}om"])
+def test_an_address_with_an_invisible_character_is_refused(char: str, place: str) -> None:
+    with pytest.raises(ValueError, match=r"invisible|Not a valid email"):
+        Email(place.format(char))
+
+
+@pytest.mark.parametrize("category", ["Cc", "Cf", "Cs", "Zs", "Zl", "Zp"])
+def test_every_control_format_surrogate_and_separator_is_invisible(category: str) -> None:
+    chars = [chr(code) for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == category]
+
+    assert chars
+    assert all(map(is_invisible, chars))
+
+
+@pytest.mark.parametrize("category", ["Lu", "Ll", "Lo", "Nd", "Pd", "Sm", "So", "Mn"])
+def test_visible_characters_are_not_invisible(category: str) -> None:
+    """Outside the ignorable ranges, letters, digits, punctuation, symbols and marks all show."""
+    ignorable = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x3164, 0xFFA0}
+    chars = [
+        chr(code)
+        for code in range(0xE0000)
+        if unicodedata.category(chr(code)) == category and code not in ignorable and not 0xFE00 <= code <= 0xFE0F
+    ]
+
+    assert chars
+    assert not any(map(is_invisible, chars))

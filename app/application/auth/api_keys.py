@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 import msgspec
@@ -28,8 +28,10 @@ class ApiKeyCommands:
 
     async def create(self, principal: Principal, name: str, expires_at: datetime | None) -> ApiKeyCreated:
         now = self._clock()
-        if expires_at is not None and expires_at <= now:
-            raise ValidationFailed.single("expires_at", "Must be in the future")
+        if expires_at is not None:
+            expires_at = _in_utc(expires_at)
+            if expires_at <= now:
+                raise ValidationFailed.single("expires_at", "Must be in the future")
         secret, _ = self._secrets.new()
         key = f"{API_KEY_MARKER}{secret}"
         api_key = ApiKey(
@@ -64,3 +66,12 @@ class ApiKeyCommands:
 
 def _read(key: ApiKey) -> ApiKeyRead:
     return msgspec.convert(key, ApiKeyRead, from_attributes=True)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, as it is stored; an offset that carries it past year 9999 (or before
+    year 1) is the client's mistake, not a 500 from the conversion."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed.single("expires_at", "Out of range once in UTC (years 1 to 9999)") from None

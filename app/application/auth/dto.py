@@ -70,9 +70,13 @@ class ClientInfo:
 API_KEY_NAME_MAX = 100
 
 
+#: An instant, so it needs an offset: a time without one means whatever the reader's zone is.
+Instant = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
 class ApiKeyCreateBody(Input):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=API_KEY_NAME_MAX, pattern=TEXT_PATTERN)]
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class ApiKeyRead(msgspec.Struct, kw_only=True):

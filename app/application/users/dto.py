@@ -12,7 +12,7 @@ from uuid import UUID
 
 import msgspec
 
-from app.application.validation import validate_fields
+from app.domain.errors import FieldError, ValidationFailed
 from app.domain.users.model import User
 from app.domain.users.values import (
     EMAIL_MAX_LENGTH,
@@ -26,17 +26,25 @@ from app.domain.users.values import (
 
 #: Text of any kind but NUL, which no client means to send and PostgreSQL cannot store.
 TEXT_PATTERN = r"^[^\x00]*$"
+#: A person's name: any text but control characters and line or paragraph separators, which
+#: no name contains and which would break every place a name is shown on one line.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 META_MAX_KEYS = 64
 META_MAX_DEPTH = 8
 #: ``meta`` as JSON. Without it only the body limit (1 MiB) bounded it, and a page of 500
 #: users — or every cached authentication of one — could weigh hundreds of megabytes.
 META_MAX_BYTES = 16_384
+#: The largest magnitude a number in ``meta`` may have: 2^53 - 1, the last integer a double
+#: holds exactly. gRPC serves ``meta`` as a protobuf ``Struct``, whose numbers are doubles,
+#: and the cache and PostgreSQL have their own limits (int64, and ``jsonb`` turning 1e20 into
+#: an integer); within this bound every transport and store gives back what was written.
+META_MAX_NUMBER = 2**53 - 1
 
 EmailField = Annotated[
     str, msgspec.Meta(max_length=EMAIL_MAX_LENGTH, pattern=EMAIL_PATTERN, examples=["ada@example.com"])
 ]
 PasswordField = Annotated[str, msgspec.Meta(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH)]
-NameField = Annotated[str, msgspec.Meta(max_length=100, pattern=TEXT_PATTERN)]
+NameField = Annotated[str, msgspec.Meta(max_length=100, pattern=NAME_PATTERN)]
 PhoneField = Annotated[str, msgspec.Meta(max_length=32, pattern=r"^\+?[0-9][0-9 ().\-]{2,31}$")]
 UrlField = Annotated[str, msgspec.Meta(max_length=2048, pattern=rf"^https?://[^{INVISIBLE}]+$")]
 AddressPart = Annotated[str, msgspec.Meta(max_length=200, pattern=TEXT_PATTERN)]
@@ -46,7 +54,8 @@ MetaField = Annotated[
         max_length=META_MAX_KEYS,
         description=(
             f"JSON object: at most {META_MAX_KEYS} top-level keys, nested at most {META_MAX_DEPTH} deep, "
-            f"at most {META_MAX_BYTES} bytes as JSON, no NUL character in any key or string"
+            f"at most {META_MAX_BYTES} bytes as JSON, no NUL character in any key or string, "
+            f"every number (integer or not) within ±{META_MAX_NUMBER} (2^53 - 1, exact as a double)"
         ),
     ),
 ]
@@ -96,7 +105,7 @@ class ProfilePatch(Input):
         if isinstance(address := changes.get("address"), AddressBody):
             changes["address"] = address.to_value()
         if "meta" in changes:
-            validate_fields(meta=lambda: check_meta(changes["meta"]))
+            check_meta(changes["meta"])
         return changes
 
 
@@ -136,29 +145,38 @@ class UserRead(msgspec.Struct, kw_only=True):
 
 
 def check_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """``meta`` if it is within its bounds, else ``ValueError`` saying which one it breaks.
+    """``meta`` if it is within its bounds, else ``ValidationFailed`` naming where it breaks one.
 
     Every way of writing ``meta`` goes through here: a body decoded from a request, and a
-    merge from a message, whose result no single input bounds.
+    merge from a message, whose result no single input bounds. A value deep inside is
+    named by its path (``meta.a.b``, ``meta.list.3``).
     """
     if len(meta) > META_MAX_KEYS:
-        raise ValueError(f"At most {META_MAX_KEYS} top-level keys")
-    _check_json_document(meta, depth=1)
+        raise _meta_error("meta", f"At most {META_MAX_KEYS} top-level keys")
+    _check_json_document(meta, path="meta", depth=1)
     if len(msgspec.json.encode(meta)) > META_MAX_BYTES:
-        raise ValueError(f"At most {META_MAX_BYTES} bytes as JSON")
+        raise _meta_error("meta", f"At most {META_MAX_BYTES} bytes as JSON")
     return meta
 
 
-def _check_json_document(value: Any, *, depth: int) -> None:
-    """Bound nesting (deep documents cost recursion everywhere they are read) and refuse NUL."""
+def _check_json_document(value: Any, *, path: str, depth: int) -> None:
+    """Bound nesting (deep documents cost recursion everywhere they are read), refuse NUL
+    and numbers that some transport or store would not give back as written."""
     if depth > META_MAX_DEPTH:
-        raise ValueError(f"Nested deeper than {META_MAX_DEPTH} levels")
+        raise _meta_error(path, f"Nested deeper than {META_MAX_DEPTH} levels")
     if isinstance(value, str) and "\x00" in value:
-        raise ValueError("Text must not contain NUL characters")
+        raise _meta_error(path, "Text must not contain NUL characters")
+    # NaN fails every comparison, so it is refused with the infinities.
+    if isinstance(value, int | float) and not isinstance(value, bool) and not abs(value) <= META_MAX_NUMBER:
+        raise _meta_error(path, f"Numbers must lie within ±{META_MAX_NUMBER}")
     children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, child in children:
-        _check_json_document(key, depth=depth)
-        _check_json_document(child, depth=depth + 1)
+        _check_json_document(key, path=path, depth=depth)
+        _check_json_document(child, path=f"{path}.{key}", depth=depth + 1)
+
+
+def _meta_error(path: str, message: str) -> ValidationFailed:
+    return ValidationFailed([FieldError(path, message)])
 
 
 class AdminUserCreate(Input):

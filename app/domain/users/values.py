@@ -7,6 +7,7 @@ so the application layer names the field when it turns the error into ``Validati
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -20,6 +21,42 @@ INVISIBLE = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u300
 # sending mail, not by a regex; this only rejects what can never be an address.
 EMAIL_PATTERN = rf"^[^@{INVISIBLE}]{{1,64}}@[^@{INVISIBLE}]+\.[^@.{INVISIBLE}]{{2,}}$"
 _EMAIL_RE = re.compile(EMAIL_PATTERN)
+
+#: The two contributory properties of Unicode's Default_Ignorable_Code_Point, as ranges from
+#: PropList.txt (Unicode 15.1). The derived property is ``Other_Default_Ignorable_Code_Point
+#: + Cf + Variation_Selector - White_Space - a few Cf exceptions``; every Cf and white-space
+#: character is refused anyway, so these ranges complete the set. They include code points
+#: not yet assigned: Unicode reserves them as ignorable, so they render as nothing.
+_DEFAULT_IGNORABLE_RANGES = (
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180D),  # Mongolian free variation selectors
+    (0x180F, 0x180F),
+    (0x2065, 0x2065),
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0FFF),  # tags, variation selectors supplement, reserved
+)
+#: General categories that never show as a glyph of their own: controls, format characters
+#: (U+200B-U+200F, U+2060-U+2064, U+00AD, U+FEFF…), lone surrogates, and separators.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+
+
+def is_invisible(char: str) -> bool:
+    """Whether ``char`` can sit in a text without being seen: a default-ignorable code point,
+    a control, format or surrogate code point, or a space or separator.
+
+    Two addresses differing only by such a character read as the same address, so one
+    containing any is refused: it could only serve to impersonate another account.
+    """
+    code = ord(char)
+    return unicodedata.category(char) in _INVISIBLE_CATEGORIES or any(
+        low <= code <= high for low, high in _DEFAULT_IGNORABLE_RANGES
+    )
+
 
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 128
@@ -40,6 +77,8 @@ class Email:
         normalized = self.value.strip().lower()
         if len(normalized) > EMAIL_MAX_LENGTH or not _EMAIL_RE.match(normalized):
             raise ValueError("Not a valid email address")
+        if any(map(is_invisible, normalized)):
+            raise ValueError("Must not contain invisible characters (controls, format characters, default-ignorables)")
         object.__setattr__(self, "value", normalized)
 
     def __str__(self) -> str:

@@ -70,7 +70,8 @@ class JwtAccessTokenCodec:
             return claims, float(payload["exp"])
         except jwt.ExpiredSignatureError:
             raise Unauthorized("Access token expired") from None
-        except (jwt.InvalidTokenError, ValueError, TypeError):
+        except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError):
+            # OverflowError: a signed ``exp`` PyJWT accepts as an integer but no float can hold.
             raise Unauthorized("Invalid access token") from None
 
 

@@ -9,6 +9,8 @@ lacks is an error, not a silent omission.
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from uuid import UUID
@@ -46,7 +48,23 @@ def to_body(message: Message, body_type: type[BodyT]) -> BodyT:
 
 
 def to_message(dto: msgspec.Struct, message_type: type[MessageT]) -> MessageT:
-    return json_format.ParseDict(msgspec.to_builtins(dto), message_type())
+    builtins = msgspec.to_builtins(dto)
+    try:
+        return json_format.ParseDict(builtins, message_type())
+    except OverflowError:
+        # An integer no double holds, in a ``meta`` stored before its numbers were bounded:
+        # the ``Struct`` says ±infinity rather than the user's every gRPC answer failing.
+        return json_format.ParseDict(_beyond_doubles_as_infinity(builtins), message_type())
+
+
+def _beyond_doubles_as_infinity(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _beyond_doubles_as_infinity(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_beyond_doubles_as_infinity(child) for child in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+        return math.inf if value > 0 else -math.inf
+    return value
 
 
 def listing_parameters(request: users_pb2.ListUsers) -> dict[str, list[str]]:
