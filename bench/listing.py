@@ -20,11 +20,12 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import select, text
 
 from app.application.auth.dto import ClientInfo
-from app.application.listing import USER_LISTING, CursorCodec, parse_list_query
+from app.application.listing import CursorCodec, parse_list_query
+from app.application.users.listing import USER_LISTING
 from app.bootstrap import build_container
 from app.infrastructure.config import load_settings
-from app.infrastructure.db.listing import USER_COLUMNS, USER_JSON_COLUMNS, listing_statement
 from app.infrastructure.db.models import UserModel
+from app.infrastructure.db.user_listing import SqlUserListing
 from app.interfaces.http.app import create_app
 
 ADMIN = ("bench-admin@example.com", "bench admin password")
@@ -104,7 +105,8 @@ async def _plan(container: Any, cursors: CursorCodec, params: dict[str, str]) ->
     """EXPLAIN ANALYZE of the page statement, with the values bound (a custom plan, as served)."""
     query = parse_list_query({k: [v] for k, v in {"limit": "50", **params}.items()}, USER_LISTING, cursors)
     base = select(UserModel.id).where(UserModel.deleted_at.is_(None))
-    statement = listing_statement(base, query, USER_COLUMNS, USER_JSON_COLUMNS, UserModel.id.expression)
+    listing: SqlUserListing = container.administration._listing
+    statement = listing.rows.statement(base, query)
     compiled = statement.compile(container.engine, compile_kwargs={"literal_binds": True})
     async with container.engine.connect() as connection:
         rows = await connection.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF) {compiled}"))

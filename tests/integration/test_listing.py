@@ -16,13 +16,15 @@ from uuid import UUID, uuid4
 import pytest
 from alembic import command
 from sqlalchemy import delete, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.application.listing import USER_LISTING, CursorCodec, Ordering, parse_list_query
+from app.application.listing import CursorCodec, Ordering, parse_list_query
+from app.application.users.listing import USER_LISTING
 from app.bootstrap import Container
 from app.infrastructure.db.engine import create_engine, create_session_factory
-from app.infrastructure.db.listing import USER_COLUMNS, USER_JSON_COLUMNS, fetch_page, listing_statement
+from app.infrastructure.db.listing import SqlListing
 from app.infrastructure.db.models import UserModel
+from app.infrastructure.db.user_listing import UserRows
 from tests.conftest import alembic_config, make_settings
 
 CURSORS = CursorCodec(b"listing-test-key" * 2)
@@ -86,11 +88,15 @@ async def insert_users(engine: AsyncEngine, rows: Sequence[Row]) -> None:
 
 
 async def page(engine: AsyncEngine, params: Params) -> tuple[list[UserModel], int | None, str | None]:
-    """One listing call as the users repository makes it: parse, then fetch_page on live rows."""
+    """One listing call as the users listing makes it: parse, then a page of live rows."""
     query = parse_list_query(params, USER_LISTING, CURSORS)
     base = select(UserModel).where(UserModel.deleted_at.is_(None))
-    async with create_session_factory(engine)() as session:
-        return await fetch_page(session, base, query, USER_COLUMNS, USER_JSON_COLUMNS, UserModel.id.expression, CURSORS)
+    result = await listing(create_session_factory(engine)).page(base, query)
+    return result.items, result.total, result.next_cursor
+
+
+def listing(session_factory: async_sessionmaker[AsyncSession]) -> SqlListing[UserModel]:
+    return SqlListing(USER_LISTING, UserRows, session_factory, CURSORS)
 
 
 async def emails(engine: AsyncEngine, params: Params) -> set[str]:
@@ -99,9 +105,12 @@ async def emails(engine: AsyncEngine, params: Params) -> set[str]:
     return {item.email for item in items}
 
 
-def test_the_column_mapping_covers_the_spec() -> None:
-    assert set(USER_COLUMNS) == set(USER_LISTING.fields)
-    assert set(USER_JSON_COLUMNS) == USER_LISTING.json_fields
+def test_every_declared_field_has_a_column_of_the_users_table(container: Container) -> None:
+    users = listing(create_session_factory(container.engine))
+    for name in USER_LISTING.fields:
+        assert {str(table) for table in select(users.column(name)).get_final_froms()} == {"users"}, name
+    for document in USER_LISTING.json_fields:
+        assert {str(table) for table in select(users.column(f"{document}.key")).get_final_froms()} == {"users"}
 
 
 # --------------------------------------------------------------------------- filters
@@ -478,7 +487,7 @@ async def test_a_cursor_page_is_counted_too(engine: AsyncEngine) -> None:
 
 def pg_listing_sql(params: Params, container: Container) -> str:
     query = parse_list_query(params, USER_LISTING, CURSORS)
-    statement = listing_statement(select(UserModel), query, USER_COLUMNS, USER_JSON_COLUMNS, UserModel.id.expression)
+    statement = listing(create_session_factory(container.engine)).statement(select(UserModel), query)
     return str(statement.compile(dialect=container.engine.dialect))
 
 
@@ -488,7 +497,7 @@ async def test_a_cursor_page_has_no_offset_and_walks_the_created_at_index(contai
     _, _, cursor = await page(container.engine, {"limit": "5"})
     assert cursor is not None
     query = parse_list_query({"limit": "5", "cursor": cursor}, USER_LISTING, CURSORS)
-    statement = listing_statement(select(UserModel), query, USER_COLUMNS, USER_JSON_COLUMNS, UserModel.id.expression)
+    statement = listing(create_session_factory(container.engine)).statement(select(UserModel), query)
     assert "OFFSET" not in pg_listing_sql({"limit": "5", "cursor": cursor}, container)
     assert "(users.created_at, users.id) <" in pg_listing_sql({"limit": "5", "cursor": cursor}, container)
 

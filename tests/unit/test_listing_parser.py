@@ -13,7 +13,6 @@ import pytest
 
 from app.application.listing import (
     MAX_CURSOR_LENGTH,
-    USER_LISTING,
     CursorCodec,
     Filter,
     ListQuery,
@@ -22,6 +21,7 @@ from app.application.listing import (
     Page,
     parse_list_query,
 )
+from app.application.users.listing import USER_LISTING
 from app.domain.errors import ValidationFailed
 
 CURSORS = CursorCodec(b"k" * 32)
