@@ -64,6 +64,7 @@ class MetricsController(PrometheusController):
     tags = ["health"]
 
     @get(
+        operation_id="metrics",
         opt={EXCLUDE_FROM_METRICS: True},
         media_type=MEDIA_TYPE,
         sync_to_thread=False,  # Reads a few small memory-mapped files at most.

@@ -19,19 +19,10 @@ from app.application.users.dto import (
     UserItems,
     UserRead,
 )
+from app.application.users.listing import USER_LISTING
 from app.interfaces.http.deps import requires_admin
+from app.interfaces.http.listing import listing_operation
 from app.interfaces.http.openapi import AUTHENTICATED, LAST_ADMIN_RULE, problems
-
-LISTING_HELP = """
-Filters are `<field>__<op>=<value>` (a bare `<field>=<value>` means `eq`). Operators: `eq ne gt gte lt lte
-in not_in like ilike startswith istartswith isnull`; `in`/`not_in` take comma-separated values; `like`/`ilike`
-match a substring literally. Fields: `id email first_name last_name phone role is_active birthday created_at
-updated_at address.city address.country` and `meta.<key>`.
-
-`order_by=-created_at,email` (sortable: `email first_name last_name birthday created_at updated_at`; ties are
-broken by `id`), `limit` 1-500 (50), `offset` (0), `cursor` (the previous page's `next_cursor`; not with
-`offset`), `with_total` (true), `include_deleted` (false). Every bad parameter is named in the 422.
-"""
 
 BULK_PASSWORDS_HELP = """
 At most `BULK_MAX_PASSWORDS` items (a server setting, 10 by default) may carry a `password`: more is refused
@@ -50,9 +41,11 @@ class AdminUsersController(Controller):
     security = AUTHENTICATED
 
     @get(
+        operation_id="listUsers",
         responses=problems(401, 403, 422),
         summary="List users: filters, ordering, keyset pagination",
-        description=LISTING_HELP,
+        description=USER_LISTING.help_text(),
+        operation_class=listing_operation(USER_LISTING),
     )
     async def list_users(
         self, request: Request[Any, Any, Any], administration: NamedDependency[UserAdministration]
@@ -60,13 +53,18 @@ class AdminUsersController(Controller):
         params = request.query_params
         return await administration.list_users({name: params.getall(name) for name in params})
 
-    @post(status_code=201, responses=problems(400, 401, 403, 409, 413, 422), summary="Create a user")
+    @post(
+        operation_id="createUser",
+        status_code=201,
+        responses=problems(400, 401, 403, 409, 413, 422),
+        summary="Create a user",
+    )
     async def create(
         self, data: JSONBody[AdminUserCreate], administration: NamedDependency[UserAdministration]
     ) -> UserRead:
         return await administration.create(data)
 
-    @get("/{user_id:uuid}", responses=problems(400, 401, 403, 404, 422), summary="One user")
+    @get("/{user_id:uuid}", operation_id="getUser", responses=problems(400, 401, 403, 404, 422), summary="One user")
     async def read(
         self,
         user_id: FromPath[UUID],
@@ -77,6 +75,7 @@ class AdminUsersController(Controller):
 
     @patch(
         "/{user_id:uuid}",
+        operation_id="updateUser",
         responses=problems(400, 401, 403, 404, 409, 413, 422),
         summary="Change profile, role or activity",
         description=LAST_ADMIN_RULE,
@@ -91,6 +90,7 @@ class AdminUsersController(Controller):
 
     @delete(
         "/{user_id:uuid}",
+        operation_id="deleteUser",
         status_code=204,
         responses=problems(400, 401, 403, 404, 409),
         summary="Soft-delete a user",
@@ -101,6 +101,7 @@ class AdminUsersController(Controller):
 
     @post(
         "/bulk",
+        operation_id="bulkCreateUsers",
         status_code=201,
         responses=problems(400, 401, 403, 409, 413, 422),
         summary="Create 1-1000 users, all or nothing",
@@ -113,6 +114,7 @@ class AdminUsersController(Controller):
 
     @patch(
         "/bulk",
+        operation_id="bulkUpdateUsers",
         responses=problems(400, 401, 403, 404, 409, 413, 422),
         summary="Change 1-1000 users, all or nothing",
         description=LAST_ADMIN_RULE,

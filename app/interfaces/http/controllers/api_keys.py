@@ -20,6 +20,7 @@ class ApiKeysController(Controller):
     security = AUTHENTICATED
 
     @post(
+        operation_id="createApiKey",
         status_code=201,
         responses=problems(400, 401, 413, 422),
         summary="Create an API key; the key is shown in this response only",
@@ -32,13 +33,23 @@ class ApiKeysController(Controller):
     ) -> ApiKeyCreated:
         return await api_keys.create(principal, data.name, data.expires_at)
 
-    @get(responses=problems(401), summary="The caller's API keys, without the keys themselves")
+    @get(
+        operation_id="listApiKeys",
+        responses=problems(401),
+        summary="The caller's API keys, without the keys themselves",
+    )
     async def list_keys(
         self, principal: NamedDependency[Principal], api_keys: NamedDependency[ApiKeyCommands]
     ) -> list[ApiKeyRead]:
         return await api_keys.list_keys(principal)
 
-    @delete("/{key_id:uuid}", status_code=204, responses=problems(400, 401, 404), summary="Revoke an API key at once")
+    @delete(
+        "/{key_id:uuid}",
+        operation_id="deleteApiKey",
+        status_code=204,
+        responses=problems(400, 401, 404),
+        summary="Revoke an API key at once",
+    )
     async def revoke(
         self,
         key_id: FromPath[UUID],

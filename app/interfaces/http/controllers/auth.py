@@ -30,6 +30,7 @@ class AuthController(Controller):
 
     @post(
         "/sign-up",
+        operation_id="signUp",
         status_code=201,
         guards=[auth_rate_limit],
         responses=problems(400, 409, 413, 422, 429),
@@ -40,6 +41,7 @@ class AuthController(Controller):
 
     @post(
         "/tokens",
+        operation_id="issueTokens",
         status_code=200,
         guards=[auth_rate_limit],
         responses=problems(400, 401, 413, 422, 429),
@@ -52,6 +54,7 @@ class AuthController(Controller):
 
     @post(
         "/token",
+        operation_id="issueTokenForm",
         status_code=200,
         guards=[auth_rate_limit],
         responses=problems(400, 401, 413, 422, 429),
@@ -67,6 +70,7 @@ class AuthController(Controller):
 
     @post(
         "/tokens/refresh",
+        operation_id="refreshTokens",
         status_code=200,
         guards=[auth_rate_limit],
         responses=problems(400, 401, 413, 422, 429),
@@ -77,6 +81,7 @@ class AuthController(Controller):
 
     @post(
         "/logout",
+        operation_id="logout",
         status_code=204,
         security=AUTHENTICATED,
         responses=problems(401, 403),
@@ -86,7 +91,13 @@ class AuthController(Controller):
     async def logout(self, principal: NamedDependency[Principal], auth: NamedDependency[AuthCommands]) -> None:
         await auth.logout(principal)
 
-    @get("/sessions", security=AUTHENTICATED, responses=problems(401), summary="The caller's active sessions")
+    @get(
+        "/sessions",
+        operation_id="listSessions",
+        security=AUTHENTICATED,
+        responses=problems(401),
+        summary="The caller's active sessions",
+    )
     async def list_sessions(
         self, principal: NamedDependency[Principal], auth_queries: NamedDependency[AuthQueries]
     ) -> list[SessionRead]:
@@ -94,6 +105,7 @@ class AuthController(Controller):
 
     @delete(
         "/sessions/{session_id:uuid}",
+        operation_id="revokeSession",
         status_code=204,
         security=AUTHENTICATED,
         responses=problems(400, 401, 404),

@@ -26,12 +26,13 @@ class HealthController(Controller):
     path = "/health"
     tags = ["health"]
 
-    @get("/live", summary="The process is serving")
+    @get("/live", operation_id="live", summary="The process is serving")
     async def live(self) -> Liveness:
         return Liveness()
 
     @get(
         "/ready",
+        operation_id="ready",
         summary="Every configured dependency answers",
         description="One check per configured dependency (`database`; `redis` when `REDIS_URL` is set; "
         "`broker` when `BROKER_URL` is), "

@@ -18,11 +18,15 @@ class MeController(Controller):
     tags = ["users"]
     security = AUTHENTICATED
 
-    @get(responses=problems(401), summary="The caller's profile")
+    @get(operation_id="getMe", responses=problems(401), summary="The caller's profile")
     async def read(self, principal: NamedDependency[Principal]) -> UserRead:
         return get_me(principal)
 
-    @patch(responses=problems(400, 401, 413, 422), summary="Change profile fields; absent fields stay as they are")
+    @patch(
+        operation_id="updateMe",
+        responses=problems(400, 401, 413, 422),
+        summary="Change profile fields; absent fields stay as they are",
+    )
     async def update(
         self, data: JSONBody[ProfilePatch], principal: NamedDependency[Principal], users: NamedDependency[UserCommands]
     ) -> UserRead:
@@ -30,6 +34,7 @@ class MeController(Controller):
 
     @post(
         "/password",
+        operation_id="changePassword",
         status_code=204,
         responses=problems(400, 401, 413, 422),
         summary="Change password; every other session is revoked",
@@ -43,6 +48,7 @@ class MeController(Controller):
         await users.change_password(principal, data.current_password, data.new_password)
 
     @delete(
+        operation_id="deactivateMe",
         status_code=204,
         responses=problems(401, 409),
         summary="Deactivate the account and revoke all its sessions",
