@@ -53,7 +53,7 @@ def test_the_listing_documents_paging_with_its_bounds(document: Document) -> Non
     given = parameters(document)
 
     assert given["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
-    assert given["offset"]["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0}
+    assert given["offset"]["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
     assert given["with_total"]["schema"] == {"type": "boolean", "default": True}
     assert given["include_deleted"]["schema"] == {"type": "boolean", "default": False}
     assert given["cursor"]["schema"]["type"] == "string"

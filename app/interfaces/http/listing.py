@@ -65,8 +65,9 @@ def listing_parameters(spec: ResourceSpec) -> list[Parameter]:
         ),
         _query(
             "offset",
-            Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=MAX_OFFSET, default=0),
-            "Rows to skip; not with `cursor`",
+            # No ``default``: a generated client would send it, and an offset refuses a cursor.
+            Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=MAX_OFFSET),
+            "Rows to skip, none when absent; not with `cursor`",
         ),
         _query(
             "cursor",
