@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
-from types import MappingProxyType
 from typing import Any, TypeVar
-from uuid import UUID
 
 from app.application.listing.cursors import CursorCodec, InvalidCursor
 from app.application.listing.spec import (
@@ -32,7 +29,6 @@ from app.application.listing.spec import (
     MAX_IN_VALUES,
     MAX_LIMIT,
     MAX_OFFSET,
-    MAX_STRING_LENGTH,
     OPERATORS_BY_KIND,
     RESERVED_PARAMETERS,
     FieldKind,
@@ -43,21 +39,12 @@ from app.application.listing.spec import (
     Ordering,
     ResourceSpec,
 )
+from app.application.listing.values import parse_bool, parse_value
 from app.domain.errors import FieldError, ValidationFailed
 
 T = TypeVar("T")
 
-JSON_KEY_PATTERN = r"^[A-Za-z0-9_\-]{1,64}$"
-UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-DATETIME_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?)?$"
-)
-_JSON_KEY = re.compile(JSON_KEY_PATTERN)
-_UUID = re.compile(UUID_PATTERN)
-_DATE = re.compile(DATE_PATTERN)
-_DATETIME = re.compile(DATETIME_PATTERN)
+_JSON_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
 _OPERATOR_NAMES = frozenset(Operator)
 
@@ -68,8 +55,8 @@ def parse_list_query(params: Mapping[str, Sequence[str]], spec: ResourceSpec, cu
     errors: list[FieldError] = []
     limit = _reserved(given, "limit", _parse_limit, DEFAULT_LIMIT, errors)
     offset = _reserved(given, "offset", _parse_offset, 0, errors)
-    with_total = _reserved(given, "with_total", _parse_bool, True, errors)
-    include_deleted = _reserved(given, "include_deleted", _parse_bool, False, errors)
+    with_total = _reserved(given, "with_total", parse_bool, True, errors)
+    include_deleted = _reserved(given, "include_deleted", parse_bool, False, errors)
     ordering = _reserved(given, "order_by", lambda raw: _parse_ordering(raw, spec), spec.default_ordering, errors)
     token = _reserved(given, "cursor", str, None, errors)
     filters = _parse_filters(given, spec, errors)
@@ -151,12 +138,6 @@ def _parse_offset(raw: str) -> int:
     return _parse_int(raw, 0, MAX_OFFSET)
 
 
-def _parse_bool(raw: str) -> bool:
-    if raw not in ("true", "false"):
-        raise ValueError("Must be true or false")
-    return raw == "true"
-
-
 def _parse_ordering(raw: str, spec: ResourceSpec) -> tuple[Ordering, ...]:
     sortable = sorted(name for name, field in spec.fields.items() if field.sortable)
     ordering: list[Ordering] = []
@@ -235,11 +216,11 @@ def _parse_filter(field: FieldSpec, op: Operator, raw: str) -> Filter:
         raise ValueError(f"Operator {op} does not apply to a {field.kind} field")
     value: Any
     if op is Operator.ISNULL:
-        value = _parse_bool(raw)
+        value = parse_bool(raw)
     elif op in (Operator.IN, Operator.NOT_IN):
         value = _parse_list(raw, field)
     else:
-        value = _parse_value(raw, field)
+        value = parse_value(raw, field)
     return Filter(field.name, op, value)
 
 
@@ -249,69 +230,4 @@ def _parse_list(raw: str, field: FieldSpec) -> list[Any]:
     items = raw.split(",", MAX_IN_VALUES)
     if len(items) > MAX_IN_VALUES:
         raise ValueError(f"At most {MAX_IN_VALUES} values")
-    return [_parse_value(item, field) for item in items]
-
-
-def _parse_value(raw: str, field: FieldSpec) -> Any:
-    return _VALUE_PARSERS[field.kind](raw, field)
-
-
-def _parse_string(raw: str, _field: FieldSpec) -> str:
-    if len(raw) > MAX_STRING_LENGTH:
-        raise ValueError(f"At most {MAX_STRING_LENGTH} characters")
-    # NUL and lone surrogates cannot be sent to PostgreSQL; refusing them here keeps them a 422, not a 500.
-    if "\x00" in raw:
-        raise ValueError("Must not contain NUL characters")
-    try:
-        raw.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("Must be valid Unicode text") from None
-    return raw
-
-
-def _parse_uuid(raw: str, _field: FieldSpec) -> UUID:
-    if not _UUID.match(raw):
-        raise ValueError("Must be a UUID like 0192f6f1-8a4c-7d3e-9b1a-2f3c4d5e6f70")
-    return UUID(raw)
-
-
-def _parse_bool_value(raw: str, _field: FieldSpec) -> bool:
-    return _parse_bool(raw)
-
-
-def _parse_date(raw: str, _field: FieldSpec) -> date:
-    try:
-        if not _DATE.match(raw):
-            raise ValueError
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise ValueError("Must be a date, YYYY-MM-DD") from None
-
-
-def _parse_datetime(raw: str, _field: FieldSpec) -> datetime:
-    """RFC 3339 (a bare date means its midnight); no offset means UTC. Always returned in UTC."""
-    try:
-        if not _DATETIME.match(raw):
-            raise ValueError
-        moment = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
-        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):
-        raise ValueError("Must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z") from None
-
-
-def _parse_enum(raw: str, field: FieldSpec) -> str:
-    if raw not in field.choices:
-        raise ValueError(f"Must be one of {', '.join(field.choices)}")
-    return raw
-
-
-_VALUE_PARSERS: Mapping[FieldKind, Callable[[str, FieldSpec], Any]] = MappingProxyType(
-    {
-        FieldKind.UUID: _parse_uuid,
-        FieldKind.STRING: _parse_string,
-        FieldKind.BOOL: _parse_bool_value,
-        FieldKind.DATE: _parse_date,
-        FieldKind.DATETIME: _parse_datetime,
-        FieldKind.ENUM: _parse_enum,
-    }
-)
+    return [parse_value(item, field) for item in items]

@@ -19,7 +19,6 @@ from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from app.application.listing import FieldKind, FieldSpec, Operator, ResourceSpec
 from app.application.listing.cursors import CURSOR_PATTERN
-from app.application.listing.parser import DATETIME_PATTERN
 from app.application.listing.spec import (
     DEFAULT_LIMIT,
     MAX_CURSOR_LENGTH,
@@ -27,6 +26,7 @@ from app.application.listing.spec import (
     MAX_OFFSET,
     MAX_STRING_LENGTH,
 )
+from app.application.listing.values import DATETIME_PATTERN
 
 _LIST = Schema(type=OpenAPIType.STRING, min_length=1, description="Comma-separated values")
 _BOOLEAN = Schema(type=OpenAPIType.BOOLEAN)
