@@ -18,7 +18,7 @@ from alembic import command
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.application.listing import CursorCodec, Ordering, parse_list_query
+from app.application.listing import CursorCodec, FieldKind, FieldSpec, Ordering, ResourceSpec, parse_list_query
 from app.application.users.listing import USER_LISTING
 from app.bootstrap import Container
 from app.infrastructure.db.engine import create_engine, create_session_factory
@@ -419,6 +419,34 @@ async def test_a_filtered_cursor_walk(engine: AsyncEngine, order_by: str) -> Non
     query = parse_list_query(params, USER_LISTING, CURSORS)
 
     assert await walk(engine, {**params, "limit": "3"}) == expected_order(active, query.ordering)
+
+
+#: A resource whose enum sorts by its declared rank, which here is not its alphabetical order.
+RANKED = ResourceSpec.of(
+    FieldSpec("role", FieldKind.ENUM, sortable=True, choices=("user", "admin")),
+    json_fields=frozenset(),
+    default_ordering=(Ordering("role"),),
+)
+
+
+@pytest.mark.parametrize("descending", [False, True])
+async def test_an_enum_sorts_and_walks_by_rank(engine: AsyncEngine, descending: bool) -> None:
+    rows = [user(f"ranked{i}@example.com", role=["admin", "user"][i % 2]) for i in range(9)]
+    await insert_users(engine, rows)
+    ranked = SqlListing[UserModel](RANKED, UserRows, create_session_factory(engine), CURSORS)
+    order_by = "-role" if descending else "role"
+    seen: list[UserModel] = []
+    cursor: str | None = None
+    while True:
+        params = {"order_by": order_by, "limit": "2", **({"cursor": cursor} if cursor else {})}
+        result = await ranked.page(select(UserModel), parse_list_query(params, RANKED, CURSORS))
+        seen.extend(result.items)
+        if (cursor := result.next_cursor) is None:
+            break
+
+    roles = ["user"] * 4 + ["admin"] * 5
+    assert [item.role for item in seen] == (roles[::-1] if descending else roles)
+    assert len({item.id for item in seen}) == len(rows)
 
 
 async def test_the_default_order_is_newest_first(engine: AsyncEngine) -> None:
