@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, cast
 
 from advanced_alchemy.filters import (
     CollectionFilter,
@@ -38,6 +38,7 @@ from advanced_alchemy.filters import (
     StatementTypeT,
 )
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.repository.typing import ModelT
 from sqlalchemy import Column, ColumnElement, Select, and_, case, false, literal, or_, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -45,7 +46,6 @@ from app.application.listing import CursorCodec, FieldKind, Filter, ListQuery, O
 from app.infrastructure.db.listing_sql import contains, json_member_text, startswith
 from app.infrastructure.db.uow import translate_storage_error
 
-ModelT = TypeVar("ModelT")
 ListingFilter = StatementFilter | ColumnElement[bool]
 
 #: A listing's shape and selectivity come from the client, so a plan cached for one set of
@@ -147,7 +147,7 @@ class SqlListing(Generic[ModelT]):
     def __init__(
         self,
         spec: ResourceSpec,
-        repository: type[SQLAlchemyAsyncRepository[Any]],
+        repository: type[SQLAlchemyAsyncRepository[ModelT]],
         session_factory: async_sessionmaker[AsyncSession],
         cursors: CursorCodec,
     ) -> None:
@@ -161,6 +161,8 @@ class SqlListing(Generic[ModelT]):
         self._sort: dict[str, tuple[ColumnElement[Any], Callable[[Any], Any]]] = {}
         for name, field in spec.fields.items():
             document, _, key = name.partition(".")
+            if key and field.sortable:  # a cursor reads its position from the loaded row's attributes
+                raise ValueError(f"{name}: a member of a JSON column cannot be sortable")
             column = (
                 json_member_text(getattr(model, document).expression, key) if key else getattr(model, name).expression
             )
@@ -170,7 +172,8 @@ class SqlListing(Generic[ModelT]):
                 self._sort[name] = (case(ranks, value=column), _ranked(attrgetter(name), ranks))
             elif field.sortable:
                 self._sort[name] = (column, attrgetter(name))
-        self._id = model.id.expression
+        self._id = getattr(model, repository.id_attribute).expression
+        self._read_id = attrgetter(repository.id_attribute)
 
     def column(self, field: str) -> ColumnElement[Any]:
         """The column of a declared field, or the text of a member of a declared JSON column."""
@@ -187,7 +190,7 @@ class SqlListing(Generic[ModelT]):
             for column, read in [self._sort[o.field]]
         ]
         last_descending = keys[-1].descending if keys else False
-        return [*keys, _SortKey(self._id, last_descending, nullable=False, read=lambda row: row.id)]
+        return [*keys, _SortKey(self._id, last_descending, nullable=False, read=self._read_id)]
 
     def predicates(self, query: ListQuery) -> list[ListingFilter]:
         """The query's filters as advanced-alchemy filters (or expressions it has no filter for)."""
@@ -220,7 +223,7 @@ class SqlListing(Generic[ModelT]):
             )
         return base
 
-    async def page(self, base: Select[Any], query: ListQuery) -> Page[Any]:
+    async def page(self, base: Select[Any], query: ListQuery) -> Page[ModelT]:
         """One page of ``base``'s rows, its total when asked for, and the cursor of the next page."""
         try:
             async with self._session_factory() as session:
