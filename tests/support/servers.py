@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -362,13 +362,18 @@ class PostgresServer:
         The postmaster first, so that it forks no new backend meanwhile, then each of its
         children: the backends serving open connections and the background processes.
         """
-        for pid in self._processes():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal_each(self._processes(), signal.SIGSTOP)
 
     def resume(self) -> None:
         """Undo :meth:`pause` (children first, the postmaster last); harmless when not paused."""
-        for pid in reversed(self._processes()):
-            os.kill(pid, signal.SIGCONT)
+        self._signal_each(reversed(self._processes()), signal.SIGCONT)
+
+    @staticmethod
+    def _signal_each(pids: Iterable[int], signum: signal.Signals) -> None:
+        """Signal each process; a child that ended after it was listed (a backend whose client left) is skipped."""
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
     def _processes(self) -> list[int]:
         """The postmaster's pid, then its children's (read from ``/proc``)."""
