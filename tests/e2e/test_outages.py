@@ -30,8 +30,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
-from app.infrastructure.db.models import OutboxModel, SentEmailModel
+from app.infrastructure.db.models import SentEmailModel
 from app.infrastructure.jobs.broker import JOB_STREAM
+from app.infrastructure.outbox.model import OutboxModel
 from app.interfaces.grpc.v1 import auth_pb2
 from tests.conftest import make_settings
 from tests.e2e.grpc_helpers import Stubs, serving
