@@ -7,8 +7,9 @@ event for this service's own subscribers, so both directions follow the class.
 
 from __future__ import annotations
 
-from dataclasses import fields
-from typing import Any, TypeVar
+from dataclasses import fields, make_dataclass
+from datetime import datetime
+from typing import Any, Literal, TypeVar, get_type_hints
 from uuid import UUID
 
 import msgspec
@@ -36,3 +37,23 @@ def event_from_envelope(envelope: dict[str, Any], event_class: type[E]) -> E:
 def payload_fields(event_class: type[DomainEvent]) -> tuple[str, ...]:
     """The names in an envelope's ``data`` for events of this class, in declaration order."""
     return tuple(field.name for field in fields(event_class) if field.name != _OCCURRED_AT)
+
+
+def envelope_type(event_class: type[DomainEvent]) -> type:
+    """The envelope of this class's events as a dataclass, field for field: a schema to document it with.
+
+    What the AsyncAPI document's payload schemas are generated from, so that they follow
+    the class (``type`` and ``version`` as constants, ``data`` the payload's own fields).
+    """
+    hints = get_type_hints(event_class)
+    data = make_dataclass(f"{event_class.__name__}Data", [(name, hints[name]) for name in payload_fields(event_class)])
+    return make_dataclass(
+        f"{event_class.__name__}Envelope",
+        [
+            ("id", UUID),
+            ("type", Literal[event_class.type]),
+            ("occurred_at", datetime),
+            ("version", Literal[ENVELOPE_VERSION]),
+            ("data", data),
+        ],
+    )

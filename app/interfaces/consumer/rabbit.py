@@ -60,9 +60,13 @@ def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings,
         description=spec.inbound,
     )(consume)
     exchange = RabbitExchange(EVENTS, type=ExchangeType.TOPIC, durable=True)
-    for event_type, description in spec.outbound:
+    for event in spec.outbound:
         broker.publisher(
-            exchange=exchange, routing_key=event_type, title=f"{EVENTS}:{event_type}", description=description
+            exchange=exchange,
+            routing_key=event.routing_key,
+            title=f"{EVENTS}:{event.routing_key}",
+            description=event.description,
+            schema=event.schema,
         )
 
     async def declare_dead_letters() -> None:

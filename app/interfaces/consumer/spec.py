@@ -14,17 +14,26 @@ from dataclasses import dataclass
 from app.application.inbound import InboundMessage
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE
 from app.infrastructure.outbox.catalog import EventCatalog
-from app.infrastructure.outbox.envelope import payload_fields
+from app.infrastructure.outbox.envelope import envelope_type, payload_fields
 
 _ENVELOPE = "Envelope {id, type, occurred_at, version, data}"
 
 
 @dataclass(frozen=True, slots=True)
+class Published:
+    """One published event: its routing key (the event type), what the document says of it, and its envelope's type."""
+
+    routing_key: str
+    description: str
+    schema: type
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerSpec:
-    """The consumer's queue description, and ``(event type, description)`` per published event."""
+    """The consumer's queue description, and every published event's."""
 
     inbound: str
-    outbound: tuple[tuple[str, str], ...]
+    outbound: tuple[Published, ...]
 
 
 def broker_spec(messages: Iterable[type[InboundMessage]], events: EventCatalog) -> BrokerSpec:
@@ -35,10 +44,11 @@ def broker_spec(messages: Iterable[type[InboundMessage]], events: EventCatalog) 
             f"{DEAD_LETTER_QUEUE} with an x-dead-letter-reason header."
         ),
         outbound=tuple(
-            (
-                event.type,
-                f"{_ENVELOPE}; data = {_braced(payload_fields(event))}. "
+            Published(
+                routing_key=event.type,
+                description=f"{_ENVELOPE}; data = {_braced(payload_fields(event))}. "
                 "Persistent, message_id = envelope id, published at least once after commit.",
+                schema=envelope_type(event),
             )
             for event in events
         ),

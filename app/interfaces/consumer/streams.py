@@ -88,8 +88,10 @@ def subscribe_kafka(
         title=INBOUND_QUEUE,
         description=spec.inbound,
     )(_consume_in_place(handler, publish_dead_letter))
-    for event_type, description in spec.outbound:
-        broker.publisher(EVENTS, title=f"{EVENTS}:{event_type}", description=description)
+    for event in spec.outbound:
+        broker.publisher(
+            EVENTS, title=f"{EVENTS}:{event.routing_key}", description=event.description, schema=event.schema
+        )
     return []
 
 
@@ -117,6 +119,8 @@ def subscribe_redis(
         decoder=raw_body,
         include_in_schema=False,
     )(_consume_in_place(handler, publish_dead_letter))
-    for event_type, description in spec.outbound:
-        broker.publisher(stream=EVENTS, title=f"{EVENTS}:{event_type}", description=description)
+    for event in spec.outbound:
+        broker.publisher(
+            stream=EVENTS, title=f"{EVENTS}:{event.routing_key}", description=event.description, schema=event.schema
+        )
     return []
