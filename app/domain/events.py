@@ -18,7 +18,8 @@ from uuid import UUID
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DomainEvent:
-    """One fact, immutable. A concrete event sets ``type``; its aggregate's base sets ``aggregate``.
+    """One fact, immutable. A concrete event sets ``type``; its aggregate's base sets ``aggregate``
+    and declares the aggregate's id as ``<aggregate>_id``, the contract's naming.
 
     The fields other than ``occurred_at`` are the event's payload (the envelope's ``data``),
     so they are plain values: strings, numbers, UUIDs, tuples of those.
@@ -30,8 +31,9 @@ class DomainEvent:
 
     @property
     def aggregate_id(self) -> UUID:
-        """The id of the aggregate that changed: one of the payload's fields, named by the aggregate's base."""
-        raise NotImplementedError
+        """The id of the aggregate that changed: the payload's ``<aggregate>_id`` (``user_id``, ``task_id``)."""
+        aggregate_id: UUID = getattr(self, f"{self.aggregate}_id")
+        return aggregate_id
 
 
 @dataclass(slots=True, kw_only=True)

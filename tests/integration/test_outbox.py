@@ -82,6 +82,16 @@ async def test_each_change_writes_its_event_with_it(container: Container) -> Non
     assert len({e["id"] for e in events}) == len(events)
 
 
+async def test_each_row_names_its_event_type_and_aggregate(container: Container) -> None:
+    """The row's columns come from the event (``type``, ``aggregate_id``), whatever the aggregate."""
+    user = await container.users.sign_up("ada@example.com", PASSWORD, {})
+    async with container.engine.connect() as connection:
+        row = (await connection.execute(select(OutboxModel.type, OutboxModel.aggregate_id, OutboxModel.envelope))).one()
+
+    assert (row.type, row.aggregate_id) == (UserRegistered.type, user.id)
+    assert row.envelope["type"] == row.type
+
+
 async def test_a_failed_change_leaves_no_event(container: Container) -> None:
     await container.users.sign_up("ada@example.com", PASSWORD, {})
     with pytest.raises(Exception, match="already registered"):

@@ -109,6 +109,16 @@ def _concrete_events() -> set[type[DomainEvent]]:
     return found
 
 
+DECLARED = sorted(_concrete_events(), key=lambda event_class: event_class.type)
+
+
+@pytest.mark.parametrize("event_class", DECLARED, ids=[event_class.type for event_class in DECLARED])
+def test_every_event_names_its_aggregate_and_carries_its_id(event_class: type[DomainEvent]) -> None:
+    """``aggregate_id`` (the outbox row's) is the payload's ``<aggregate>_id``: every event must have one."""
+    assert event_class.type.startswith(f"{event_class.aggregate}.")
+    assert f"{event_class.aggregate}_id" in payload_fields(event_class)
+
+
 async def test_the_composition_root_publishes_every_event_the_domain_declares(tmp_path: Path) -> None:
     """An aggregate's events list not registered would be events the AsyncAPI document omits."""
     container = build_container(make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db"))

@@ -20,10 +20,6 @@ class UserEvent(DomainEvent):
     aggregate: ClassVar[str] = "user"
     user_id: UUID
 
-    @property
-    def aggregate_id(self) -> UUID:
-        return self.user_id
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserRegistered(UserEvent):
