@@ -25,6 +25,7 @@ from app.application.notifications import WelcomeEmails
 from app.application.ports import UnitOfWork
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
+from app.domain.users.events import USER_EVENTS
 from app.infrastructure.auth_cache import NoPrincipalCache, RedisPrincipalCache
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
@@ -32,10 +33,12 @@ from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.email import create_email_sender
 from app.infrastructure.jobs.broker import create_job_broker
-from app.infrastructure.jobs.tasks import Jobs
+from app.infrastructure.jobs.definitions import Jobs
 from app.infrastructure.messaging.broker import Broker, create_broker
 from app.infrastructure.messaging.publisher import create_publisher
-from app.infrastructure.messaging.relay import CommittedEvents, OutboxRelay
+from app.infrastructure.outbox.catalog import EventCatalog
+from app.infrastructure.outbox.relay import OutboxRelay
+from app.infrastructure.outbox.subscribers import CommittedEvents
 from app.infrastructure.rate_limit import Rate, RateLimiter
 from app.infrastructure.redis import create_redis
 from app.infrastructure.security.passwords import Argon2PasswordHasher
@@ -54,6 +57,8 @@ class Container:
     #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
     broker: Broker | None
     relay: OutboxRelay
+    #: Every event the service publishes (each aggregate's list, registered below).
+    events: EventCatalog
     #: The relay's in-process destination (the broker, if any, is the other): this service's subscribers.
     committed_events: CommittedEvents
     #: The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it.
@@ -139,6 +144,7 @@ def build_container(settings: Settings) -> Container:
         redis=redis,
         broker=broker,
         relay=relay,
+        events=EventCatalog(USER_EVENTS),
         committed_events=committed_events,
         jobs=jobs,
         inbound=InboundMessages(uow=unit_of_work, clock=utc_now),

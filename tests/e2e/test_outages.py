@@ -28,8 +28,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.bootstrap import Container
-from app.infrastructure.db.models import OutboxModel, SentEmailModel
+from app.infrastructure.db.models import SentEmailModel
 from app.infrastructure.jobs.broker import JOB_STREAM
+from app.infrastructure.outbox.model import OutboxModel
 from app.interfaces.grpc.v1 import auth_pb2
 from tests.conftest import make_settings
 from tests.e2e.grpc_helpers import private_server

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.auth.model import ApiKey, RefreshToken, Session
-from app.domain.users.events import UserEvent
+from app.domain.events import Aggregate, DomainEvent
 from app.domain.users.model import User
 from app.domain.users.values import Address, Role
 from app.infrastructure.db.models import (
@@ -111,15 +111,23 @@ def _columns(source: object, names: tuple[str, ...]) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class PendingChanges:
-    """What a unit of work must do beyond its SQL: retire cached users, publish events."""
+    """What a unit of work must do beyond its SQL: retire cached users, publish events.
+
+    ``events`` is whatever the aggregates its repositories saved had recorded, of any kind.
+    """
 
     touched_users: set[UUID] = field(default_factory=set)
-    events: list[UserEvent] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def collect(self, aggregates: Iterable[Aggregate]) -> None:
+        """Take the events of aggregates being saved: any repository's, whatever the aggregate."""
+        for aggregate in aggregates:
+            self.events.extend(aggregate.pull_events())
 
     def record(self, users: Iterable[User]) -> None:
-        for user in users:
-            self.touched_users.add(user.id)
-            self.events.extend(user.pull_events())
+        """Users being saved: their events, and their cached authentication to retire."""
+        self.touched_users.update(user.id for user in users)
+        self.collect(users)
 
 
 class SqlUserRepository:

@@ -327,7 +327,7 @@ class InProcessJobBroker(InMemoryBroker):
 
 
 def create_job_broker(settings: Settings) -> AsyncBroker:
-    """The process's job broker, with its middlewares; no tasks yet (see ``tasks.Jobs``). Nothing connects here."""
+    """The process's job broker, with its middlewares; no jobs yet (``definitions.Jobs``). Nothing connects here."""
     broker: AsyncBroker
     if settings.redis_url is None:
         broker = InProcessJobBroker()
