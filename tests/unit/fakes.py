@@ -28,12 +28,13 @@ from uuid import UUID
 from app.application.auth.commands import AuthCommands
 from app.application.auth.dto import ClientInfo, TokenPair
 from app.application.auth.policy import TokenPolicy
+from app.application.auth.ports import AccessClaims
 from app.application.auth.principal import Principal
 from app.application.auth.purge import SessionPurge
 from app.application.auth.queries import AuthQueries
 from app.application.listing import CursorCodec, ListQuery, Page
 from app.application.notifications import EmailMessage, WelcomeEmails
-from app.application.ports import AccessClaims, DependencyUnavailable
+from app.application.ports import DependencyUnavailable
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import UserRead

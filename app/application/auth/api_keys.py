@@ -8,8 +8,9 @@ from uuid import UUID
 import msgspec
 
 from app.application.auth.dto import ApiKeyCreated, ApiKeyRead
+from app.application.auth.ports import OpaqueTokens
 from app.application.auth.principal import Principal
-from app.application.ports import Clock, IdFactory, OpaqueTokens, UnitOfWorkFactory
+from app.application.ports import Clock, IdFactory, UnitOfWorkFactory
 from app.domain.auth.model import ApiKey
 from app.domain.errors import NotFound, ValidationFailed
 

@@ -7,17 +7,9 @@ from uuid import UUID
 
 from app.application.auth.dto import ClientInfo, TokenPair
 from app.application.auth.policy import TokenPolicy
+from app.application.auth.ports import AccessClaims, AccessTokenCodec, OpaqueTokens, PasswordHasher
 from app.application.auth.principal import Principal
-from app.application.ports import (
-    AccessClaims,
-    AccessTokenCodec,
-    Clock,
-    IdFactory,
-    OpaqueTokens,
-    PasswordHasher,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
 from app.domain.auth.model import RefreshToken, Session
 from app.domain.errors import Forbidden, NotFound, Unauthorized
 from app.domain.users.model import User

@@ -8,8 +8,9 @@ from uuid import UUID
 
 from app.application.auth.api_keys import API_KEY_MARKER, API_KEY_PREFIX_LENGTH
 from app.application.auth.dto import SessionRead
+from app.application.auth.ports import AccessTokenCodec, OpaqueTokens, PrincipalCache
 from app.application.auth.principal import Principal
-from app.application.ports import AccessTokenCodec, Clock, OpaqueTokens, PrincipalCache, UnitOfWorkFactory
+from app.application.ports import Clock, UnitOfWorkFactory
 from app.domain.auth.model import ApiKey
 from app.domain.errors import Unauthorized
 from app.domain.users.model import User

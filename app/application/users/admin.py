@@ -15,10 +15,12 @@ from dataclasses import replace
 from typing import Any, TypeVar
 from uuid import UUID
 
+from app.application.auth.ports import PasswordHasher
 from app.application.listing import USER_LISTING, CursorCodec, Page, parse_list_query
-from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWork, UnitOfWorkFactory, UserListing
+from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
 from app.application.users.admins import active_admins, ensure_an_admin_remains
 from app.application.users.dto import AdminUserCreate, AdminUserPatch, BulkUserUpdate, UserRead
+from app.application.users.ports import UserListing
 from app.application.validation import validate_fields
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.domain.users.model import User

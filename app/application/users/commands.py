@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.application.auth.ports import PasswordHasher
 from app.application.auth.principal import Principal
-from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWorkFactory
+from app.application.ports import Clock, IdFactory, UnitOfWorkFactory
 from app.application.users.admins import active_admins, ensure_an_admin_remains
 from app.application.users.dto import UserRead
 from app.application.validation import validate_fields
