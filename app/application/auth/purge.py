@@ -6,6 +6,9 @@ from datetime import timedelta
 
 from app.application.ports import Clock, UnitOfWorkFactory
 
+#: Sessions deleted per transaction.
+BATCH_SIZE = 1000
+
 
 class SessionPurge:
     """Deletes ended sessions, with their refresh tokens; run hourly by the scheduler.
@@ -27,7 +30,7 @@ class SessionPurge:
         uow: UnitOfWorkFactory,
         clock: Clock,
         retention: timedelta = timedelta(hours=1),
-        batch_size: int = 1000,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self._uow = uow
         self._clock = clock
