@@ -114,15 +114,4 @@ class AuthQueries:
     async def list_sessions(self, principal: Principal) -> list[SessionRead]:
         async with self._uow() as uow:
             sessions = await uow.sessions.list_active(principal.user_id, self._clock())
-        return [
-            SessionRead(
-                id=s.id,
-                created_at=s.created_at,
-                last_used_at=s.last_used_at,
-                expires_at=s.expires_at,
-                user_agent=s.user_agent,
-                ip=s.ip,
-                current=s.id == principal.session_id,
-            )
-            for s in sessions
-        ]
+        return [SessionRead.from_entity(s, current=s.id == principal.session_id) for s in sessions]

@@ -9,7 +9,7 @@ read-modify-write loops.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,7 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.users.events import UserEvent
 from app.domain.users.model import User
-from app.domain.users.values import Address, Role
+from app.domain.users.values import Role
+from app.infrastructure.db.mapping import (
+    API_KEY_COLUMNS,
+    REFRESH_TOKEN_COLUMNS,
+    SESSION_COLUMNS,
+    USER_COLUMNS,
+    from_row,
+    to_row,
+    user_from_model,
+)
 from app.infrastructure.db.models import (
     ApiKeyModel,
     InboxModel,
@@ -35,9 +44,6 @@ from app.infrastructure.db.models import (
 
 #: The transaction-level advisory lock that serializes the checks for a remaining admin ("admins").
 ADMIN_CHECK_LOCK = int.from_bytes(b"admins")
-_SESSION_FIELDS = tuple(f.name for f in fields(Session))
-_API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
-_ADDRESS_FIELDS = tuple(f.name for f in fields(Address))
 
 
 class _UserModels(SQLAlchemyAsyncRepository[UserModel]):
@@ -54,59 +60,6 @@ class _RefreshTokenModels(SQLAlchemyAsyncRepository[RefreshTokenModel]):
 
 class _ApiKeyModels(SQLAlchemyAsyncRepository[ApiKeyModel]):
     model_type = ApiKeyModel
-
-
-def user_from_model(model: UserModel) -> User:
-    return User(
-        id=model.id,
-        email=model.email,
-        password_hash=model.password_hash,
-        first_name=model.first_name,
-        last_name=model.last_name,
-        phone=model.phone,
-        birthday=model.birthday,
-        photo_url=model.photo_url,
-        address=Address(**model.address) if model.address is not None else None,
-        meta=model.meta,
-        role=Role(model.role),
-        is_active=model.is_active,
-        created_at=model.created_at,
-        updated_at=model.updated_at,
-        deleted_at=model.deleted_at,
-    )
-
-
-def _user_columns(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "password_hash": user.password_hash,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "phone": user.phone,
-        "birthday": user.birthday,
-        "photo_url": user.photo_url,
-        "address": {name: getattr(user.address, name) for name in _ADDRESS_FIELDS} if user.address else None,
-        "meta": user.meta,
-        "role": user.role.value,
-        "is_active": user.is_active,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-        "deleted_at": user.deleted_at,
-    }
-
-
-def _session_from_model(model: SessionModel) -> Session:
-    return Session(**_columns(model, _SESSION_FIELDS))
-
-
-def _api_key_from_model(model: ApiKeyModel) -> ApiKey:
-    return ApiKey(**_columns(model, _API_KEY_FIELDS))
-
-
-def _columns(source: object, names: tuple[str, ...]) -> dict[str, Any]:
-    """Entities and models whose attributes share names convert field by field."""
-    return {name: getattr(source, name) for name in names}
 
 
 @dataclass(slots=True)
@@ -175,21 +128,21 @@ class SqlUserRepository:
         return user_from_model(model) if model else None
 
     async def add(self, user: User) -> None:
-        await self._models.add(UserModel(**_user_columns(user)), auto_refresh=False)
+        await self._models.add(UserModel(**to_row(user, USER_COLUMNS)), auto_refresh=False)
         self._changes.record([user])
 
     async def add_many(self, users: Sequence[User]) -> None:
         # One INSERT with many VALUES rows (SQLAlchemy's insertmanyvalues), not a loop.
-        await self._db.execute(insert(UserModel), [_user_columns(user) for user in users])
+        await self._db.execute(insert(UserModel), [to_row(user, USER_COLUMNS) for user in users])
         self._changes.record(users)
 
     async def save(self, user: User) -> None:
-        await self._models.update(UserModel(**_user_columns(user)), auto_refresh=False)
+        await self._models.update(UserModel(**to_row(user, USER_COLUMNS)), auto_refresh=False)
         self._changes.record([user])
 
     async def save_many(self, users: Sequence[User]) -> None:
         # ORM bulk UPDATE by primary key: executemany of one statement, not a round trip per row.
-        await self._db.execute(update(UserModel), [_user_columns(user) for user in users])
+        await self._db.execute(update(UserModel), [to_row(user, USER_COLUMNS) for user in users])
         self._changes.record(users)
 
 
@@ -201,7 +154,7 @@ class SqlSessionRepository:
 
     async def get(self, session_id: UUID) -> Session | None:
         model = await self._models.get_one_or_none(SessionModel.id == session_id)
-        return _session_from_model(model) if model else None
+        return from_row(model, Session) if model else None
 
     async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
         statement = (
@@ -213,13 +166,13 @@ class SqlSessionRepository:
         if row is None:
             return None
         session_model, user_model = row
-        return _session_from_model(session_model), user_from_model(user_model)
+        return from_row(session_model, Session), user_from_model(user_model)
 
     async def add(self, session: Session) -> None:
-        await self._models.add(SessionModel(**_columns(session, _SESSION_FIELDS)), auto_refresh=False)
+        await self._models.add(SessionModel(**to_row(session, SESSION_COLUMNS)), auto_refresh=False)
 
     async def save(self, session: Session) -> None:
-        await self._models.update(SessionModel(**_columns(session, _SESSION_FIELDS)), auto_refresh=False)
+        await self._models.update(SessionModel(**to_row(session, SESSION_COLUMNS)), auto_refresh=False)
         self._touched.add(session.user_id)
 
     async def list_active(self, user_id: UUID, now: datetime) -> list[Session]:
@@ -229,7 +182,7 @@ class SqlSessionRepository:
             SessionModel.expires_at > now,
             order_by=[SessionModel.created_at.desc()],
         )
-        return [_session_from_model(model) for model in models]
+        return [from_row(model, Session) for model in models]
 
     async def revoke_all(self, user_ids: Collection[UUID], now: datetime, *, keep: UUID | None = None) -> None:
         statement = (
@@ -263,8 +216,7 @@ class SqlRefreshTokenRepository:
         self._models = _RefreshTokenModels(session=session, auto_commit=False)
 
     async def add(self, token: RefreshToken) -> None:
-        model = RefreshTokenModel(token_hash=token.token_hash, session_id=token.session_id, spent_at=token.spent_at)
-        await self._models.add(model, auto_refresh=False)
+        await self._models.add(RefreshTokenModel(**to_row(token, REFRESH_TOKEN_COLUMNS)), auto_refresh=False)
 
     async def spend(self, token_hash: str, now: datetime) -> RefreshToken | None:
         # The conditional UPDATE is the atomic step: of two concurrent refreshes with one
@@ -294,14 +246,14 @@ class SqlApiKeyRepository:
         self._touched = changes.touched_users
 
     async def add(self, key: ApiKey) -> None:
-        await self._models.add(ApiKeyModel(**_columns(key, _API_KEY_FIELDS)), auto_refresh=False)
+        await self._models.add(ApiKeyModel(**to_row(key, API_KEY_COLUMNS)), auto_refresh=False)
 
     async def get(self, key_id: UUID) -> ApiKey | None:
         model = await self._models.get_one_or_none(ApiKeyModel.id == key_id)
-        return _api_key_from_model(model) if model else None
+        return from_row(model, ApiKey) if model else None
 
     async def save(self, key: ApiKey) -> None:
-        await self._models.update(ApiKeyModel(**_columns(key, _API_KEY_FIELDS)), auto_refresh=False)
+        await self._models.update(ApiKeyModel(**to_row(key, API_KEY_COLUMNS)), auto_refresh=False)
         self._touched.add(key.user_id)  # A revoked key must leave the authentication cache at once.
 
     async def list_unrevoked(self, user_id: UUID) -> list[ApiKey]:
@@ -310,7 +262,7 @@ class SqlApiKeyRepository:
             ApiKeyModel.revoked_at.is_(None),
             order_by=[ApiKeyModel.created_at.desc()],
         )
-        return [_api_key_from_model(model) for model in models]
+        return [from_row(model, ApiKey) for model in models]
 
     async def get_with_user(self, prefix: str) -> tuple[ApiKey, User] | None:
         statement = (
@@ -322,7 +274,7 @@ class SqlApiKeyRepository:
         if row is None:
             return None
         key_model, user_model = row
-        return _api_key_from_model(key_model), user_from_model(user_model)
+        return from_row(key_model, ApiKey), user_from_model(user_model)
 
     async def touch(self, key_id: UUID, now: datetime, *, unless_since: datetime) -> None:
         await self._db.execute(
