@@ -11,8 +11,9 @@ from litestar.exceptions import ValidationException
 from litestar.plugins import CLIPluginProtocol
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import Settings, load_settings_or_exit, trusted_proxies
+from app.infrastructure.config import Settings, load_settings_or_exit
 from app.infrastructure.logging import configure_logging
+from app.infrastructure.setting_values import trusted_proxies
 from app.interfaces.cli import AdminCommandsPlugin
 from app.interfaces.http.allow import AllowEveryMethod
 from app.interfaces.http.controllers.admin import AdminUsersController
