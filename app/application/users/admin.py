@@ -18,7 +18,7 @@ from uuid import UUID
 from app.application.auth.ports import PasswordHasher
 from app.application.listing import USER_LISTING, CursorCodec, Page, parse_list_query
 from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
-from app.application.users.admins import active_admins, ensure_an_admin_remains
+from app.application.users.admins import active_admins, end_access, ensure_an_admin_remains
 from app.application.users.dto import AdminUserCreate, AdminUserPatch, BulkUserUpdate, UserRead
 from app.application.users.ports import UserListing
 from app.application.validation import validate_fields
@@ -131,14 +131,9 @@ class UserAdministration:
 
     async def delete(self, user_id: UUID) -> None:
         """Soft delete: the row stays, lookups and lists stop showing it, its sessions end."""
-        now = self._clock()
         async with self._uow() as uow:
             user = await _existing(uow, user_id, for_update=True)
-            admins = active_admins([user])
-            user.soft_delete(now)
-            await ensure_an_admin_remains(uow.users, admins, [user])
-            await uow.users.save(user)
-            await uow.sessions.revoke_all([user.id], now)
+            await end_access(uow, user, user.soft_delete, self._clock())
             await uow.commit()
 
     def _apply(self, user: User, changes: dict[str, Any]) -> bool:

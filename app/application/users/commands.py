@@ -7,7 +7,7 @@ from typing import Any
 from app.application.auth.ports import PasswordHasher
 from app.application.auth.principal import Principal
 from app.application.ports import Clock, IdFactory, UnitOfWorkFactory
-from app.application.users.admins import active_admins, ensure_an_admin_remains
+from app.application.users.admins import end_access
 from app.application.users.dto import UserRead
 from app.application.validation import validate_fields
 from app.domain.errors import FieldError, NotFound, ValidationFailed
@@ -71,14 +71,9 @@ class UserCommands:
 
         The last active admin cannot (``Conflict``): another admin must be made first.
         """
-        now = self._clock()
         async with self._uow() as uow:
             user = await _load(uow.users, principal, for_update=True)
-            admins = active_admins([user])
-            user.deactivate(now)
-            await ensure_an_admin_remains(uow.users, admins, [user])
-            await uow.users.save(user)
-            await uow.sessions.revoke_all([user.id], now)
+            await end_access(uow, user, user.deactivate, self._clock())
             await uow.commit()
 
     async def create_admin(self, email: str, password: str) -> tuple[UserRead, bool]:
