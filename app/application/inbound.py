@@ -8,6 +8,7 @@ once. Anything else that fails (``DependencyUnavailable``) is worth retrying.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, ClassVar
 from uuid import UUID
@@ -15,7 +16,7 @@ from uuid import UUID
 import msgspec
 
 from app.application.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from app.application.users.admins import active_admins, ensure_an_admin_remains
+from app.application.users.admins import end_access
 from app.application.users.dto import TEXT_PATTERN, MetaField, check_meta
 from app.domain.errors import Conflict, ValidationFailed
 from app.domain.users.model import User
@@ -80,15 +81,10 @@ class InboundMessages:
         return True
 
     async def _deactivate(self, uow: UnitOfWork, user: User, payload: DeactivateUser) -> None:
-        now = self._clock()
-        admins = active_admins([user])
-        user.deactivate(now, reason=payload.reason)
         try:
-            await ensure_an_admin_remains(uow.users, admins, [user])
+            await end_access(uow, user, functools.partial(user.deactivate, reason=payload.reason), self._clock())
         except Conflict as refused:
             raise PoisonMessage(f"refused: {refused.detail}") from None
-        await uow.users.save(user)
-        await uow.sessions.revoke_all([user.id], now)
 
     async def _merge_meta(self, uow: UnitOfWork, user: User, payload: MergeUserMeta) -> None:
         merged = {**user.meta, **payload.meta}

@@ -16,7 +16,7 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from app.application.ports import AccessClaims
+from app.application.auth.ports import AccessClaims
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
 from app.infrastructure.security.tokens import JwtAccessTokenCodec

@@ -13,16 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.application.ports import DependencyUnavailable
 from app.domain.errors import DomainError, EmailAlreadyRegistered
+from app.infrastructure.db.auth_repositories import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlSessionRepository
+from app.infrastructure.db.claims import SqlInbox, SqlSentEmails
 from app.infrastructure.db.models import UQ_USERS_EMAIL
-from app.infrastructure.db.repositories import (
-    PendingChanges,
-    SqlApiKeyRepository,
-    SqlInbox,
-    SqlRefreshTokenRepository,
-    SqlSentEmails,
-    SqlSessionRepository,
-    SqlUserRepository,
-)
+from app.infrastructure.db.repositories import PendingChanges, SqlUserRepository
 from app.infrastructure.outbox.writer import OutboxWakeup, write_events
 
 #: Unique constraints whose violation is a client error, by name: no check-then-insert race.

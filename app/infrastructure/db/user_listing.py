@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.application.listing import CursorCodec, ListQuery, Page
 from app.domain.users.model import User
 from app.infrastructure.db.listing import USER_COLUMNS, USER_JSON_COLUMNS, fetch_page
+from app.infrastructure.db.mapping import user_from_model
 from app.infrastructure.db.models import UserModel
-from app.infrastructure.db.repositories import user_from_model
 from app.infrastructure.db.uow import translate_storage_error
 
 #: A listing's shape and selectivity come from the client, so a plan cached for one set of

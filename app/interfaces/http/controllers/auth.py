@@ -1,4 +1,4 @@
-"""``/api/v1/auth``: sign-up, tokens, refresh, logout and sessions."""
+"""``/api/v1/auth``: sign-up, tokens and refresh (rate-limited), logout and sessions."""
 
 from __future__ import annotations
 
@@ -24,14 +24,20 @@ def client_info(request: Request[Any, Any, Any]) -> ClientInfo:
     return callers.client_info(request.headers.get("user-agent"), request.client.host if request.client else None)
 
 
-class AuthController(Controller):
+#: What a rate-limited credential check can answer besides its success.
+_SIGN_IN_PROBLEMS = problems(400, 401, 413, 422, 429)
+
+
+class SignInController(Controller):
+    """The routes that take a password or a refresh token: one rate limit per client for all of them."""
+
     path = "/api/v1/auth"
     tags = ["auth"]
+    guards = [auth_rate_limit]
 
     @post(
         "/sign-up",
         status_code=201,
-        guards=[auth_rate_limit],
         responses=problems(400, 409, 413, 422, 429),
         summary="Register a new user",
     )
@@ -41,8 +47,7 @@ class AuthController(Controller):
     @post(
         "/tokens",
         status_code=200,
-        guards=[auth_rate_limit],
-        responses=problems(400, 401, 413, 422, 429),
+        responses=_SIGN_IN_PROBLEMS,
         summary="Sign in with email and password",
     )
     async def issue_tokens(
@@ -53,8 +58,7 @@ class AuthController(Controller):
     @post(
         "/token",
         status_code=200,
-        guards=[auth_rate_limit],
-        responses=problems(400, 401, 413, 422, 429),
+        responses=_SIGN_IN_PROBLEMS,
         summary="Sign in with the OAuth2 password grant (form)",
     )
     async def issue_tokens_form(
@@ -68,12 +72,18 @@ class AuthController(Controller):
     @post(
         "/tokens/refresh",
         status_code=200,
-        guards=[auth_rate_limit],
-        responses=problems(400, 401, 413, 422, 429),
+        responses=_SIGN_IN_PROBLEMS,
         summary="Rotate a refresh token; presenting a spent one revokes its session",
     )
     async def refresh(self, data: JSONBody[RefreshBody], auth: NamedDependency[AuthCommands]) -> TokenPair:
         return await auth.refresh(data.refresh_token)
+
+
+class AuthController(Controller):
+    """The caller's own sessions."""
+
+    path = "/api/v1/auth"
+    tags = ["auth"]
 
     @post(
         "/logout",
