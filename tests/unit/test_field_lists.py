@@ -28,9 +28,9 @@ from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, Session
 from app.interfaces.grpc.v1 import users_pb2
 
 #: What an entity holds that is no column: the events it has yet to hand to the unit of work.
-NOT_STORED = {"events"}
+NOT_STORED = {"_events"}
 #: What a user's body leaves out: the hash is never shown, a deleted user is never shown.
-NOT_SHOWN = {"password_hash", "deleted_at", "events"}
+NOT_SHOWN = {"password_hash", "deleted_at", "_events"}
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
