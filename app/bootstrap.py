@@ -1,30 +1,37 @@
-"""The composition root: the one place that builds adapters from settings.
+"""The composition root, in two parts: adapters from settings, use cases from adapters.
 
 Every entry point (HTTP app, CLI, gRPC server, consumer, job worker and scheduler) calls
-``build_container`` so that they all share one wiring and one set of use cases.
+``build_container``, which runs both parts, so that they all share one wiring and one set
+of use cases. The unit tests call the second part, ``build_use_cases``, over fakes: the
+use cases they exercise are wired by the very function the service runs.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import uuid_utils.compat as uuid_utils
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.application.auth import purge
 from app.application.auth.api_keys import ApiKeyCommands
 from app.application.auth.commands import AuthCommands
 from app.application.auth.policy import TokenPolicy
+from app.application.auth.ports import AccessTokenCodec, OpaqueTokens, PasswordHasher, PrincipalCache
 from app.application.auth.purge import SessionPurge
 from app.application.auth.queries import AuthQueries
 from app.application.inbound import InboundMessages
 from app.application.listing import CursorCodec
-from app.application.notifications import WelcomeEmails
-from app.application.ports import UnitOfWork
+from app.application.notifications import EmailSender, WelcomeEmails
+from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
+from app.application.users.ports import UserListing
+from app.domain.users.events import USER_EVENTS
 from app.infrastructure.auth_cache import NoPrincipalCache, RedisPrincipalCache
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
@@ -32,10 +39,12 @@ from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.email import create_email_sender
 from app.infrastructure.jobs.broker import create_job_broker
-from app.infrastructure.jobs.tasks import Jobs
+from app.infrastructure.jobs.definitions import Jobs
 from app.infrastructure.messaging.broker import Broker, create_broker
 from app.infrastructure.messaging.publisher import create_publisher
-from app.infrastructure.messaging.relay import CommittedEvents, OutboxRelay
+from app.infrastructure.outbox.catalog import EventCatalog
+from app.infrastructure.outbox.relay import OutboxRelay
+from app.infrastructure.outbox.subscribers import CommittedEvents
 from app.infrastructure.rate_limit import Rate, RateLimiter
 from app.infrastructure.redis import create_redis
 from app.infrastructure.security.passwords import Argon2PasswordHasher
@@ -46,20 +55,39 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Container:
-    settings: Settings
-    engine: AsyncEngine
-    redis: Redis | None
-    #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
-    broker: Broker | None
-    relay: OutboxRelay
-    #: The relay's in-process destination (the broker, if any, is the other): this service's subscribers.
-    committed_events: CommittedEvents
-    #: The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it.
-    jobs: Jobs
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """The use cases' tunable bounds: from settings in the service, small ones in unit tests."""
+
+    bulk_max_passwords: int
+    #: How long after sign-up the sweep takes over a welcome email the event did not send.
+    welcome_grace: timedelta
+    purge_batch_size: int = purge.BATCH_SIZE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Adapters:
+    """Everything the use cases are built over: one implementation of each port."""
+
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    access_tokens: AccessTokenCodec
+    secrets: OpaqueTokens
+    principal_cache: PrincipalCache
+    listing: UserListing
+    cursors: CursorCodec
+    email_sender: EmailSender
+    clock: Clock
+    ids: IdFactory
+    policy: TokenPolicy
+    limits: Limits
+
+
+@dataclass(frozen=True, kw_only=True)
+class UseCases:
+    """Every use case of the service, each built once."""
+
     inbound: InboundMessages
-    auth_rate_limiter: RateLimiter
     auth: AuthCommands
     auth_queries: AuthQueries
     api_keys: ApiKeyCommands
@@ -67,6 +95,118 @@ class Container:
     administration: UserAdministration
     welcome_emails: WelcomeEmails
     session_purge: SessionPurge
+
+
+def build_use_cases(adapters: Adapters) -> UseCases:
+    """The second part: the use cases over any set of adapters, real or fake."""
+    a = adapters
+    return UseCases(
+        inbound=InboundMessages(uow=a.uow, clock=a.clock),
+        auth=AuthCommands(
+            uow=a.uow,
+            hasher=a.hasher,
+            access_tokens=a.access_tokens,
+            refresh_tokens=a.secrets,
+            policy=a.policy,
+            clock=a.clock,
+            ids=a.ids,
+        ),
+        auth_queries=AuthQueries(
+            uow=a.uow, access_tokens=a.access_tokens, secrets=a.secrets, cache=a.principal_cache, clock=a.clock
+        ),
+        api_keys=ApiKeyCommands(uow=a.uow, secrets=a.secrets, clock=a.clock, ids=a.ids),
+        users=UserCommands(uow=a.uow, hasher=a.hasher, clock=a.clock, ids=a.ids),
+        administration=UserAdministration(
+            uow=a.uow,
+            listing=a.listing,
+            cursors=a.cursors,
+            hasher=a.hasher,
+            clock=a.clock,
+            ids=a.ids,
+            bulk_max_passwords=a.limits.bulk_max_passwords,
+        ),
+        welcome_emails=WelcomeEmails(uow=a.uow, sender=a.email_sender, clock=a.clock, grace=a.limits.welcome_grace),
+        session_purge=SessionPurge(uow=a.uow, clock=a.clock, batch_size=a.limits.purge_batch_size),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connections:
+    """What the adapters hold open, and what entry points start, check and close."""
+
+    settings: Settings
+    engine: AsyncEngine
+    redis: Redis | None
+    #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
+    broker: Broker | None
+    relay: OutboxRelay
+    #: Every event the service publishes (each aggregate's list, registered below).
+    events: EventCatalog
+    #: The relay's in-process destination (the broker, if any, is the other): this service's subscribers.
+    committed_events: CommittedEvents
+
+
+def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
+    """The first part: every adapter from settings, and the connections they share."""
+    engine = create_engine(settings)
+    session_factory = create_session_factory(engine)
+    redis = create_redis(settings)
+    principal_cache: RedisPrincipalCache | NoPrincipalCache = (
+        RedisPrincipalCache(redis, ttl=settings.auth_cache_ttl_seconds) if redis is not None else NoPrincipalCache()
+    )
+    broker = create_broker(settings)
+    committed_events = CommittedEvents()
+    relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
+
+    def unit_of_work() -> UnitOfWork:
+        return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
+
+    policy = TokenPolicy(
+        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+    # A key of its own for cursors, derived from the secret: a cursor can never pass as a token.
+    cursors = CursorCodec(hashlib.sha256(b"listing-cursor:" + settings.secret_key.encode()).digest())
+    connections = Connections(
+        settings=settings,
+        engine=engine,
+        redis=redis,
+        broker=broker,
+        relay=relay,
+        events=EventCatalog(USER_EVENTS),
+        committed_events=committed_events,
+    )
+    return connections, Adapters(
+        uow=unit_of_work,
+        hasher=Argon2PasswordHasher(
+            time_cost=settings.password_hash_time_cost,
+            memory_kib=settings.password_hash_memory_kib,
+            parallelism=settings.password_hash_parallelism,
+        ),
+        access_tokens=JwtAccessTokenCodec(settings.secret_key, policy.access_ttl),
+        secrets=Sha256OpaqueTokens(),
+        principal_cache=principal_cache,
+        listing=SqlUserListing(session_factory, cursors),
+        cursors=cursors,
+        email_sender=create_email_sender(settings),
+        clock=utc_now,
+        ids=uuid_utils.uuid7,
+        policy=policy,
+        limits=Limits(
+            bulk_max_passwords=settings.bulk_max_passwords,
+            welcome_grace=timedelta(seconds=settings.welcome_sweep_after_seconds),
+        ),
+    )
+
+
+# No slots: two slotted bases could not be combined.
+@dataclass(frozen=True, kw_only=True)
+class Container(UseCases, Connections):
+    """The use cases with the connections under them and what runs them (jobs, rate limits)."""
+
+    #: The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it.
+    jobs: Jobs
+    auth_rate_limiter: RateLimiter
 
     async def close(self, *, job_broker: bool = True) -> None:
         """Release every connection. ``job_broker=False`` leaves the job broker to a worker or
@@ -91,81 +231,24 @@ class Container:
 
 
 def build_container(settings: Settings) -> Container:
-    engine = create_engine(settings)
-    session_factory = create_session_factory(engine)
-    redis = create_redis(settings)
-    principal_cache: RedisPrincipalCache | NoPrincipalCache = (
-        RedisPrincipalCache(redis, ttl=settings.auth_cache_ttl_seconds) if redis is not None else NoPrincipalCache()
-    )
-
-    broker = create_broker(settings)
-    committed_events = CommittedEvents()
-    relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
-
-    def unit_of_work() -> UnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
-
-    hasher = Argon2PasswordHasher(
-        time_cost=settings.password_hash_time_cost,
-        memory_kib=settings.password_hash_memory_kib,
-        parallelism=settings.password_hash_parallelism,
-    )
-    policy = TokenPolicy(
-        access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-        refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
-    )
-    access_tokens = JwtAccessTokenCodec(settings.secret_key, policy.access_ttl)
-    secrets = Sha256OpaqueTokens()
-    # A key of its own for cursors, derived from the secret: a cursor can never pass as a token.
-    cursors = CursorCodec(hashlib.sha256(b"listing-cursor:" + settings.secret_key.encode()).digest())
-    welcome_emails = WelcomeEmails(
-        uow=unit_of_work,
-        sender=create_email_sender(settings),
-        clock=utc_now,
-        grace=timedelta(seconds=settings.welcome_sweep_after_seconds),
-    )
-    session_purge = SessionPurge(uow=unit_of_work, clock=utc_now)
+    """Both parts, and the jobs started by the events the use cases commit."""
+    connections, adapters = build_adapters(settings)
+    use_cases = build_use_cases(adapters)
     jobs = Jobs(
         create_job_broker(settings),
-        welcome_emails=welcome_emails,
-        session_purge=session_purge,
+        welcome_emails=use_cases.welcome_emails,
+        session_purge=use_cases.session_purge,
         purge_cron=settings.purge_sessions_cron,
         welcome_sweep_cron=settings.welcome_sweep_cron,
     )
-    jobs.start_on(committed_events)
+    jobs.start_on(connections.committed_events)
     return Container(
-        settings=settings,
-        engine=engine,
-        redis=redis,
-        broker=broker,
-        relay=relay,
-        committed_events=committed_events,
+        **_fields_of(connections),
+        **_fields_of(use_cases),
         jobs=jobs,
-        inbound=InboundMessages(uow=unit_of_work, clock=utc_now),
-        auth_rate_limiter=RateLimiter(Rate.parse(settings.rate_limit_auth), redis, namespace="auth"),
-        auth=AuthCommands(
-            uow=unit_of_work,
-            hasher=hasher,
-            access_tokens=access_tokens,
-            refresh_tokens=secrets,
-            policy=policy,
-            clock=utc_now,
-            ids=uuid_utils.uuid7,
-        ),
-        auth_queries=AuthQueries(
-            uow=unit_of_work, access_tokens=access_tokens, secrets=secrets, cache=principal_cache, clock=utc_now
-        ),
-        api_keys=ApiKeyCommands(uow=unit_of_work, secrets=secrets, clock=utc_now, ids=uuid_utils.uuid7),
-        users=UserCommands(uow=unit_of_work, hasher=hasher, clock=utc_now, ids=uuid_utils.uuid7),
-        administration=UserAdministration(
-            uow=unit_of_work,
-            listing=SqlUserListing(session_factory, cursors),
-            cursors=cursors,
-            hasher=hasher,
-            clock=utc_now,
-            ids=uuid_utils.uuid7,
-            bulk_max_passwords=settings.bulk_max_passwords,
-        ),
-        welcome_emails=welcome_emails,
-        session_purge=session_purge,
+        auth_rate_limiter=RateLimiter(Rate.parse(settings.rate_limit_auth), connections.redis, namespace="auth"),
     )
+
+
+def _fields_of(parts: Connections | UseCases) -> dict[str, Any]:
+    return {field.name: getattr(parts, field.name) for field in fields(parts)}

@@ -57,16 +57,18 @@ from uuid import UUID
 import aio_pika
 import asyncpg
 
+from app.application.inbound import MergeUserMeta
 from app.bootstrap import build_container
 from app.domain.users.events import UserEvent
 from app.infrastructure.auth_cache import NoPrincipalCache
 from app.infrastructure.config import load_settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
-from app.infrastructure.db.uow import OUTBOX_CHANNEL, SqlAlchemyUnitOfWork
+from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from app.infrastructure.logging import configure_logging
 from app.infrastructure.messaging.broker import connect_broker
 from app.infrastructure.messaging.publisher import EVENTS, INBOUND_QUEUE
-from app.infrastructure.messaging.relay import RELAY_LOCK_KEY
+from app.infrastructure.outbox.relay import RELAY_LOCK_KEY
+from app.infrastructure.outbox.writer import OUTBOX_CHANNEL
 from bench import backing, environment
 from bench.seed import seed
 
@@ -94,7 +96,7 @@ class MetaMergeRequested(UserEvent):
     ``{id, type: "user.meta.merge", occurred_at, version, data: {user_id, meta}}``.
     """
 
-    type: ClassVar[str] = "user.meta.merge"
+    type: ClassVar[str] = MergeUserMeta.type
     meta: dict[str, str]
 
 
@@ -126,7 +128,7 @@ class Producer:
             now = datetime.now(UTC)
             for user in users:
                 meta = {"bench": str(by_user[user.id])}
-                user.events.append(MetaMergeRequested(user_id=user.id, occurred_at=now, meta=meta))
+                user.record(MetaMergeRequested(user_id=user.id, occurred_at=now, meta=meta))
             await uow.users.save_many(users)
             await uow.commit()
         return seqs

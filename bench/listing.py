@@ -44,7 +44,7 @@ async def run(rounds: int, depth: int) -> list[dict[str, Any]]:
     await container.users.create_admin(*ADMIN)
     tokens = await container.auth.issue_tokens(*ADMIN, ClientInfo())
     headers = {"Authorization": f"Bearer {tokens.access_token}"}
-    cursors: CursorCodec = container.administration._cursors
+    cursors: CursorCodec = container.administration.cursors
     deep_cursor = await _cursor_at(container.engine, cursors, depth)
     scenarios = [
         Scenario("first page, email__ilike (common) + is_active, -created_at", {

@@ -8,14 +8,15 @@ once. Anything else that fails (``DependencyUnavailable``) is worth retrying.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import msgspec
 
 from app.application.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from app.application.users.admins import active_admins, ensure_an_admin_remains
+from app.application.users.admins import end_access
 from app.application.users.dto import TEXT_PATTERN, MetaField, check_meta
 from app.domain.errors import Conflict, ValidationFailed
 from app.domain.users.model import User
@@ -27,12 +28,20 @@ class PoisonMessage(Exception):
         self.reason = reason
 
 
-class DeactivateUser(msgspec.Struct, forbid_unknown_fields=True):
+class InboundMessage(msgspec.Struct, forbid_unknown_fields=True):
+    """A message's ``data``, typed; ``type`` is the envelope's, the one place the name is written."""
+
+    type: ClassVar[str]
+
+
+class DeactivateUser(InboundMessage):
+    type: ClassVar[str] = "user.deactivate"
     user_id: UUID
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=TEXT_PATTERN)]
 
 
-class MergeUserMeta(msgspec.Struct, forbid_unknown_fields=True):
+class MergeUserMeta(InboundMessage):
+    type: ClassVar[str] = "user.meta.merge"
     user_id: UUID
     meta: MetaField
 
@@ -41,14 +50,16 @@ class InboundMessages:
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
-        self._handlers: Mapping[str, tuple[type[Any], Callable[[UnitOfWork, User, Any], Awaitable[None]]]] = {
-            "user.deactivate": (DeactivateUser, self._deactivate),
-            "user.meta.merge": (MergeUserMeta, self._merge_meta),
+        handlers: Mapping[type[DeactivateUser | MergeUserMeta], Callable[[UnitOfWork, User, Any], Awaitable[None]]] = {
+            DeactivateUser: self._deactivate,
+            MergeUserMeta: self._merge_meta,
         }
+        self._handlers = {message.type: (message, handler) for message, handler in handlers.items()}
 
     @property
-    def types(self) -> tuple[str, ...]:
-        return tuple(self._handlers)
+    def messages(self) -> tuple[type[InboundMessage], ...]:
+        """The messages applied, for the AsyncAPI document."""
+        return tuple(message for message, _ in self._handlers.values())
 
     async def apply(self, message_id: UUID, message_type: str, data: Any) -> bool:
         """Apply one message; returns False when it had already been applied (a no-op)."""
@@ -70,15 +81,10 @@ class InboundMessages:
         return True
 
     async def _deactivate(self, uow: UnitOfWork, user: User, payload: DeactivateUser) -> None:
-        now = self._clock()
-        admins = active_admins([user])
-        user.deactivate(now, reason=payload.reason)
         try:
-            await ensure_an_admin_remains(uow.users, admins, [user])
+            await end_access(uow, user, functools.partial(user.deactivate, reason=payload.reason), self._clock())
         except Conflict as refused:
             raise PoisonMessage(f"refused: {refused.detail}") from None
-        await uow.users.save(user)
-        await uow.sessions.revoke_all([user.id], now)
 
     async def _merge_meta(self, uow: UnitOfWork, user: User, payload: MergeUserMeta) -> None:
         merged = {**user.meta, **payload.meta}

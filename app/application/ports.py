@@ -1,18 +1,18 @@
-"""Ports the use cases depend on; infrastructure provides the adapters, tests provide fakes."""
+"""Ports every context shares: the unit of work over all repositories, time, ids, outages.
+
+A context's own ports live with it (``app.application.auth.ports``,
+``app.application.users.ports``); infrastructure provides the adapters, tests provide fakes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Protocol, Self
 from uuid import UUID
 
-from app.application.listing import ListQuery, Page
-from app.domain.auth.model import ApiKey, Session
 from app.domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, SessionRepository
-from app.domain.users.model import User
 from app.domain.users.ports import UserRepository
 
 
@@ -89,84 +89,3 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 Clock = Callable[[], datetime]
 IdFactory = Callable[[], UUID]
-
-
-class PasswordHasher(Protocol):
-    """Slow, salted hashing; adapters must keep the event loop free while they work."""
-
-    async def hash(self, password: str) -> str: ...
-
-    async def hash_many(self, passwords: Sequence[str]) -> list[str]:
-        """Hash a batch at a lower share than ``hash`` and ``verify``: at most one of its hashes
-        runs at a time across all batches, so a batch delays other requests' sign-ins by about
-        one hash, however long it is."""
-
-    async def verify(self, password_hash: str | None, password: str) -> bool:
-        """Check a password; with no hash, spend the same time on a dummy one and return False.
-
-        This is what keeps "unknown account" indistinguishable from "wrong password".
-        """
-
-    def needs_rehash(self, password_hash: str) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AccessClaims:
-    user_id: UUID
-    session_id: UUID
-
-
-class AccessTokenCodec(Protocol):
-    def issue(self, claims: AccessClaims, now: datetime) -> str: ...
-
-    def decode(self, token: str) -> AccessClaims:
-        """Verify signature, expiry and type locally; raise ``Unauthorized`` on any defect."""
-
-
-class OpaqueTokens(Protocol):
-    """Random bearer secrets (refresh tokens) stored only as hashes."""
-
-    def new(self) -> tuple[str, str]:
-        """A fresh ``(token, token_hash)`` pair."""
-
-    def hash(self, token: str) -> str: ...
-
-
-class UserListing(Protocol):
-    """The read side of users: one page of a filtered, ordered listing, with its next cursor."""
-
-    async def page(self, query: ListQuery) -> Page[User]: ...
-
-
-#: What a caller authenticated with: a session (bearer tokens) or an API key.
-Credential = TypeVar("Credential", Session, ApiKey)
-
-
-@dataclass(frozen=True, slots=True)
-class CachedPrincipal(Generic[Credential]):
-    """A cache answer: the credential and its user if cached, and the version read with them.
-
-    The version is read *before* the database is asked, and stored with what the database
-    returned: if the user, one of its sessions or one of its keys changed in between, the
-    stored entry carries a stale version and is never served.
-    """
-
-    found: tuple[Credential, User] | None
-    version: int
-
-
-class PrincipalCache(Protocol):
-    """What authentication reads on every request, kept off the database.
-
-    Entries are found by the credential (a session id, an API key's hash: never the key)
-    and checked against the version of the user they name.
-    """
-
-    async def lookup(self, session_id: UUID, user_id: UUID) -> CachedPrincipal[Session]: ...
-
-    async def store(self, session: Session, user: User, version: int) -> None: ...
-
-    async def lookup_api_key(self, key_hash: str, user_id: UUID) -> CachedPrincipal[ApiKey]:
-        """The key with this hash and its owner, expected to be ``user_id``."""
-
-    async def store_api_key(self, key: ApiKey, user: User, version: int) -> None: ...

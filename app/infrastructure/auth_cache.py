@@ -24,7 +24,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.application.ports import CachedPrincipal, Credential
+from app.application.auth.ports import CachedPrincipal, Credential
 from app.domain.auth.model import ApiKey, Session
 from app.domain.users.model import User
 

@@ -14,7 +14,8 @@ import structlog
 
 from app.application.notifications import EmailMessage, EmailSender
 from app.application.ports import DependencyUnavailable
-from app.infrastructure.config import Settings, SmtpEndpoint, smtp_endpoint
+from app.infrastructure.config import Settings
+from app.infrastructure.setting_values import SmtpEndpoint, smtp_endpoint
 
 log = structlog.get_logger("app.email")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from app.infrastructure.config import TrustedProxies
+from app.infrastructure.setting_values import TrustedProxies
 
 FORWARDED_FOR = "x-forwarded-for"
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
-from app.application.users.dto import TEXT_PATTERN
+from app.application.users.dto import NAME_PATTERN, TEXT_PATTERN
 from app.domain.errors import FieldError, ValidationFailed
 from app.domain.users.values import EMAIL_PATTERN
 
@@ -23,8 +23,9 @@ _LOCATION = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _PATTERN_MISMATCH = "Expected `str` matching regex"
 #: What a value that fails a field's pattern is, in words: a client reads this, not the regex.
 _PATTERN_MEANINGS = {
-    EMAIL_PATTERN: "Not a valid email address (expected name@domain.tld)",
+    EMAIL_PATTERN: "Not a valid email address (expected name@domain.tld, with no invisible characters)",
     TEXT_PATTERN: "Contains a NUL character",
+    NAME_PATTERN: "Contains a control character (such as NUL) or a line or paragraph separator",
 }
 _PATTERN_FALLBACK = "Not in the expected format"
 

@@ -16,7 +16,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from app.bootstrap import Container
+from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
 from app.interfaces.grpc.server import GrpcServer
 from app.interfaces.grpc.v1 import auth_pb2_grpc, users_pb2_grpc
@@ -46,6 +46,20 @@ async def serving(settings: Settings, container: Container) -> AsyncIterator[Stu
             )
     finally:
         await server.stop(grace_seconds=1)
+
+
+@asynccontextmanager
+async def private_server(settings: Settings) -> AsyncIterator[Stubs]:
+    """A server on a container of its own (its pool and relay, as ``just grpc`` has), and stubs for it.
+
+    For settings the suite's shared server does not have.
+    """
+    container = build_container(settings)
+    try:
+        async with serving(settings, container) as stubs:
+            yield stubs
+    finally:
+        await container.close()
 
 
 def bearer_metadata(tokens: dict[str, Any] | str) -> Metadata:

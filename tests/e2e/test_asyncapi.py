@@ -28,3 +28,10 @@ def test_the_document_names_every_channel(tmp_path: Path) -> None:
     }  # fmt: skip
     actions = {operation["action"] for operation in document["operations"].values()}
     assert actions == {"send", "receive"}
+    # Each event's payload: the envelope, with its type as a constant and its data's fields.
+    schemas = document["components"]["schemas"]
+    registered = schemas["UserRegisteredEnvelope"]
+    assert registered["required"] == ["id", "type", "occurred_at", "version", "data"]
+    assert registered["properties"]["type"]["const"] == "user.registered"
+    assert set(schemas["UserRegisteredData"]["properties"]) == {"user_id", "email"}
+    assert set(schemas["UserRoleChangedData"]["properties"]) == {"user_id", "role"}

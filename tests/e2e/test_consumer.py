@@ -34,7 +34,8 @@ from app.application.auth.dto import ClientInfo
 from app.bootstrap import Container
 from app.domain.errors import Unauthorized
 from app.infrastructure.config import Settings
-from app.infrastructure.db.models import InboxModel, OutboxModel
+from app.infrastructure.db.models import InboxModel
+from app.infrastructure.outbox.model import OutboxModel
 from app.interfaces.consumer import create_app as create_consumer
 from app.interfaces.consumer.handling import raw_body
 from app.interfaces.consumer.streams import CONSUMER_GROUP, headers_as_text

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from app.application.ports import AccessClaims
+from app.application.auth.ports import AccessClaims
 from app.bootstrap import build_container
 from app.infrastructure.security.tokens import JwtAccessTokenCodec
 from app.interfaces.http.app import create_app

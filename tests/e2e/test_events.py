@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
-from app.infrastructure.db.models import OutboxModel
+from app.infrastructure.outbox.model import OutboxModel
 from tests.conftest import make_settings
 from tests.support.events import bound_queue, received
 from tests.support.factories import AdminUserCreateFactory

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +16,7 @@ from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from app.application.ports import AccessClaims
+from app.application.auth.ports import AccessClaims
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
 from app.infrastructure.security.tokens import JwtAccessTokenCodec
@@ -32,6 +30,7 @@ from tests.e2e.grpc_helpers import (
     bearer_metadata,
     health_check,
     health_watch,
+    private_server,
     rich_error,
     rpc_error,
     server_reflection,
@@ -46,17 +45,6 @@ APP_SERVICES = ("app.v1.AuthService", "app.v1.UserService")
 WAIT_SECONDS = 10.0
 
 SIGN_UP = auth_pb2.SignUp(email="ada@example.com", password=PASSWORD)
-
-
-@asynccontextmanager
-async def private_server(settings: Settings) -> AsyncIterator[Stubs]:
-    """A server on a container of its own, for settings the suite's shared server does not have."""
-    container = build_container(settings)
-    try:
-        async with serving(settings, container) as stubs:
-            yield stubs
-    finally:
-        await container.close()
 
 
 async def health_of(channel: grpc.aio.Channel, service: str = "") -> int:

@@ -14,8 +14,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,13 +27,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.bootstrap import Container, build_container
-from app.infrastructure.config import Settings
-from app.infrastructure.db.models import OutboxModel, SentEmailModel
+from app.bootstrap import Container
+from app.infrastructure.db.models import SentEmailModel
 from app.infrastructure.jobs.broker import JOB_STREAM
+from app.infrastructure.outbox.model import OutboxModel
 from app.interfaces.grpc.v1 import auth_pb2
 from tests.conftest import make_settings
-from tests.e2e.grpc_helpers import Stubs, serving
+from tests.e2e.grpc_helpers import private_server
 from tests.e2e.helpers import PASSWORD, assert_unavailable, bearer, registered, sign_up
 from tests.e2e.test_consumer import encoded, envelope, rabbit_send
 from tests.e2e.test_jobs import JsonLog
@@ -522,17 +521,6 @@ DATABASE_OUTAGE_SECONDS = 6.0
 STALE_AFTER_SECONDS = 1.0
 
 
-@asynccontextmanager
-async def grpc_server(settings: Settings) -> AsyncIterator[Stubs]:
-    """What ``just grpc`` serves (its own container, pool and relay), in this process, and stubs for it."""
-    container = build_container(settings)
-    try:
-        async with serving(settings, container) as stubs:
-            yield stubs
-    finally:
-        await container.close()
-
-
 async def count_rows(url: str, table: str) -> int:
     connection = await asyncpg.connect(dsn(url))
     try:
@@ -615,7 +603,7 @@ async def test_after_a_database_restart_no_request_job_or_message_fails_on_a_sta
     )
     async with (
         running("serve", env, tmp_path) as client,
-        grpc_server(grpc_settings) as rpc,
+        private_server(grpc_settings) as rpc,
         started("worker", env, logs["worker"].path),
         started("consumer", env, logs["consumer"].path),
     ):

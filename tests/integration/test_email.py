@@ -7,8 +7,8 @@ import pytest
 
 from app.application.notifications import EmailMessage
 from app.application.ports import DependencyUnavailable
-from app.infrastructure.config import smtp_endpoint
 from app.infrastructure.email import SmtpEmailSender
+from app.infrastructure.setting_values import smtp_endpoint
 from tests.support.processes import free_port
 from tests.support.smtp import SmtpSink
 

@@ -14,7 +14,7 @@ from app.application.inbound import PoisonMessage
 from app.application.users.dto import META_MAX_BYTES, META_MAX_KEYS
 from app.bootstrap import Container
 from app.domain.errors import Unauthorized
-from app.infrastructure.db.models import OutboxModel
+from app.infrastructure.outbox.model import OutboxModel
 
 PASSWORD = "correct horse battery"
 

@@ -28,15 +28,17 @@ from uuid import UUID
 from app.application.auth.commands import AuthCommands
 from app.application.auth.dto import ClientInfo, TokenPair
 from app.application.auth.policy import TokenPolicy
+from app.application.auth.ports import AccessClaims
 from app.application.auth.principal import Principal
 from app.application.auth.purge import SessionPurge
 from app.application.auth.queries import AuthQueries
 from app.application.listing import CursorCodec, ListQuery, Page
 from app.application.notifications import EmailMessage, WelcomeEmails
-from app.application.ports import AccessClaims, DependencyUnavailable
+from app.application.ports import DependencyUnavailable
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import UserRead
+from app.bootstrap import Adapters, Limits, UseCases, build_use_cases
 from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.errors import EmailAlreadyRegistered, Unauthorized
 from app.domain.users.model import User
@@ -451,6 +453,8 @@ PASSWORD = "correct horse battery"
 #: How many items of a bulk create may carry a password in the unit tests.
 BULK_MAX_PASSWORDS = 3
 POLICY = TokenPolicy(access_ttl=timedelta(minutes=15), refresh_ttl=timedelta(days=14))
+#: Small batches, so that a handful of sessions spans several of them.
+LIMITS = Limits(bulk_max_passwords=BULK_MAX_PASSWORDS, welcome_grace=timedelta(minutes=10), purge_batch_size=2)
 
 
 @dataclass
@@ -476,7 +480,7 @@ class UnusedListing:
 
 @dataclass
 class Harness:
-    """The real use cases wired to the fakes, the way ``app.bootstrap`` wires them to real adapters.
+    """The real use cases wired to the fakes by ``app.bootstrap.build_use_cases``, as the service wires them.
 
     Refresh tokens use the real (pure) ``Sha256OpaqueTokens``; access tokens use
     ``FakeAccessTokens``, so that moving the clock ages sessions without the wall clock
@@ -489,43 +493,50 @@ class Harness:
     ids: SequentialIds = field(default_factory=SequentialIds)
     policy: TokenPolicy = POLICY
     access_tokens: FakeAccessTokens = field(default_factory=FakeAccessTokens)
-    auth: AuthCommands = field(init=False)
     emails: FakeEmailSender = field(default_factory=FakeEmailSender)
-    auth_queries: AuthQueries = field(init=False)
-    users: UserCommands = field(init=False)
-    administration: UserAdministration = field(init=False)
-    welcome_emails: WelcomeEmails = field(init=False)
-    session_purge: SessionPurge = field(init=False)
+    use_cases: UseCases = field(init=False)
 
     def __post_init__(self) -> None:
-        self.auth = AuthCommands(
-            uow=self.db.unit_of_work,
-            hasher=self.hasher,
-            access_tokens=self.access_tokens,
-            refresh_tokens=Sha256OpaqueTokens(),
-            policy=self.policy,
-            clock=self.clock,
-            ids=self.ids,
+        self.use_cases = build_use_cases(
+            Adapters(
+                uow=self.db.unit_of_work,
+                hasher=self.hasher,
+                access_tokens=self.access_tokens,
+                secrets=Sha256OpaqueTokens(),
+                principal_cache=NoPrincipalCache(),
+                listing=UnusedListing(),
+                cursors=CursorCodec(b"unit-test-cursor-key"),
+                email_sender=self.emails,
+                clock=self.clock,
+                ids=self.ids,
+                policy=self.policy,
+                limits=LIMITS,
+            )
         )
-        self.auth_queries = AuthQueries(
-            uow=self.db.unit_of_work,
-            access_tokens=self.access_tokens,
-            secrets=Sha256OpaqueTokens(),
-            cache=NoPrincipalCache(),
-            clock=self.clock,
-        )
-        self.users = UserCommands(uow=self.db.unit_of_work, hasher=self.hasher, clock=self.clock, ids=self.ids)
-        self.administration = UserAdministration(
-            uow=self.db.unit_of_work,
-            listing=UnusedListing(),
-            cursors=CursorCodec(b"unit-test-cursor-key"),
-            hasher=self.hasher,
-            clock=self.clock,
-            ids=self.ids,
-            bulk_max_passwords=BULK_MAX_PASSWORDS,
-        )
-        self.welcome_emails = WelcomeEmails(uow=self.db.unit_of_work, sender=self.emails, clock=self.clock)
-        self.session_purge = SessionPurge(uow=self.db.unit_of_work, clock=self.clock, batch_size=2)
+
+    @property
+    def auth(self) -> AuthCommands:
+        return self.use_cases.auth
+
+    @property
+    def auth_queries(self) -> AuthQueries:
+        return self.use_cases.auth_queries
+
+    @property
+    def users(self) -> UserCommands:
+        return self.use_cases.users
+
+    @property
+    def administration(self) -> UserAdministration:
+        return self.use_cases.administration
+
+    @property
+    def welcome_emails(self) -> WelcomeEmails:
+        return self.use_cases.welcome_emails
+
+    @property
+    def session_purge(self) -> SessionPurge:
+        return self.use_cases.session_purge
 
     async def sign_up(self, email: str = EMAIL, password: str = PASSWORD, **profile: Any) -> UserRead:
         return await self.users.sign_up(email, password, profile)

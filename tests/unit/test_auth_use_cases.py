@@ -17,7 +17,7 @@ import pytest
 from app.application.auth import queries
 from app.application.auth.api_keys import ApiKeyCommands
 from app.application.auth.dto import ClientInfo, TokenPair
-from app.application.ports import AccessClaims, CachedPrincipal
+from app.application.auth.ports import AccessClaims, CachedPrincipal
 from app.domain.auth.model import ApiKey
 from app.domain.errors import NotFound, Unauthorized
 from app.infrastructure.auth_cache import NoPrincipalCache

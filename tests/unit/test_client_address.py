@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.infrastructure.config import trusted_proxies
+from app.infrastructure.setting_values import trusted_proxies
 from app.interfaces.client_address import client_host
 
 PROXY = "10.0.0.5"

@@ -17,11 +17,10 @@ from app.infrastructure.config import (
     STARTUP_FAILURE,
     Settings,
     SettingsError,
-    SmtpEndpoint,
     load_settings,
     load_settings_or_exit,
-    smtp_endpoint,
 )
+from app.infrastructure.setting_values import SmtpEndpoint, smtp_endpoint
 
 PROD_KEY = "p" * SECRET_KEY_MIN_LENGTH
 PROD_DATABASE = "postgresql+asyncpg://app@db/app"

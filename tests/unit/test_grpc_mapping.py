@@ -24,7 +24,7 @@ from app.domain.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from app.infrastructure.config import trusted_proxies
+from app.infrastructure.setting_values import trusted_proxies
 from app.interfaces.grpc.calls import client_address
 from app.interfaces.grpc.messages import UserLookup, listing_parameters
 from app.interfaces.grpc.status import RateLimited, failure_for

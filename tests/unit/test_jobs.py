@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import pytest
 from prometheus_client import REGISTRY
@@ -17,11 +18,13 @@ from taskiq import AsyncBroker, Context, TaskiqDepends
 from taskiq.schedule_sources import LabelScheduleSource
 
 from app.application.ports import DependencyUnavailable
+from app.domain.users.events import UserDeactivated, UserProfileUpdated, UserRegistered
 from app.infrastructure.config import Settings
 from app.infrastructure.jobs.broker import create_job_broker
+from app.infrastructure.jobs.definitions import PURGE_SCHEDULE_ID, WELCOME_SWEEP_SCHEDULE_ID, Jobs
 from app.infrastructure.jobs.middleware import OUTAGE_RETRY_MAX_SECONDS, RetryWithBackoff, attempt_of, waited_of
-from app.infrastructure.jobs.tasks import PURGE_SCHEDULE_ID, WELCOME_SWEEP_SCHEDULE_ID, Jobs
-from app.infrastructure.messaging.relay import CommittedEvents
+from app.infrastructure.outbox.envelope import envelope
+from app.infrastructure.outbox.subscribers import CommittedEvents
 from tests.unit.fakes import Harness
 
 
@@ -181,11 +184,12 @@ async def test_a_registered_user_event_sends_the_welcome_email_once_however_ofte
     events = CommittedEvents()
     jobs = jobs_of(h)
     jobs.start_on(events)
-    registered = {"id": "1", "type": "user.registered", "data": {"user_id": str(user.id), "email": user.email}}
-    updated = {"id": "2", "type": "user.profile_updated", "data": {"user_id": str(user.id), "changed": []}}
+    now = datetime.now(UTC)
+    registered = envelope(UserRegistered(user_id=user.id, occurred_at=now, email=user.email), uuid4())
+    updated = envelope(UserProfileUpdated(user_id=user.id, occurred_at=now, changed=()), uuid4())
 
-    for envelope in (registered, updated, registered):  # at least once: the relay may hand it over again
-        assert (await events.publish_batch([envelope])).count == 1
+    for handed in (registered, updated, registered):  # at least once: the relay may hand it over again
+        assert (await events.publish_batch([handed])).count == 1
     await jobs.broker.wait_all()  # type: ignore[attr-defined]  # the in-process broker's
     await jobs.broker.shutdown()
 
@@ -195,11 +199,15 @@ async def test_a_registered_user_event_sends_the_welcome_email_once_however_ofte
 async def test_a_subscriber_that_fails_fails_the_publish_so_the_relay_tries_again() -> None:
     events = CommittedEvents()
 
-    async def unavailable(_: dict[str, Any]) -> None:
+    async def unavailable(_: UserRegistered) -> None:
         raise ConnectionError("Redis is down")
 
-    events.subscribe("user.registered", unavailable)
-    batch = [{"type": "user.deactivated", "data": {}}, {"type": "user.registered", "data": {}}]
+    events.subscribe(UserRegistered, unavailable)
+    user_id, now = uuid4(), datetime.now(UTC)
+    batch = [
+        envelope(UserDeactivated(user_id=user_id, occurred_at=now, reason="self"), uuid4()),
+        envelope(UserRegistered(user_id=user_id, occurred_at=now, email="ada@example.com"), uuid4()),
+    ]
     confirmed = await events.publish_batch(batch)
 
     # Nobody listens to the first: it is done. The second is to be relayed again.

@@ -18,12 +18,12 @@ from faststream.redis.annotations import RedisStreamMessage
 
 from app.infrastructure.messaging.publisher import (
     EVENTS,
-    Confirmed,
     KafkaPublisher,
     RabbitPublisher,
     RedisPublisher,
     create_publisher,
 )
+from app.infrastructure.outbox.destination import Confirmed
 
 ENVELOPE: dict[str, Any] = {
     "id": str(uuid.uuid4()),

@@ -16,7 +16,7 @@ from uuid import UUID
 import jwt
 import pytest
 
-from app.application.ports import AccessClaims
+from app.application.auth.ports import AccessClaims
 from app.domain.errors import Unauthorized
 from app.infrastructure.security.tokens import JwtAccessTokenCodec, Sha256OpaqueTokens
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import unicodedata
 
@@ -9,6 +10,8 @@ import pytest
 
 from app.domain.users.values import (
     EMAIL_MAX_LENGTH,
+    EMAIL_PATTERN,
+    INVISIBLE_RANGES,
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
     Email,
@@ -190,3 +193,14 @@ def test_visible_characters_are_not_invisible(category: str) -> None:
 
     assert chars
     assert not any(map(is_invisible, chars))
+
+
+def test_the_published_email_pattern_excludes_exactly_the_invisible_characters() -> None:
+    """The pattern clients read (``INVISIBLE_RANGES``) and the service's own rule agree on every code point."""
+    published = {code for low, high in INVISIBLE_RANGES for code in range(low, high + 1)}
+    refused = {code for code in range(sys.maxunicode + 1) if not 0xD800 <= code <= 0xDFFF and is_invisible(chr(code))}
+
+    assert published == refused
+    for code in (0x41, 0xE9, 0x1F600, *sorted(refused)[::97]):
+        address = f"a{chr(code)}b@example.com"
+        assert bool(re.match(EMAIL_PATTERN, address)) is (code not in refused), f"U+{code:04X}"

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from app.application.auth.dto import ClientInfo, TokenPair
 from app.application.auth.policy import TokenPolicy
+from app.application.auth.ports import AccessClaims, AccessTokenCodec, OpaqueTokens, PasswordHasher
 from app.application.auth.principal import Principal
-from app.application.ports import (
-    AccessClaims,
-    AccessTokenCodec,
-    Clock,
-    IdFactory,
-    OpaqueTokens,
-    PasswordHasher,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
+from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
 from app.domain.auth.model import RefreshToken, Session
 from app.domain.errors import Forbidden, NotFound, Unauthorized
 from app.domain.users.model import User
@@ -25,25 +18,15 @@ from app.domain.users.model import User
 _BAD_CREDENTIALS = "Invalid email or password"
 
 
+@dataclass(kw_only=True, eq=False)
 class AuthCommands:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        hasher: PasswordHasher,
-        access_tokens: AccessTokenCodec,
-        refresh_tokens: OpaqueTokens,
-        policy: TokenPolicy,
-        clock: Clock,
-        ids: IdFactory,
-    ) -> None:
-        self._uow = uow
-        self._hasher = hasher
-        self._access_tokens = access_tokens
-        self._refresh_tokens = refresh_tokens
-        self._policy = policy
-        self._clock = clock
-        self._ids = ids
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    access_tokens: AccessTokenCodec
+    refresh_tokens: OpaqueTokens
+    policy: TokenPolicy
+    clock: Clock
+    ids: IdFactory
 
     async def issue_tokens(self, email: str, password: str, client: ClientInfo) -> TokenPair:
         """Sign in with email and password, starting a new session.
@@ -53,23 +36,23 @@ class AuthCommands:
         which emails exist. The hash is checked outside any transaction so that a burst of
         sign-ins does not hold database connections for the length of a hash.
         """
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             user = await uow.users.get_by_email(email.strip().lower())
-        verified = await self._hasher.verify(user.password_hash if user else None, password)
+        verified = await self.hasher.verify(user.password_hash if user else None, password)
         if user is None or not verified or not user.can_sign_in:
             raise Unauthorized(_BAD_CREDENTIALS)
-        rehashed = await self._hasher.hash(password) if self._hasher.needs_rehash(user.password_hash or "") else None
+        rehashed = await self.hasher.hash(password) if self.hasher.needs_rehash(user.password_hash or "") else None
 
-        now = self._clock()
+        now = self.clock()
         session = Session.start(
-            id=self._ids(),
+            id=self.ids(),
             user_id=user.id,
             now=now,
-            lifetime=self._policy.refresh_ttl,
+            lifetime=self.policy.refresh_ttl,
             user_agent=client.user_agent,
             ip=client.ip,
         )
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             if rehashed is not None:
                 await self._upgrade_hash(uow, user, rehashed)
             await uow.sessions.add(session)
@@ -84,9 +67,9 @@ class AuthCommands:
         it, so the whole session is revoked: the thief and the victim both have to sign in
         again, and only the victim can.
         """
-        now = self._clock()
-        async with self._uow() as uow:
-            token = await uow.refresh_tokens.spend(self._refresh_tokens.hash(refresh_token), now)
+        now = self.clock()
+        async with self.uow() as uow:
+            token = await uow.refresh_tokens.spend(self.refresh_tokens.hash(refresh_token), now)
             if token is None:
                 raise Unauthorized("Unknown refresh token")
             found = await uow.sessions.get_with_user(token.session_id)
@@ -100,7 +83,7 @@ class AuthCommands:
                 raise Unauthorized("Refresh token reuse detected; the session is revoked")
             if not session.is_active(now) or not user.can_sign_in:
                 raise Unauthorized("Session is no longer valid")
-            session.extend(now, self._policy.refresh_ttl)
+            session.extend(now, self.policy.refresh_ttl)
             await uow.sessions.save(session)
             pair = await self._start_refresh_chain(uow, session, now)
             await uow.commit()
@@ -108,11 +91,11 @@ class AuthCommands:
 
     async def revoke_session(self, principal: Principal, session_id: UUID) -> None:
         """Revoke one of the caller's own sessions; anyone else's reads as not found."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             session = await uow.sessions.get(session_id)
             if session is None or session.user_id != principal.user_id:
                 raise NotFound(f"Session {session_id} does not exist")
-            session.revoke(self._clock())
+            session.revoke(self.clock())
             await uow.sessions.save(session)
             await uow.commit()
 
@@ -134,13 +117,13 @@ class AuthCommands:
             await uow.users.save(current)
 
     async def _start_refresh_chain(self, uow: UnitOfWork, session: Session, now: datetime) -> TokenPair:
-        token, token_hash = self._refresh_tokens.new()
+        token, token_hash = self.refresh_tokens.new()
         await uow.refresh_tokens.add(RefreshToken(token_hash=token_hash, session_id=session.id))
         return TokenPair(
-            access_token=self._access_tokens.issue(AccessClaims(user_id=session.user_id, session_id=session.id), now),
+            access_token=self.access_tokens.issue(AccessClaims(user_id=session.user_id, session_id=session.id), now),
             refresh_token=token,
             token_type="bearer",  # noqa: S106 - the OAuth2 token type, not a secret
-            expires_in=int(self._policy.access_ttl.total_seconds()),
+            expires_in=int(self.policy.access_ttl.total_seconds()),
             refresh_expires_in=int((session.expires_at - now).total_seconds()),
             session_id=session.id,
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
@@ -10,6 +10,7 @@ from uuid import UUID
 import msgspec
 
 from app.application.users.dto import TEXT_PATTERN, Input
+from app.domain.auth.model import Session
 from app.domain.users.values import PASSWORD_MAX_LENGTH
 
 # Sign-in accepts any string up to the bounds: a malformed email is just an unknown one,
@@ -57,6 +58,12 @@ class SessionRead(msgspec.Struct, kw_only=True):
     user_agent: str | None
     ip: str | None
     current: bool
+
+    @classmethod
+    def from_entity(cls, session: Session, *, current: bool) -> SessionRead:
+        # The session's own fields by name (the owner and revocation have none here), and
+        # whether it is the one asking.
+        return msgspec.convert({**asdict(session), "current": current}, cls)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from app.application.ports import Clock, UnitOfWorkFactory
 
+#: Sessions deleted per transaction.
+BATCH_SIZE = 1000
 
+
+@dataclass(kw_only=True, eq=False)
 class SessionPurge:
     """Deletes ended sessions, with their refresh tokens; run hourly by the scheduler.
 
@@ -21,28 +26,20 @@ class SessionPurge:
     holds locks for long.
     """
 
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        clock: Clock,
-        retention: timedelta = timedelta(hours=1),
-        batch_size: int = 1000,
-    ) -> None:
-        self._uow = uow
-        self._clock = clock
-        self._retention = retention
-        self._batch_size = batch_size
+    uow: UnitOfWorkFactory
+    clock: Clock
+    retention: timedelta = timedelta(hours=1)
+    batch_size: int = BATCH_SIZE
 
     async def purge(self) -> int:
         """Delete every session that ended more than ``retention`` ago; returns how many."""
         # Fixed for the whole run: no session can end before it later, so the loop ends.
-        before = self._clock() - self._retention
+        before = self.clock() - self.retention
         total = 0
         while True:
-            async with self._uow() as uow:
-                deleted = await uow.sessions.delete_ended(before, self._batch_size)
+            async with self.uow() as uow:
+                deleted = await uow.sessions.delete_ended(before, self.batch_size)
                 await uow.commit()
             total += deleted
-            if deleted < self._batch_size:
+            if deleted < self.batch_size:
                 return total

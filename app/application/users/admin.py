@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from uuid import UUID
 
+from app.application.auth.ports import PasswordHasher
 from app.application.listing import CursorCodec, Page, parse_list_query
-from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWork, UnitOfWorkFactory, UserListing
-from app.application.users.admins import active_admins, ensure_an_admin_remains
+from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
+from app.application.users.admins import active_admins, end_access, ensure_an_admin_remains
 from app.application.users.dto import AdminUserCreate, AdminUserPatch, BulkUserUpdate, UserRead
 from app.application.users.listing import USER_LISTING
+from app.application.users.ports import UserListing
 from app.application.validation import validate_fields
 from app.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from app.domain.users.model import User
@@ -31,29 +33,19 @@ ResultT = TypeVar("ResultT")
 HashAll = Callable[[Sequence[str]], Awaitable[list[str]]]
 
 
+@dataclass(kw_only=True, eq=False)
 class UserAdministration:
-    def __init__(
-        self,
-        *,
-        uow: UnitOfWorkFactory,
-        listing: UserListing,
-        cursors: CursorCodec,
-        hasher: PasswordHasher,
-        clock: Clock,
-        ids: IdFactory,
-        bulk_max_passwords: int,
-    ) -> None:
-        self._uow = uow
-        self._listing = listing
-        self._cursors = cursors
-        self._hasher = hasher
-        self._clock = clock
-        self._ids = ids
-        self._bulk_max_passwords = bulk_max_passwords
+    uow: UnitOfWorkFactory
+    listing: UserListing
+    cursors: CursorCodec
+    hasher: PasswordHasher
+    clock: Clock
+    ids: IdFactory
+    bulk_max_passwords: int
 
     async def list_users(self, params: Mapping[str, Sequence[str]]) -> Page[UserRead]:
         """One page of users as the query parameters ask (see ``app.application.listing``)."""
-        page = await self._listing.page(parse_list_query(params, USER_LISTING, self._cursors))
+        page = await self.listing.page(parse_list_query(params, USER_LISTING, self.cursors))
         return Page(
             items=[UserRead.from_entity(user) for user in page.items],
             total=page.total,
@@ -63,13 +55,13 @@ class UserAdministration:
         )
 
     async def get(self, user_id: UUID, *, include_deleted: bool = False) -> UserRead:
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             user = await _existing(uow, user_id, include_deleted=include_deleted)
         return UserRead.from_entity(user)
 
     async def create(self, data: AdminUserCreate) -> UserRead:
         (user,) = await self._build([data], self._hash_one)
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             await uow.users.add(user)
             await uow.commit()
         return UserRead.from_entity(user)
@@ -77,14 +69,14 @@ class UserAdministration:
     async def create_many(self, items: Sequence[AdminUserCreate]) -> list[UserRead]:
         """Insert every user or none; emails already taken (or repeated in the batch) are named in a 409."""
         with_password = sum(item.password is not None for item in items)
-        if with_password > self._bulk_max_passwords:
+        if with_password > self.bulk_max_passwords:
             raise ValidationFailed.single(
                 "items",
-                f"At most {self._bulk_max_passwords} items of a bulk create may carry a password; {with_password} do",
+                f"At most {self.bulk_max_passwords} items of a bulk create may carry a password; {with_password} do",
             )
-        users = await self._build(items, self._hasher.hash_many)
+        users = await self._build(items, self.hasher.hash_many)
         repeated = sorted(email for email, count in Counter(u.email for u in users).items() if count > 1)
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             taken = sorted(await uow.users.taken_emails([u.email for u in users]))
             if repeated or taken:
                 raise Conflict(f"Emails already registered or repeated: {', '.join(sorted({*repeated, *taken}))}")
@@ -94,14 +86,14 @@ class UserAdministration:
 
     async def update(self, user_id: UUID, patch: AdminUserPatch) -> UserRead:
         changes = patch.changes()
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             user = await _existing(uow, user_id, for_update=True)
             admins = active_admins([user])
             if self._apply(user, changes):
                 await ensure_an_admin_remains(uow.users, admins, [user])
                 await uow.users.save(user)
                 if not user.is_active:
-                    await uow.sessions.revoke_all([user.id], self._clock())
+                    await uow.sessions.revoke_all([user.id], self.clock())
                 await uow.commit()
         return UserRead.from_entity(user)
 
@@ -112,7 +104,7 @@ class UserAdministration:
         if repeated:
             raise ValidationFailed.single("items", f"Each id may appear once; repeated: {', '.join(repeated)}")
         changes = dict(zip(ids, _each_item(items, BulkUserUpdate.changes), strict=True))
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             users = {user.id: user for user in await uow.users.get_many(ids, for_update=True)}
             missing = [str(i) for i in ids if i not in users]
             if missing:
@@ -124,20 +116,15 @@ class UserAdministration:
                 await uow.users.save_many(changed)
                 deactivated = [user.id for user in changed if not user.is_active]
                 if deactivated:
-                    await uow.sessions.revoke_all(deactivated, self._clock())
+                    await uow.sessions.revoke_all(deactivated, self.clock())
                 await uow.commit()
         return [UserRead.from_entity(users[i]) for i in ids]
 
     async def delete(self, user_id: UUID) -> None:
         """Soft delete: the row stays, lookups and lists stop showing it, its sessions end."""
-        now = self._clock()
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             user = await _existing(uow, user_id, for_update=True)
-            admins = active_admins([user])
-            user.soft_delete(now)
-            await ensure_an_admin_remains(uow.users, admins, [user])
-            await uow.users.save(user)
-            await uow.sessions.revoke_all([user.id], now)
+            await end_access(uow, user, user.soft_delete, self.clock())
             await uow.commit()
 
     def _apply(self, user: User, changes: dict[str, Any]) -> bool:
@@ -145,7 +132,7 @@ class UserAdministration:
         role = changes.pop("role", None)
         is_active = changes.pop("is_active", None)
         changes.pop("id", None)
-        now = self._clock()
+        now = self.clock()
         changed = bool(user.update_profile(changes, now))
         if role is not None:
             changed = user.change_role(role, now) or changed
@@ -160,10 +147,10 @@ class UserAdministration:
         passwords: list[Password | None] = [values["password"] for values in parsed]
         hashed = iter(await hash_all([password.value for password in passwords if password is not None]))
         hashes = [None if password is None else next(hashed) for password in passwords]
-        now = self._clock()
+        now = self.clock()
         return [
             User.register(
-                id=self._ids(),
+                id=self.ids(),
                 email=values["email"],
                 password_hash=password_hash,
                 now=now,
@@ -175,7 +162,7 @@ class UserAdministration:
 
     async def _hash_one(self, passwords: Sequence[str]) -> list[str]:
         """A single create's password (if any), hashed as interactively as a sign-up's."""
-        return [await self._hasher.hash(password) for password in passwords]
+        return [await self.hasher.hash(password) for password in passwords]
 
 
 def _parse_create(item: AdminUserCreate) -> dict[str, Any]:

@@ -8,9 +8,11 @@ before saving. Without it the last admin could lock everyone out of administrati
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from uuid import UUID
 
+from app.application.ports import UnitOfWork
 from app.domain.errors import Conflict
 from app.domain.users.model import User
 from app.domain.users.ports import UserRepository
@@ -36,3 +38,15 @@ async def ensure_an_admin_remains(
         return
     if not await repository.another_active_admin([user.id for user in changed]):
         raise Conflict(LAST_ADMIN)
+
+
+async def end_access(uow: UnitOfWork, user: User, end: Callable[[datetime], None], now: datetime) -> None:
+    """Deactivate or delete ``user`` (``end`` is the entity's method that does it), loaded for update.
+
+    ``Conflict`` if it is the last active admin; otherwise it is saved and its sessions end now.
+    """
+    admins = active_admins([user])
+    end(now)
+    await ensure_an_admin_remains(uow.users, admins, [user])
+    await uow.users.save(user)
+    await uow.sessions.revoke_all([user.id], now)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from app.application.auth.ports import PasswordHasher
 from app.application.auth.principal import Principal
-from app.application.ports import Clock, IdFactory, PasswordHasher, UnitOfWorkFactory
-from app.application.users.admins import active_admins, ensure_an_admin_remains
+from app.application.ports import Clock, IdFactory, UnitOfWorkFactory
+from app.application.users.admins import end_access
 from app.application.users.dto import UserRead
 from app.application.validation import validate_fields
 from app.domain.errors import FieldError, NotFound, ValidationFailed
@@ -15,40 +17,40 @@ from app.domain.users.ports import UserRepository
 from app.domain.users.values import Email, Password, Role
 
 
+@dataclass(kw_only=True, eq=False)
 class UserCommands:
-    def __init__(self, *, uow: UnitOfWorkFactory, hasher: PasswordHasher, clock: Clock, ids: IdFactory) -> None:
-        self._uow = uow
-        self._hasher = hasher
-        self._clock = clock
-        self._ids = ids
+    uow: UnitOfWorkFactory
+    hasher: PasswordHasher
+    clock: Clock
+    ids: IdFactory
 
     async def sign_up(self, email: str, password: str, profile: dict[str, Any]) -> UserRead:
         """Register a user; a taken email is reported by the database constraint, not a pre-check,
         so two concurrent sign-ups with one email cannot both succeed."""
         values = validate_fields(email=lambda: Email(email), password=lambda: Password(password))
-        password_hash = await self._hasher.hash(values["password"].value)
+        password_hash = await self.hasher.hash(values["password"].value)
         user = User.register(
-            id=self._ids(), email=values["email"], password_hash=password_hash, now=self._clock(), profile=profile
+            id=self.ids(), email=values["email"], password_hash=password_hash, now=self.clock(), profile=profile
         )
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             await uow.users.add(user)
             await uow.commit()
         return UserRead.from_entity(user)
 
     async def update_profile(self, principal: Principal, changes: dict[str, Any]) -> UserRead:
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             user = await _load(uow.users, principal, for_update=True)
-            if user.update_profile(changes, self._clock()):
+            if user.update_profile(changes, self.clock()):
                 await uow.users.save(user)
                 await uow.commit()
         return UserRead.from_entity(user)
 
     async def change_password(self, principal: Principal, current_password: str, new_password: str) -> None:
         """Set a new password and sign out every other device; this one stays signed in."""
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             stored = await _load(uow.users, principal)
         errors: list[FieldError] = []
-        if not await self._hasher.verify(stored.password_hash, current_password):
+        if not await self.hasher.verify(stored.password_hash, current_password):
             errors.append(FieldError("current_password", "Current password is incorrect"))
         try:
             new = Password(new_password)
@@ -56,9 +58,9 @@ class UserCommands:
             errors.append(FieldError("new_password", str(exc)))
         if errors:
             raise ValidationFailed(errors)
-        new_hash = await self._hasher.hash(new.value)
-        now = self._clock()
-        async with self._uow() as uow:
+        new_hash = await self.hasher.hash(new.value)
+        now = self.clock()
+        async with self.uow() as uow:
             user = await _load(uow.users, principal, for_update=True)
             user.change_password(new_hash, now)
             await uow.users.save(user)
@@ -70,14 +72,9 @@ class UserCommands:
 
         The last active admin cannot (``Conflict``): another admin must be made first.
         """
-        now = self._clock()
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             user = await _load(uow.users, principal, for_update=True)
-            admins = active_admins([user])
-            user.deactivate(now)
-            await ensure_an_admin_remains(uow.users, admins, [user])
-            await uow.users.save(user)
-            await uow.sessions.revoke_all([user.id], now)
+            await end_access(uow, user, user.deactivate, self.clock())
             await uow.commit()
 
     async def create_admin(self, email: str, password: str) -> tuple[UserRead, bool]:
@@ -86,19 +83,19 @@ class UserCommands:
         Returns the user and whether it was created.
         """
         values = validate_fields(email=lambda: Email(email), password=lambda: Password(password))
-        now = self._clock()
-        async with self._uow() as uow:
+        now = self.clock()
+        async with self.uow() as uow:
             existing = await uow.users.get_by_email(values["email"].value)
             if existing is not None:
                 existing.promote_to_admin(now)
                 await uow.users.save(existing)
                 await uow.commit()
                 return UserRead.from_entity(existing), False
-        password_hash = await self._hasher.hash(values["password"].value)
+        password_hash = await self.hasher.hash(values["password"].value)
         user = User.register(
-            id=self._ids(), email=values["email"], password_hash=password_hash, now=now, role=Role.ADMIN
+            id=self.ids(), email=values["email"], password_hash=password_hash, now=now, role=Role.ADMIN
         )
-        async with self._uow() as uow:
+        async with self.uow() as uow:
             await uow.users.add(user)
             await uow.commit()
         return UserRead.from_entity(user), True

@@ -195,15 +195,8 @@ class AdminUserCreate(Input):
 
     def profile(self) -> dict[str, Any]:
         """The profile fields that were given, as domain values."""
-        return ProfilePatch(
-            first_name=self.first_name,
-            last_name=self.last_name,
-            phone=self.phone,
-            birthday=self.birthday,
-            photo_url=self.photo_url,
-            address=self.address,
-            meta=self.meta,
-        ).changes()
+        # The profile's fields read off this body by name; the rest (email, password, role) are not the profile.
+        return msgspec.convert(self, ProfilePatch, from_attributes=True).changes()
 
 
 class AdminUserPatch(ProfilePatch):

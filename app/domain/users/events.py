@@ -2,22 +2,23 @@
 
 Events are recorded by the ``User`` entity's own methods, so no code path can change a
 user without saying so; the unit of work writes them to the outbox in the same
-transaction as the change.
+transaction as the change. ``USER_EVENTS`` is every one of them, for the catalog of
+what the service publishes (the composition root registers it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
+from app.domain.events import DomainEvent
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UserEvent:
-    type: ClassVar[str]
+class UserEvent(DomainEvent):
+    aggregate: ClassVar[str] = "user"
     user_id: UUID
-    occurred_at: datetime
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,3 +48,12 @@ class UserPasswordChanged(UserEvent):
 class UserRoleChanged(UserEvent):
     type: ClassVar[str] = "user.role_changed"
     role: str
+
+
+USER_EVENTS: tuple[type[UserEvent], ...] = (
+    UserRegistered,
+    UserProfileUpdated,
+    UserDeactivated,
+    UserPasswordChanged,
+    UserRoleChanged,
+)

@@ -7,9 +7,9 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from app.domain.events import Aggregate
 from app.domain.users.events import (
     UserDeactivated,
-    UserEvent,
     UserPasswordChanged,
     UserProfileUpdated,
     UserRegistered,
@@ -22,7 +22,7 @@ PROFILE_FIELDS = frozenset({"first_name", "last_name", "phone", "birthday", "pho
 
 
 @dataclass(slots=True, kw_only=True)
-class User:
+class User(Aggregate):
     id: UUID
     email: str
     password_hash: str | None
@@ -38,8 +38,6 @@ class User:
     role: Role = Role.USER
     is_active: bool = True
     deleted_at: datetime | None = None
-    #: Recorded by the methods below, taken by the unit of work (``pull_events``).
-    events: list[UserEvent] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def register(
@@ -55,12 +53,9 @@ class User:
         user = cls(id=id, email=email.value, password_hash=password_hash, created_at=now, updated_at=now, role=role)
         if profile:
             user.update_profile(profile, now)
-        user.events = [UserRegistered(user_id=id, occurred_at=now, email=email.value)]
+            user.pull_events()  # The profile is part of the registration, not a change to tell apart.
+        user.record(UserRegistered(user_id=id, occurred_at=now, email=email.value))
         return user
-
-    def pull_events(self) -> list[UserEvent]:
-        events, self.events = self.events, []
-        return events
 
     @property
     def can_sign_in(self) -> bool:
@@ -82,13 +77,13 @@ class User:
             setattr(self, name, changes[name])
         if changed:
             self.updated_at = now
-            self.events.append(UserProfileUpdated(user_id=self.id, occurred_at=now, changed=tuple(changed)))
+            self.record(UserProfileUpdated(user_id=self.id, occurred_at=now, changed=tuple(changed)))
         return changed
 
     def change_password(self, password_hash: str, now: datetime) -> None:
         self.password_hash = password_hash
         self.updated_at = now
-        self.events.append(UserPasswordChanged(user_id=self.id, occurred_at=now))
+        self.record(UserPasswordChanged(user_id=self.id, occurred_at=now))
 
     def upgrade_password_hash(self, password_hash: str) -> None:
         """The same password under stronger hashing parameters: nothing anyone else needs to hear."""
@@ -102,7 +97,7 @@ class User:
             return False
         self.role = role
         self.updated_at = now
-        self.events.append(UserRoleChanged(user_id=self.id, occurred_at=now, role=role.value))
+        self.record(UserRoleChanged(user_id=self.id, occurred_at=now, role=role.value))
         return True
 
     def deactivate(self, now: datetime, reason: str = "self") -> None:
@@ -115,7 +110,7 @@ class User:
         self.is_active = active
         self.updated_at = now
         if not active:
-            self.events.append(UserDeactivated(user_id=self.id, occurred_at=now, reason=reason))
+            self.record(UserDeactivated(user_id=self.id, occurred_at=now, reason=reason))
         return True
 
     def soft_delete(self, now: datetime) -> None:
@@ -125,4 +120,4 @@ class User:
         """
         self.deleted_at = now
         self.updated_at = now
-        self.events.append(UserDeactivated(user_id=self.id, occurred_at=now, reason="deleted"))
+        self.record(UserDeactivated(user_id=self.id, occurred_at=now, reason="deleted"))

@@ -1,125 +1,54 @@
-"""Domain repository ports implemented with advanced-alchemy repositories.
+"""The users' repository on advanced-alchemy, and what a unit of work owes after its SQL.
 
-Each adapter converts between a domain entity and its table model at the boundary; the
-use cases never see SQLAlchemy. Statements that must be atomic or set-based (spending a
-refresh token, revoking every session of a user) are single SQL statements, not
-read-modify-write loops.
+Repositories convert between a domain entity and its table model at the boundary
+(``mapping``); the use cases never see SQLAlchemy. Statements that must be atomic or
+set-based are single SQL statements, not read-modify-write loops. The auth context's
+repositories are in ``auth_repositories``, the once-only claims in ``claims``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, false, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.auth.model import ApiKey, RefreshToken, Session
-from app.domain.users.events import UserEvent
+from app.domain.events import Aggregate, DomainEvent
 from app.domain.users.model import User
-from app.domain.users.values import Address, Role
-from app.infrastructure.db.models import (
-    ApiKeyModel,
-    InboxModel,
-    RefreshTokenModel,
-    SentEmailModel,
-    SessionModel,
-    UserModel,
-)
+from app.domain.users.values import Role
+from app.infrastructure.db.mapping import USER_COLUMNS, to_row, user_from_model
+from app.infrastructure.db.models import UserModel
 
 #: The transaction-level advisory lock that serializes the checks for a remaining admin ("admins").
 ADMIN_CHECK_LOCK = int.from_bytes(b"admins")
-_SESSION_FIELDS = tuple(f.name for f in fields(Session))
-_API_KEY_FIELDS = tuple(f.name for f in fields(ApiKey))
-_ADDRESS_FIELDS = tuple(f.name for f in fields(Address))
 
 
 class _UserModels(SQLAlchemyAsyncRepository[UserModel]):
     model_type = UserModel
 
 
-class _SessionModels(SQLAlchemyAsyncRepository[SessionModel]):
-    model_type = SessionModel
-
-
-class _RefreshTokenModels(SQLAlchemyAsyncRepository[RefreshTokenModel]):
-    model_type = RefreshTokenModel
-
-
-class _ApiKeyModels(SQLAlchemyAsyncRepository[ApiKeyModel]):
-    model_type = ApiKeyModel
-
-
-def user_from_model(model: UserModel) -> User:
-    return User(
-        id=model.id,
-        email=model.email,
-        password_hash=model.password_hash,
-        first_name=model.first_name,
-        last_name=model.last_name,
-        phone=model.phone,
-        birthday=model.birthday,
-        photo_url=model.photo_url,
-        address=Address(**model.address) if model.address is not None else None,
-        meta=model.meta,
-        role=Role(model.role),
-        is_active=model.is_active,
-        created_at=model.created_at,
-        updated_at=model.updated_at,
-        deleted_at=model.deleted_at,
-    )
-
-
-def _user_columns(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "password_hash": user.password_hash,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "phone": user.phone,
-        "birthday": user.birthday,
-        "photo_url": user.photo_url,
-        "address": {name: getattr(user.address, name) for name in _ADDRESS_FIELDS} if user.address else None,
-        "meta": user.meta,
-        "role": user.role.value,
-        "is_active": user.is_active,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-        "deleted_at": user.deleted_at,
-    }
-
-
-def _session_from_model(model: SessionModel) -> Session:
-    return Session(**_columns(model, _SESSION_FIELDS))
-
-
-def _api_key_from_model(model: ApiKeyModel) -> ApiKey:
-    return ApiKey(**_columns(model, _API_KEY_FIELDS))
-
-
-def _columns(source: object, names: tuple[str, ...]) -> dict[str, Any]:
-    """Entities and models whose attributes share names convert field by field."""
-    return {name: getattr(source, name) for name in names}
-
-
 @dataclass(slots=True)
 class PendingChanges:
-    """What a unit of work must do beyond its SQL: retire cached users, publish events."""
+    """What a unit of work must do beyond its SQL: retire cached users, publish events.
+
+    ``events`` is whatever the aggregates its repositories saved had recorded, of any kind.
+    """
 
     touched_users: set[UUID] = field(default_factory=set)
-    events: list[UserEvent] = field(default_factory=list)
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def collect(self, aggregates: Iterable[Aggregate]) -> None:
+        """Take the events of aggregates being saved: any repository's, whatever the aggregate."""
+        for aggregate in aggregates:
+            self.events.extend(aggregate.pull_events())
 
     def record(self, users: Iterable[User]) -> None:
-        for user in users:
-            self.touched_users.add(user.id)
-            self.events.extend(user.pull_events())
+        """Users being saved: their events, and their cached authentication to retire."""
+        self.touched_users.update(user.id for user in users)
+        self.collect(users)
 
 
 class SqlUserRepository:
@@ -175,219 +104,19 @@ class SqlUserRepository:
         return user_from_model(model) if model else None
 
     async def add(self, user: User) -> None:
-        await self._models.add(UserModel(**_user_columns(user)), auto_refresh=False)
+        await self._models.add(UserModel(**to_row(user, USER_COLUMNS)), auto_refresh=False)
         self._changes.record([user])
 
     async def add_many(self, users: Sequence[User]) -> None:
         # One INSERT with many VALUES rows (SQLAlchemy's insertmanyvalues), not a loop.
-        await self._db.execute(insert(UserModel), [_user_columns(user) for user in users])
+        await self._db.execute(insert(UserModel), [to_row(user, USER_COLUMNS) for user in users])
         self._changes.record(users)
 
     async def save(self, user: User) -> None:
-        await self._models.update(UserModel(**_user_columns(user)), auto_refresh=False)
+        await self._models.update(UserModel(**to_row(user, USER_COLUMNS)), auto_refresh=False)
         self._changes.record([user])
 
     async def save_many(self, users: Sequence[User]) -> None:
         # ORM bulk UPDATE by primary key: executemany of one statement, not a round trip per row.
-        await self._db.execute(update(UserModel), [_user_columns(user) for user in users])
+        await self._db.execute(update(UserModel), [to_row(user, USER_COLUMNS) for user in users])
         self._changes.record(users)
-
-
-class SqlSessionRepository:
-    def __init__(self, session: AsyncSession, changes: PendingChanges) -> None:
-        self._db = session
-        self._models = _SessionModels(session=session, auto_commit=False)
-        self._touched = changes.touched_users
-
-    async def get(self, session_id: UUID) -> Session | None:
-        model = await self._models.get_one_or_none(SessionModel.id == session_id)
-        return _session_from_model(model) if model else None
-
-    async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
-        statement = (
-            select(SessionModel, UserModel)
-            .join(UserModel, UserModel.id == SessionModel.user_id)
-            .where(SessionModel.id == session_id, UserModel.deleted_at.is_(None))
-        )
-        row = (await self._db.execute(statement)).one_or_none()
-        if row is None:
-            return None
-        session_model, user_model = row
-        return _session_from_model(session_model), user_from_model(user_model)
-
-    async def add(self, session: Session) -> None:
-        await self._models.add(SessionModel(**_columns(session, _SESSION_FIELDS)), auto_refresh=False)
-
-    async def save(self, session: Session) -> None:
-        await self._models.update(SessionModel(**_columns(session, _SESSION_FIELDS)), auto_refresh=False)
-        self._touched.add(session.user_id)
-
-    async def list_active(self, user_id: UUID, now: datetime) -> list[Session]:
-        models = await self._models.get_many(
-            SessionModel.user_id == user_id,
-            SessionModel.revoked_at.is_(None),
-            SessionModel.expires_at > now,
-            order_by=[SessionModel.created_at.desc()],
-        )
-        return [_session_from_model(model) for model in models]
-
-    async def revoke_all(self, user_ids: Collection[UUID], now: datetime, *, keep: UUID | None = None) -> None:
-        statement = (
-            update(SessionModel)
-            .where(SessionModel.user_id.in_(user_ids), SessionModel.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        if keep is not None:
-            statement = statement.where(SessionModel.id != keep)
-        await self._db.execute(statement)
-        self._touched.update(user_ids)
-
-    async def delete_ended(self, before: datetime, limit: int) -> int:
-        ended = (
-            select(SessionModel.id)
-            .where(or_(SessionModel.expires_at < before, SessionModel.revoked_at < before))
-            .limit(limit)
-        )
-        ids = list((await self._db.execute(ended)).scalars())
-        if not ids:
-            return 0
-        # Tokens first, explicitly: SQLite enforces the foreign key's cascade only when told to.
-        await self._db.execute(delete(RefreshTokenModel).where(RefreshTokenModel.session_id.in_(ids)))
-        await self._db.execute(delete(SessionModel).where(SessionModel.id.in_(ids)))
-        return len(ids)
-
-
-class SqlRefreshTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self._db = session
-        self._models = _RefreshTokenModels(session=session, auto_commit=False)
-
-    async def add(self, token: RefreshToken) -> None:
-        model = RefreshTokenModel(token_hash=token.token_hash, session_id=token.session_id, spent_at=token.spent_at)
-        await self._models.add(model, auto_refresh=False)
-
-    async def spend(self, token_hash: str, now: datetime) -> RefreshToken | None:
-        # The conditional UPDATE is the atomic step: of two concurrent refreshes with one
-        # token, exactly one matches "spent_at IS NULL"; the other sees a spent token.
-        spent = await self._db.execute(
-            update(RefreshTokenModel)
-            .where(RefreshTokenModel.token_hash == token_hash, RefreshTokenModel.spent_at.is_(None))
-            .values(spent_at=now)
-            .returning(RefreshTokenModel.session_id)
-        )
-        session_id = spent.scalar_one_or_none()
-        if session_id is not None:
-            return RefreshToken(token_hash=token_hash, session_id=session_id)
-        earlier = await self._db.execute(
-            select(RefreshTokenModel.session_id, RefreshTokenModel.spent_at).where(
-                RefreshTokenModel.token_hash == token_hash
-            )
-        )
-        row = earlier.one_or_none()
-        return RefreshToken(token_hash=token_hash, session_id=row.session_id, spent_at=row.spent_at) if row else None
-
-
-class SqlApiKeyRepository:
-    def __init__(self, session: AsyncSession, changes: PendingChanges) -> None:
-        self._db = session
-        self._models = _ApiKeyModels(session=session, auto_commit=False)
-        self._touched = changes.touched_users
-
-    async def add(self, key: ApiKey) -> None:
-        await self._models.add(ApiKeyModel(**_columns(key, _API_KEY_FIELDS)), auto_refresh=False)
-
-    async def get(self, key_id: UUID) -> ApiKey | None:
-        model = await self._models.get_one_or_none(ApiKeyModel.id == key_id)
-        return _api_key_from_model(model) if model else None
-
-    async def save(self, key: ApiKey) -> None:
-        await self._models.update(ApiKeyModel(**_columns(key, _API_KEY_FIELDS)), auto_refresh=False)
-        self._touched.add(key.user_id)  # A revoked key must leave the authentication cache at once.
-
-    async def list_unrevoked(self, user_id: UUID) -> list[ApiKey]:
-        models = await self._models.get_many(
-            ApiKeyModel.user_id == user_id,
-            ApiKeyModel.revoked_at.is_(None),
-            order_by=[ApiKeyModel.created_at.desc()],
-        )
-        return [_api_key_from_model(model) for model in models]
-
-    async def get_with_user(self, prefix: str) -> tuple[ApiKey, User] | None:
-        statement = (
-            select(ApiKeyModel, UserModel)
-            .join(UserModel, UserModel.id == ApiKeyModel.user_id)
-            .where(ApiKeyModel.prefix == prefix, UserModel.deleted_at.is_(None))
-        )
-        row = (await self._db.execute(statement)).one_or_none()
-        if row is None:
-            return None
-        key_model, user_model = row
-        return _api_key_from_model(key_model), user_from_model(user_model)
-
-    async def touch(self, key_id: UUID, now: datetime, *, unless_since: datetime) -> None:
-        await self._db.execute(
-            update(ApiKeyModel)
-            .where(
-                ApiKeyModel.id == key_id,
-                or_(ApiKeyModel.last_used_at.is_(None), ApiKeyModel.last_used_at < unless_since),
-            )
-            .values(last_used_at=now)
-        )
-
-
-def _dialect_insert(session: AsyncSession) -> Any:
-    """The dialect's own INSERT, for ``ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite both have it)."""
-    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-class SqlInbox:
-    def __init__(self, session: AsyncSession) -> None:
-        self._db = session
-
-    async def claim(self, message_id: UUID, message_type: str, now: datetime) -> bool:
-        # INSERT ... ON CONFLICT DO NOTHING: a concurrent claim of the same id waits for the
-        # first to commit and then inserts nothing, so exactly one of them applies it.
-        statement = (
-            _dialect_insert(self._db)(InboxModel)
-            .values(id=message_id, type=message_type, processed_at=now)
-            .on_conflict_do_nothing(index_elements=[InboxModel.id])
-            .returning(InboxModel.id)
-        )
-        return (await self._db.execute(statement)).scalar_one_or_none() is not None
-
-
-class SqlSentEmails:
-    def __init__(self, session: AsyncSession) -> None:
-        self._db = session
-
-    async def claim(self, user_id: UUID, kind: str, now: datetime) -> bool:
-        # As for the inbox: a second claim of the same (user, kind) waits on the first one's
-        # uncommitted row, then inserts nothing (it committed) or takes its place (it rolled back).
-        statement = (
-            _dialect_insert(self._db)(SentEmailModel)
-            .values(user_id=user_id, kind=kind, sent_at=now)
-            .on_conflict_do_nothing(index_elements=[SentEmailModel.user_id, SentEmailModel.kind])
-            .returning(SentEmailModel.user_id)
-        )
-        return (await self._db.execute(statement)).scalar_one_or_none() is not None
-
-    async def owed(
-        self, kind: str, *, registered_from: datetime, registered_before: datetime, limit: int
-    ) -> list[UUID]:
-        # A range of ix_users_created_at_id, each row checked against the claim's primary key.
-        claimed = select(SentEmailModel.user_id).where(
-            SentEmailModel.user_id == UserModel.id, SentEmailModel.kind == kind
-        )
-        statement = (
-            select(UserModel.id)
-            .where(
-                UserModel.created_at >= registered_from,
-                UserModel.created_at < registered_before,
-                UserModel.is_active.is_(True),
-                UserModel.deleted_at.is_(None),
-                ~claimed.exists(),
-            )
-            .order_by(UserModel.created_at, UserModel.id)
-            .limit(limit)
-        )
-        return list((await self._db.scalars(statement)).all())

@@ -8,25 +8,16 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
-import uuid_utils.compat as uuid_utils
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.application.ports import DependencyUnavailable
 from app.domain.errors import DomainError, EmailAlreadyRegistered
-from app.domain.users.events import UserEvent
-from app.infrastructure.db.models import UQ_USERS_EMAIL, OutboxModel
-from app.infrastructure.db.repositories import (
-    PendingChanges,
-    SqlApiKeyRepository,
-    SqlInbox,
-    SqlRefreshTokenRepository,
-    SqlSentEmails,
-    SqlSessionRepository,
-    SqlUserRepository,
-)
-from app.infrastructure.messaging.envelope import envelope
+from app.infrastructure.db.auth_repositories import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlSessionRepository
+from app.infrastructure.db.claims import SqlInbox, SqlSentEmails
+from app.infrastructure.db.models import UQ_USERS_EMAIL
+from app.infrastructure.db.repositories import PendingChanges, SqlUserRepository
+from app.infrastructure.outbox.writer import OutboxWakeup, write_events
 
 #: Unique constraints whose violation is a client error, by name: no check-then-insert race.
 _CONSTRAINT_ERRORS: dict[str, Callable[[], DomainError]] = {UQ_USERS_EMAIL: EmailAlreadyRegistered}
@@ -43,15 +34,6 @@ _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 class CacheInvalidator(Protocol):
     async def invalidate(self, user_ids: Collection[UUID]) -> None: ...
-
-
-class OutboxWakeup(Protocol):
-    def wake(self) -> None:
-        """New rows were committed to the outbox: publish them now rather than at the next poll."""
-
-
-#: Wakes relays in other processes at commit time (delivered only if the transaction commits).
-OUTBOX_CHANNEL = "app_outbox"
 
 
 class SqlAlchemyUnitOfWork:
@@ -111,9 +93,7 @@ class SqlAlchemyUnitOfWork:
     async def commit(self) -> None:
         events, touched = self._changes.events, self._changes.touched_users
         if events:
-            await self._session.execute(insert(OutboxModel), [_outbox_row(event) for event in events])
-            if self._session.get_bind().dialect.name == "postgresql":
-                await self._session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+            await write_events(self._session, events)
         await self._session.commit()
         self._changes = PendingChanges()
         if events:
@@ -155,17 +135,3 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         current = current.__cause__ or current.__context__
-
-
-def _outbox_row(event: UserEvent) -> dict[str, object]:
-    event_id = uuid_utils.uuid7()
-    return {
-        "id": event_id,
-        "type": event.type,
-        "aggregate_id": event.user_id,
-        "envelope": envelope(event, event_id),
-        "created_at": event.occurred_at,
-        "published_at": None,
-        "handled_at": None,
-        "attempts": 0,
-    }

@@ -10,8 +10,8 @@ from app.application.listing import CursorCodec, ListQuery, Page
 from app.application.users.listing import USER_LISTING
 from app.domain.users.model import User
 from app.infrastructure.db.listing import SqlListing
+from app.infrastructure.db.mapping import user_from_model
 from app.infrastructure.db.models import UserModel
-from app.infrastructure.db.repositories import user_from_model
 
 
 class UserRows(SQLAlchemyAsyncRepository[UserModel]):

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import structlog
-from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
+from taskiq import BrokerMessage, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.exceptions import NoResultError
 from taskiq.kicker import AsyncKicker
 
@@ -153,3 +153,8 @@ class RetryWithBackoff(TaskiqMiddleware):
         except Exception:
             log.error("job_retry_not_enqueued", exc_info=True, **context)
             raise
+
+
+def delay_of(message: BrokerMessage) -> float:
+    """The message's ``delay`` label in seconds (labels travel as strings), 0 without one."""
+    return float(message.labels.get(DELAY) or 0)

@@ -1,5 +1,5 @@
-"""Messaging: the broker (chosen by ``BROKER_URL``), the event envelope, the outbox relay and the consumer.
+"""Messaging: the broker (chosen by ``BROKER_URL``) and the publishers the outbox relay hands events to.
 
-Nothing is re-exported here: importing one module (say the envelope) must not import
-every broker client library.
+The outbox itself (table, envelope, relay) is ``app.infrastructure.outbox``. Nothing is
+re-exported here: importing one module must not import every broker client library.
 """

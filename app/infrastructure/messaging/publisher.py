@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from app.infrastructure.messaging.broker import Broker, broker_kind, connect_broker
+from app.infrastructure.outbox.destination import Confirmed
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
@@ -30,14 +30,6 @@ EVENTS = "app.events"
 INBOUND_QUEUE = "app.inbound"
 DEAD_LETTER_QUEUE = "app.inbound.dlq"
 PUBLISH_TIMEOUT_SECONDS = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Confirmed:
-    """What became of a batch: the first ``count`` envelopes are confirmed; ``error`` stopped the rest."""
-
-    count: int
-    error: Exception | None = None
 
 
 class OneAtATime:

@@ -13,7 +13,7 @@ from uuid import UUID
 import jwt
 import uuid_utils.compat as uuid_utils
 
-from app.application.ports import AccessClaims
+from app.application.auth.ports import AccessClaims
 from app.domain.errors import Unauthorized
 
 _ALGORITHM = "HS256"

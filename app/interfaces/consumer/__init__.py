@@ -24,6 +24,7 @@ from app.infrastructure.config import load_settings_or_exit
 from app.infrastructure.logging import configure_logging
 from app.infrastructure.messaging.broker import broker_kind
 from app.interfaces.consumer.handling import InboundHandler, StartupHook
+from app.interfaces.consumer.spec import broker_spec
 from app.interfaces.lifecycle import serving
 
 
@@ -36,20 +37,21 @@ def create_app() -> FastStream:
     if broker is None:  # Refused above: BROKER_URL is required for this role.
         raise AssertionError('BROKER_URL is required by load_settings_or_exit(role="consumer")')
     handler = InboundHandler(container.inbound, max_retries=settings.consumer_max_retries)
+    spec = broker_spec(container.inbound.messages, container.events)
     # Each broker's module (and client library) is imported only when it is the one in use.
     hooks: list[StartupHook]
     match broker_kind(broker):
         case "rabbit":
             from app.interfaces.consumer import rabbit  # noqa: PLC0415
 
-            hooks = rabbit.subscribe(broker, handler, settings)  # type: ignore[arg-type]
+            hooks = rabbit.subscribe(broker, handler, settings, spec)  # type: ignore[arg-type]
         case "kafka":
             from app.interfaces.consumer import streams  # noqa: PLC0415
 
-            hooks = streams.subscribe_kafka(broker, handler, settings)  # type: ignore[arg-type]
+            hooks = streams.subscribe_kafka(broker, handler, settings, spec)  # type: ignore[arg-type]
         case "redis":
             from app.interfaces.consumer import streams  # noqa: PLC0415
 
-            hooks = streams.subscribe_redis(broker, handler, settings)  # type: ignore[arg-type]
+            hooks = streams.subscribe_redis(broker, handler, settings, spec)  # type: ignore[arg-type]
 
     return FastStream(broker, lifespan=lambda: serving(container), after_startup=hooks)

@@ -16,14 +16,14 @@ from faststream.rabbit.schemas import Channel
 from app.infrastructure.config import Settings
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
 from app.interfaces.consumer.handling import InboundHandler, StartupHook, log, raw_body
-from app.interfaces.consumer.spec import INBOUND_DESCRIPTION, outbound_descriptions
+from app.interfaces.consumer.spec import BrokerSpec
 
 INBOUND = RabbitQueue(INBOUND_QUEUE, queue_type=QueueType.QUORUM, durable=True)
 DEAD_LETTERS = RabbitQueue(DEAD_LETTER_QUEUE, durable=True)
 DEAD_LETTER_TIMEOUT_SECONDS = 5.0
 
 
-def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings) -> list[StartupHook]:
+def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings, spec: BrokerSpec) -> list[StartupHook]:
     """Consume ``app.inbound`` and describe ``app.events``; returns what to run once connected."""
 
     async def consume(message: RabbitMessage) -> None:
@@ -57,12 +57,16 @@ def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings)
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_body,
         title=INBOUND_QUEUE,
-        description=INBOUND_DESCRIPTION,
+        description=spec.inbound,
     )(consume)
     exchange = RabbitExchange(EVENTS, type=ExchangeType.TOPIC, durable=True)
-    for event_type, description in outbound_descriptions():
+    for event in spec.outbound:
         broker.publisher(
-            exchange=exchange, routing_key=event_type, title=f"{EVENTS}:{event_type}", description=description
+            exchange=exchange,
+            routing_key=event.routing_key,
+            title=f"{EVENTS}:{event.routing_key}",
+            description=event.description,
+            schema=event.schema,
         )
 
     async def declare_dead_letters() -> None:

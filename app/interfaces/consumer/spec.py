@@ -1,35 +1,59 @@
-"""What the AsyncAPI document says about both directions, the same for every broker.
+"""What the AsyncAPI document says about both directions, the same for every broker, read off the classes.
 
-The relay publishes through ``broker.publish``; the publishers declared from these
-descriptions only document it.
+Inbound: the messages ``InboundMessages`` applies (each class names its ``type`` and its
+fields are the ``data``). Outbound: the events in the service's ``EventCatalog``. The relay
+publishes through ``broker.publish``; the publishers declared from these descriptions only
+document it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
+from dataclasses import dataclass
 
+from app.application.inbound import InboundMessage
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE
+from app.infrastructure.outbox.catalog import EventCatalog
+from app.infrastructure.outbox.envelope import envelope_type, payload_fields
 
-INBOUND_DESCRIPTION = (
-    "Inbound commands: user.deactivate {user_id, reason}, user.meta.merge {user_id, meta}. "
-    "Envelope {id, type, occurred_at, version, data}; each id is applied once; poison goes to "
-    f"{DEAD_LETTER_QUEUE} with an x-dead-letter-reason header."
-)
-
-_OUTBOUND_DATA = {
-    "user.registered": "{user_id, email}",
-    "user.profile_updated": "{user_id, changed}",
-    "user.deactivated": "{user_id, reason}",
-    "user.password_changed": "{user_id}",
-    "user.role_changed": "{user_id, role}",
-}
+_ENVELOPE = "Envelope {id, type, occurred_at, version, data}"
 
 
-def outbound_descriptions() -> Iterator[tuple[str, str]]:
-    """``(event type, description)`` for every event the service publishes."""
-    for event_type, data in _OUTBOUND_DATA.items():
-        yield (
-            event_type,
-            f"Envelope {{id, type, occurred_at, version, data}}; data = {data}. "
-            "Persistent, message_id = envelope id, published at least once after commit.",
-        )
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One published event: its routing key (the event type), what the document says of it, and its envelope's type."""
+
+    routing_key: str
+    description: str
+    schema: type
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSpec:
+    """The consumer's queue description, and every published event's."""
+
+    inbound: str
+    outbound: tuple[Published, ...]
+
+
+def broker_spec(messages: Iterable[type[InboundMessage]], events: EventCatalog) -> BrokerSpec:
+    commands = ", ".join(f"{message.type} {_braced(message.__struct_fields__)}" for message in messages)
+    return BrokerSpec(
+        inbound=(
+            f"Inbound commands: {commands}. {_ENVELOPE}; each id is applied once; poison goes to "
+            f"{DEAD_LETTER_QUEUE} with an x-dead-letter-reason header."
+        ),
+        outbound=tuple(
+            Published(
+                routing_key=event.type,
+                description=f"{_ENVELOPE}; data = {_braced(payload_fields(event))}. "
+                "Persistent, message_id = envelope id, published at least once after commit.",
+                schema=envelope_type(event),
+            )
+            for event in events
+        ),
+    )
+
+
+def _braced(names: Iterable[str]) -> str:
+    return "{" + ", ".join(names) + "}"

@@ -26,7 +26,7 @@ from faststream import AckPolicy, Context, StreamMessage
 from app.infrastructure.config import Settings
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
 from app.interfaces.consumer.handling import InboundHandler, StartupHook, log, raw_body
-from app.interfaces.consumer.spec import INBOUND_DESCRIPTION, outbound_descriptions
+from app.interfaces.consumer.spec import BrokerSpec
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
@@ -72,7 +72,9 @@ async def headers_as_text(record: Any, parse: Callable[[Any], Awaitable[StreamMe
     return await parse(dataclasses.replace(record, headers=headers))
 
 
-def subscribe_kafka(broker: KafkaBroker, handler: InboundHandler, settings: Settings) -> list[StartupHook]:
+def subscribe_kafka(
+    broker: KafkaBroker, handler: InboundHandler, settings: Settings, spec: BrokerSpec
+) -> list[StartupHook]:
     async def publish_dead_letter(body: bytes, headers: dict[str, str]) -> object:
         return await broker.publish(body, topic=DEAD_LETTER_QUEUE, headers=headers)
 
@@ -84,14 +86,18 @@ def subscribe_kafka(broker: KafkaBroker, handler: InboundHandler, settings: Sett
         parser=headers_as_text,
         decoder=raw_body,
         title=INBOUND_QUEUE,
-        description=INBOUND_DESCRIPTION,
+        description=spec.inbound,
     )(_consume_in_place(handler, publish_dead_letter))
-    for event_type, description in outbound_descriptions():
-        broker.publisher(EVENTS, title=f"{EVENTS}:{event_type}", description=description)
+    for event in spec.outbound:
+        broker.publisher(
+            EVENTS, title=f"{EVENTS}:{event.routing_key}", description=event.description, schema=event.schema
+        )
     return []
 
 
-def subscribe_redis(broker: RedisBroker, handler: InboundHandler, settings: Settings) -> list[StartupHook]:
+def subscribe_redis(
+    broker: RedisBroker, handler: InboundHandler, settings: Settings, spec: BrokerSpec
+) -> list[StartupHook]:
     from faststream.redis import StreamSub  # noqa: PLC0415 - imported once Redis is the broker
 
     async def publish_dead_letter(body: bytes, headers: dict[str, str]) -> object:
@@ -104,7 +110,7 @@ def subscribe_redis(broker: RedisBroker, handler: InboundHandler, settings: Sett
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_body,
         title=INBOUND_QUEUE,
-        description=INBOUND_DESCRIPTION,
+        description=spec.inbound,
     )(_consume_in_place(handler, publish_dead_letter))
     stale_ms = int(settings.consumer_stale_seconds * 1000)
     broker.subscriber(
@@ -113,6 +119,8 @@ def subscribe_redis(broker: RedisBroker, handler: InboundHandler, settings: Sett
         decoder=raw_body,
         include_in_schema=False,
     )(_consume_in_place(handler, publish_dead_letter))
-    for event_type, description in outbound_descriptions():
-        broker.publisher(stream=EVENTS, title=f"{EVENTS}:{event_type}", description=description)
+    for event in spec.outbound:
+        broker.publisher(
+            stream=EVENTS, title=f"{EVENTS}:{event.routing_key}", description=event.description, schema=event.schema
+        )
     return []

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 import grpc.aio
 
 from app.application.auth.principal import Principal
-from app.infrastructure.config import TrustedProxies
+from app.infrastructure.setting_values import TrustedProxies
 from app.interfaces.client_address import FORWARDED_FOR, client_host
 
 # Generic in the stubs only: quoted, so never subscripted at run time.

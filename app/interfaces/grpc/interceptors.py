@@ -22,8 +22,8 @@ import grpc.aio
 import structlog
 
 from app.application.auth.queries import AuthQueries
-from app.infrastructure.config import TrustedProxies
 from app.infrastructure.rate_limit import RateLimiter
+from app.infrastructure.setting_values import TrustedProxies
 from app.interfaces import callers
 from app.interfaces.errors import new_error_id
 from app.interfaces.grpc.calls import Context, acting_as, client_address, metadata_value

@@ -17,8 +17,9 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import Settings, load_settings_or_exit, trusted_proxies
+from app.infrastructure.config import Settings, load_settings_or_exit
 from app.infrastructure.logging import configure_logging
+from app.infrastructure.setting_values import trusted_proxies
 from app.interfaces.grpc.health import DependencyHealth
 from app.interfaces.grpc.interceptors import (
     AuthenticationInterceptor,

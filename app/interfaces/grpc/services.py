@@ -12,7 +12,7 @@ from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import SignUpBody
 from app.application.users.queries import get_me
-from app.infrastructure.config import TrustedProxies
+from app.infrastructure.setting_values import TrustedProxies
 from app.interfaces import callers
 from app.interfaces.grpc.calls import Context, client_address, current_principal, metadata_value
 from app.interfaces.grpc.messages import UserLookup, listing_parameters, to_body, to_message

@@ -11,13 +11,14 @@ from litestar.exceptions import ValidationException
 from litestar.plugins import CLIPluginProtocol
 
 from app.bootstrap import Container, build_container
-from app.infrastructure.config import Settings, load_settings_or_exit, trusted_proxies
+from app.infrastructure.config import Settings, load_settings_or_exit
 from app.infrastructure.logging import configure_logging
+from app.infrastructure.setting_values import trusted_proxies
 from app.interfaces.cli import AdminCommandsPlugin
 from app.interfaces.http.allow import AllowEveryMethod
 from app.interfaces.http.controllers.admin import AdminUsersController
 from app.interfaces.http.controllers.api_keys import ApiKeysController
-from app.interfaces.http.controllers.auth import AuthController
+from app.interfaces.http.controllers.auth import AuthController, SignInController
 from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     docs_assets = [assets_router(DOCS_PATH)] if settings.show_api_docs else []
     app = Litestar(
         route_handlers=[
+            SignInController,
             AuthController,
             ApiKeysController,
             MeController,

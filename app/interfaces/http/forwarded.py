@@ -12,7 +12,7 @@ from __future__ import annotations
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app.infrastructure.config import TrustedProxies
+from app.infrastructure.setting_values import TrustedProxies
 from app.interfaces.client_address import FORWARDED_FOR, client_host
 
 _FORWARDED_FOR = FORWARDED_FOR.encode()

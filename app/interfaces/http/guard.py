@@ -16,10 +16,10 @@ import ipaddress
 import re
 
 import structlog
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPResponseStartEvent, Message, Receive, Scope, Send
+from litestar.types import HTTPResponseStartEvent, HTTPScope, Message, Receive, Scope, Send
 
 from app.interfaces.errors import new_error_id
+from app.interfaces.http.asgi import HttpMiddleware
 from app.interfaces.http.problems import problem_document
 
 log = structlog.get_logger("app.errors")
@@ -55,14 +55,8 @@ def _is_ipv6(literal: str | None) -> bool:
     return True
 
 
-class RequestGuard:
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
+class RequestGuard(HttpMiddleware):
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         bad_host = host_header_error(scope)
         if bad_host is not None:
             await _answer(send, scope, 400, bad_host)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 import structlog
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import HTTPScope, Message, Receive, Scope, Send
 
+from app.interfaces.http.asgi import HttpMiddleware
 from app.interfaces.request_id import REQUEST_ID_KEY, request_id
 
 log = structlog.get_logger("app.access")
@@ -21,14 +21,8 @@ _HEADER = REQUEST_ID_KEY.encode()
 USER_ID_STATE_KEY = "user_id"
 
 
-class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
+class RequestContextMiddleware(HttpMiddleware):
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         request_id = _request_id(scope)
         encoded_id = request_id.encode()
         status = 500

@@ -21,9 +21,9 @@ A response that sets one of these headers itself still gets ours appended.
 
 from __future__ import annotations
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPScope, Message, Receive, Send
 
+from app.interfaces.http.asgi import HttpMiddleware
 from app.interfaces.http.docs_ui import DOCS_UI_CSP
 
 Headers = list[tuple[bytes, bytes]]
@@ -49,9 +49,9 @@ def api_security_headers(*, https: bool) -> Headers:
     return [*_API, _HSTS] if https else _API
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, *, docs_path: str = "/schema") -> None:
-        self._app = app
+        super().__init__(app)
         self._docs_path = docs_path.rstrip("/")
         self._docs_prefix = self._docs_path + "/"
         # Indexed by (is the docs UI, came over https).
@@ -62,10 +62,7 @@ class SecurityHeadersMiddleware:
             (True, True): [*_DOCS_UI, _HSTS],
         }
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self._app(scope, receive, send)
-            return
+    async def handle(self, scope: HTTPScope, receive: Receive, send: Send) -> None:
         extra = self._headers[self._is_docs_ui(scope["path"]), scope.get("scheme") == "https"]
 
         async def send_with_headers(message: Message) -> None:

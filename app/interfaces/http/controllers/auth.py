@@ -1,4 +1,4 @@
-"""``/api/v1/auth``: sign-up, tokens, refresh, logout and sessions."""
+"""``/api/v1/auth``: sign-up, tokens and refresh (rate-limited), logout and sessions."""
 
 from __future__ import annotations
 
@@ -24,15 +24,21 @@ def client_info(request: Request[Any, Any, Any]) -> ClientInfo:
     return callers.client_info(request.headers.get("user-agent"), request.client.host if request.client else None)
 
 
-class AuthController(Controller):
+#: What a rate-limited credential check can answer besides its success.
+_SIGN_IN_PROBLEMS = problems(400, 401, 413, 422, 429)
+
+
+class SignInController(Controller):
+    """The routes that take a password or a refresh token: one rate limit per client for all of them."""
+
     path = "/api/v1/auth"
     tags = ["auth"]
+    guards = [auth_rate_limit]
 
     @post(
         "/sign-up",
         operation_id="signUp",
         status_code=201,
-        guards=[auth_rate_limit],
         responses=problems(400, 409, 413, 422, 429),
         summary="Register a new user",
     )
@@ -43,8 +49,7 @@ class AuthController(Controller):
         "/tokens",
         operation_id="issueTokens",
         status_code=200,
-        guards=[auth_rate_limit],
-        responses=problems(400, 401, 413, 422, 429),
+        responses=_SIGN_IN_PROBLEMS,
         summary="Sign in with email and password",
     )
     async def issue_tokens(
@@ -56,8 +61,7 @@ class AuthController(Controller):
         "/token",
         operation_id="issueTokenForm",
         status_code=200,
-        guards=[auth_rate_limit],
-        responses=problems(400, 401, 413, 422, 429),
+        responses=_SIGN_IN_PROBLEMS,
         summary="Sign in with the OAuth2 password grant (form)",
     )
     async def issue_tokens_form(
@@ -72,12 +76,18 @@ class AuthController(Controller):
         "/tokens/refresh",
         operation_id="refreshTokens",
         status_code=200,
-        guards=[auth_rate_limit],
-        responses=problems(400, 401, 413, 422, 429),
+        responses=_SIGN_IN_PROBLEMS,
         summary="Rotate a refresh token; presenting a spent one revokes its session",
     )
     async def refresh(self, data: JSONBody[RefreshBody], auth: NamedDependency[AuthCommands]) -> TokenPair:
         return await auth.refresh(data.refresh_token)
+
+
+class AuthController(Controller):
+    """The caller's own sessions."""
+
+    path = "/api/v1/auth"
+    tags = ["auth"]
 
     @post(
         "/logout",

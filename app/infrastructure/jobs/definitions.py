@@ -1,4 +1,4 @@
-"""The service's jobs, registered on the job broker together with the use cases they call.
+"""The service's jobs, registered on the job broker together with the use cases they call, and what starts them.
 
 Each job is a thin adapter, message arguments in, one use case called. The use cases come
 from the composition root through the broker's dependency context (``TaskiqDepends``), so
@@ -7,7 +7,6 @@ a worker runs the very objects the API runs, and no job reaches for module-level
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 import structlog
@@ -15,7 +14,8 @@ from taskiq import AsyncBroker, TaskiqDepends
 
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
-from app.infrastructure.messaging.relay import CommittedEvents
+from app.domain.users.events import UserRegistered
+from app.infrastructure.outbox.subscribers import CommittedEvents
 
 log = structlog.get_logger("app.jobs")
 
@@ -83,7 +83,7 @@ class Jobs:
         broker.add_dependency_context({Jobs: self})  # The sweep enqueues through the handles here.
 
     def start_on(self, events: CommittedEvents) -> None:
-        """Jobs that committed events start: ``user.registered`` → ``send_welcome_email(user_id)``.
+        """Jobs that committed events start: ``UserRegistered`` → ``send_welcome_email(user_id)``.
 
         The relay hands an event to its subscribers once it is committed, and marks it handled
         only once they returned: a job that could not be enqueued (Redis down) is enqueued
@@ -91,7 +91,7 @@ class Jobs:
         which ``send_welcome_email`` shrugs off).
         """
 
-        async def welcome(envelope: dict[str, Any]) -> None:
-            await self.send_welcome_email.kiq(envelope["data"]["user_id"])
+        async def welcome(event: UserRegistered) -> None:
+            await self.send_welcome_email.kiq(str(event.user_id))
 
-        events.subscribe("user.registered", welcome)
+        events.subscribe(UserRegistered, welcome)

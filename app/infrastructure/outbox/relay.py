@@ -2,7 +2,7 @@
 
 There are two destinations, each tracked in a column of its own: the broker
 (``published_at``, set once it confirmed the event) and this service's own subscribers
-(``handled_at``, the jobs events start: ``CommittedEvents``). Each takes the events it has
+(``handled_at``, the jobs events start: ``subscribers.CommittedEvents``). Each takes the events it has
 not had, oldest first, and stops at the first that fails; what it had is marked, the rest
 is tried again after a backoff of its own. So a Redis outage (the jobs) delays jobs only,
 and the broker sees each event once per successful publication, whatever happens to the
@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import structlog
@@ -36,9 +36,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.infrastructure.db.models import OutboxModel
-from app.infrastructure.db.uow import OUTBOX_CHANNEL
-from app.infrastructure.messaging.publisher import Confirmed
+from app.infrastructure.outbox.destination import Confirmed, EventPublisher
+from app.infrastructure.outbox.model import OutboxModel
+from app.infrastructure.outbox.writer import OUTBOX_CHANNEL
 
 log = structlog.get_logger("app.outbox")
 
@@ -46,11 +46,6 @@ log = structlog.get_logger("app.outbox")
 #: holds it (the event benchmark, while it builds a backlog) keeps every relay idle.
 RELAY_LOCK_KEY = 0x0A_77_B0_C5
 _MAX_BACKOFF_SECONDS = 30.0
-
-
-class EventPublisher(Protocol):
-    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
-        """Hand envelopes over in order; say how many, from the first, were taken (confirmed)."""
 
 
 class _Nowhere:
@@ -232,33 +227,6 @@ class OutboxRelay:
             await closed.wait()
         finally:
             await connection.close()
-
-
-class CommittedEvents:
-    """The relay's in-process destination: how this service reacts to its own committed events.
-
-    Subscribers (``user.registered`` enqueues the welcome email job) run in whichever
-    process relays the event, once per relaying, in outbox order. The relay marks an event
-    handled only when every subscriber returned, so a subscriber that fails has the event
-    again at the next try (delivery is at least once); the broker is another destination,
-    tracked apart (see the module).
-    """
-
-    def __init__(self) -> None:
-        self._handlers: dict[str, list[Callable[[dict[str, Any]], Awaitable[None]]]] = {}
-
-    def subscribe(self, event_type: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
-        self._handlers.setdefault(event_type, []).append(handler)
-
-    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
-        """Hand each event to its subscribers, in order; the count stops at the first event one failed on."""
-        for count, envelope in enumerate(envelopes):
-            try:
-                for handler in self._handlers.get(envelope["type"], ()):
-                    await handler(envelope)
-            except Exception as exc:  # noqa: BLE001 - the relay retries from this event on
-                return Confirmed(count, exc)
-        return Confirmed(len(envelopes))
 
 
 def _now() -> datetime:
