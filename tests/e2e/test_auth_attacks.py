@@ -173,9 +173,11 @@ async def test_patch_me_cannot_set_any_user_attribute_outside_the_profile(client
         "role": "admin",
         "is_active": True,
         "deleted_at": None,
-        "events": [],
     }
-    outside_profile = {field.name for field in dataclasses.fields(User)} - PROFILE_FIELDS
+    # Private fields (an aggregate's pending events) are no attribute a client could name.
+    outside_profile = {
+        field.name for field in dataclasses.fields(User) if not field.name.startswith("_")
+    } - PROFILE_FIELDS
     assert set(wanted) == outside_profile, "a new attribute of User needs a value here"
 
     response = await client.patch(ME, json={**wanted, "first_name": "Ada"}, headers=bearer(tokens))
