@@ -13,7 +13,11 @@ from tests.support.processes import free_port
 from tests.support.smtp import SmtpSink
 
 MESSAGE = EmailMessage(
-    to="ada@example.com", subject="Welcome aboard", text="Hello Ada,\n\nwelcome!\n", reference="welcome.42"
+    to="ada@example.com",
+    subject="Welcome aboard",
+    text="Hello Ada,\n\nwelcome!\n",
+    html="<p>Hello Ada,</p><p>welcome!</p>",
+    reference="welcome.42",
 )
 
 
