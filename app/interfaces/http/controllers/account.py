@@ -6,7 +6,7 @@ cannot multiply attempts by switching routes.
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from litestar import Controller, MediaType, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
@@ -16,6 +16,9 @@ from app.application.auth.principal import Principal
 from app.application.users.dto import UserRead
 from app.interfaces.http.deps import auth_rate_limit
 from app.interfaces.http.openapi import AUTHENTICATED, problems
+
+#: A 202 says "accepted" and nothing else (an empty body, where a ``None`` in JSON would read ``null``).
+_ACCEPTED = MediaType.TEXT
 
 
 class AccountLifecycleController(Controller):
@@ -27,6 +30,7 @@ class AccountLifecycleController(Controller):
         "/email-verification",
         operation_id="requestEmailVerification",
         status_code=202,
+        media_type=_ACCEPTED,
         security=AUTHENTICATED,
         responses=problems(401, 409, 429),
         summary="Email the caller a fresh verification link",
@@ -54,6 +58,7 @@ class AccountLifecycleController(Controller):
         "/password-reset",
         operation_id="requestPasswordReset",
         status_code=202,
+        media_type=_ACCEPTED,
         responses=problems(400, 413, 422, 429),
         summary="Email a password-reset link, if the address has an active account",
         description="The same answer, in the same time, whether or not the address has an account.",
