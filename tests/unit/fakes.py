@@ -277,8 +277,8 @@ class FakeAccountTokens:
 
     async def spend(self, token_hash: str, purpose: TokenPurpose, now: datetime) -> UUID | None:
         for token in self._table.rows():
-            if token.token_hash == token_hash and token.purpose is purpose and self._outstanding(token):
-                if token.expires_at <= now:
+            if token.token_hash == token_hash and token.purpose is purpose:
+                if token.spent_at is not None or token.expires_at <= now:
                     return None
                 self._table.put(token.id, replace(token, spent_at=now))
                 return token.user_id
@@ -286,12 +286,8 @@ class FakeAccountTokens:
 
     async def spend_all(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
         for token in self._table.rows():
-            if token.user_id == user_id and token.purpose is purpose and self._outstanding(token):
+            if token.user_id == user_id and token.purpose is purpose and token.spent_at is None:
                 self._table.put(token.id, replace(token, spent_at=now))
-
-    @staticmethod
-    def _outstanding(token: AccountToken) -> bool:
-        return token.spent_at is None
 
 
 class FakeInbox:
