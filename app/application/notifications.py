@@ -1,4 +1,4 @@
-"""Email the service sends, each at most once per user however often its job runs.
+"""Email the service sends, each at most once (per user, or per request) however often its job runs.
 
 Emails go out from background jobs, and a job may run more than once: it is retried
 after a failure and run again when the worker that had it died. So sending is a claim,
