@@ -16,12 +16,21 @@ from typing import Any
 import uuid_utils.compat as uuid_utils
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
+from taskiq import AsyncBroker
 
 from app.application.auth import purge
 from app.application.auth.api_keys import ApiKeyCommands
 from app.application.auth.commands import AuthCommands
+from app.application.auth.lifecycle import AccountLifecycle
+from app.application.auth.links import AccountLinks, LinkPolicy
 from app.application.auth.policy import TokenPolicy
-from app.application.auth.ports import AccessTokenCodec, OpaqueTokens, PasswordHasher, PrincipalCache
+from app.application.auth.ports import (
+    AccessTokenCodec,
+    AccountEmailJobs,
+    OpaqueTokens,
+    PasswordHasher,
+    PrincipalCache,
+)
 from app.application.auth.purge import SessionPurge
 from app.application.auth.queries import AuthQueries
 from app.application.inbound import InboundMessages
@@ -31,6 +40,7 @@ from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactor
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.ports import UserListing
+from app.domain.auth.model import TokenPurpose
 from app.domain.users.events import USER_EVENTS
 from app.infrastructure.auth_cache import NoPrincipalCache, RedisPrincipalCache
 from app.infrastructure.config import Settings
@@ -40,6 +50,7 @@ from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.email import create_email_sender
 from app.infrastructure.jobs.broker import create_job_broker
 from app.infrastructure.jobs.definitions import Jobs
+from app.infrastructure.jobs.queue import TaskiqAccountEmailJobs
 from app.infrastructure.messaging.broker import Broker, create_broker
 from app.infrastructure.messaging.publisher import create_publisher
 from app.infrastructure.outbox.catalog import EventCatalog
@@ -77,6 +88,9 @@ class Adapters:
     listing: UserListing
     cursors: CursorCodec
     email_sender: EmailSender
+    #: Enqueues the jobs that mail account links (verification, password reset).
+    account_email_jobs: AccountEmailJobs
+    links: LinkPolicy
     clock: Clock
     ids: IdFactory
     policy: TokenPolicy
@@ -94,12 +108,14 @@ class UseCases:
     users: UserCommands
     administration: UserAdministration
     welcome_emails: WelcomeEmails
+    account_lifecycle: AccountLifecycle
     session_purge: SessionPurge
 
 
 def build_use_cases(adapters: Adapters) -> UseCases:
     """The second part: the use cases over any set of adapters, real or fake."""
     a = adapters
+    links = AccountLinks(secrets=a.secrets, policy=a.links, clock=a.clock)
     return UseCases(
         inbound=InboundMessages(uow=a.uow, clock=a.clock),
         auth=AuthCommands(
@@ -125,7 +141,18 @@ def build_use_cases(adapters: Adapters) -> UseCases:
             ids=a.ids,
             bulk_max_passwords=a.limits.bulk_max_passwords,
         ),
-        welcome_emails=WelcomeEmails(uow=a.uow, sender=a.email_sender, clock=a.clock, grace=a.limits.welcome_grace),
+        welcome_emails=WelcomeEmails(
+            uow=a.uow, sender=a.email_sender, links=links, clock=a.clock, ids=a.ids, grace=a.limits.welcome_grace
+        ),
+        account_lifecycle=AccountLifecycle(
+            uow=a.uow,
+            hasher=a.hasher,
+            links=links,
+            jobs=a.account_email_jobs,
+            sender=a.email_sender,
+            clock=a.clock,
+            ids=a.ids,
+        ),
         session_purge=SessionPurge(uow=a.uow, clock=a.clock, batch_size=a.limits.purge_batch_size),
     )
 
@@ -140,6 +167,8 @@ class Connections:
     #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
     broker: Broker | None
     relay: OutboxRelay
+    #: The job broker (Redis with ``REDIS_URL``, else in-process); ``Jobs`` registers the jobs on it.
+    job_broker: AsyncBroker
     #: Every event the service publishes (each aggregate's list, registered below).
     events: EventCatalog
     #: The relay's in-process destination (the broker, if any, is the other): this service's subscribers.
@@ -157,6 +186,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     broker = create_broker(settings)
     committed_events = CommittedEvents()
     relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
+    job_broker = create_job_broker(settings)
 
     def unit_of_work() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
@@ -164,6 +194,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     policy = TokenPolicy(
         access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
         refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        require_verified_email=settings.require_verified_email,
     )
     # A key of its own for cursors, derived from the secret: a cursor can never pass as a token.
     cursors = CursorCodec(hashlib.sha256(b"listing-cursor:" + settings.secret_key.encode()).digest())
@@ -173,6 +204,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         redis=redis,
         broker=broker,
         relay=relay,
+        job_broker=job_broker,
         events=EventCatalog(USER_EVENTS),
         committed_events=committed_events,
     )
@@ -189,6 +221,14 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         listing=SqlUserListing(session_factory, cursors),
         cursors=cursors,
         email_sender=create_email_sender(settings),
+        account_email_jobs=TaskiqAccountEmailJobs(job_broker),
+        links=LinkPolicy(
+            public_url=settings.public_url,
+            ttls={
+                TokenPurpose.EMAIL_VERIFICATION: timedelta(seconds=settings.email_verification_ttl_seconds),
+                TokenPurpose.PASSWORD_RESET: timedelta(seconds=settings.password_reset_ttl_seconds),
+            },
+        ),
         clock=utc_now,
         ids=uuid_utils.uuid7,
         policy=policy,
@@ -235,8 +275,9 @@ def build_container(settings: Settings) -> Container:
     connections, adapters = build_adapters(settings)
     use_cases = build_use_cases(adapters)
     jobs = Jobs(
-        create_job_broker(settings),
+        connections.job_broker,
         welcome_emails=use_cases.welcome_emails,
+        account_lifecycle=use_cases.account_lifecycle,
         session_purge=use_cases.session_purge,
         purge_cron=settings.purge_sessions_cron,
         welcome_sweep_cron=settings.welcome_sweep_cron,

@@ -1,4 +1,4 @@
-"""Email the service sends, each at most once per user however often its job runs.
+"""Email the service sends, each at most once (per user, or per request) however often its job runs.
 
 Emails go out from background jobs, and a job may run more than once: it is retried
 after a failure and run again when the worker that had it died. So sending is a claim,
@@ -8,12 +8,15 @@ beforehand.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
 
-from app.application.ports import Clock, UnitOfWorkFactory
+from app.application.auth.links import AccountLinks
+from app.application.ports import Clock, IdFactory, UnitOfWorkFactory
+from app.domain.auth.model import TokenPurpose
 from app.domain.users.model import User
 
 #: The ``kind`` under which the welcome email is claimed (one per user).
@@ -25,6 +28,8 @@ class EmailMessage:
     to: str
     subject: str
     text: str
+    #: The same content as HTML: mail clients show whichever alternative they prefer.
+    html: str
     #: The same on every run of the job that sends it (``welcome.<user id>``); adapters
     #: make it the Message-ID, so that a copy sent twice is recognisably one message.
     reference: str
@@ -51,14 +56,18 @@ class WelcomeEmails:
         *,
         uow: UnitOfWorkFactory,
         sender: EmailSender,
+        links: AccountLinks,
         clock: Clock,
+        ids: IdFactory,
         grace: timedelta = timedelta(minutes=10),
         lookback: timedelta = timedelta(days=1),
         batch_size: int = 1000,
     ) -> None:
         self._uow = uow
         self._sender = sender
+        self._links = links
         self._clock = clock
+        self._ids = ids
         self._grace = grace
         self._lookback = lookback
         self._batch_size = batch_size
@@ -71,6 +80,8 @@ class WelcomeEmails:
         one's claim and then finds it taken. What remains is a process that dies after the
         mail server accepted the message and before the commit: the next run sends again,
         under the same Message-ID. A user deleted or deactivated meanwhile gets nothing.
+        The email carries a verification link (its token issued in the same transaction)
+        unless the address was verified meanwhile.
         """
         async with self._uow() as uow:
             user = await uow.users.get(user_id)
@@ -78,7 +89,10 @@ class WelcomeEmails:
                 return False
             if not await uow.sent_emails.claim(user.id, WELCOME, self._clock()):
                 return False
-            await self._sender.send(welcome_message(user))
+            link = None
+            if not user.email_verified:
+                link = await self._links.issue(uow, user.id, TokenPurpose.EMAIL_VERIFICATION, self._ids())
+            await self._sender.send(welcome_message(user, link))
             await uow.commit()
         return True
 
@@ -94,11 +108,51 @@ class WelcomeEmails:
             )
 
 
-def welcome_message(user: User) -> EmailMessage:
-    greeting = f"Hello {user.first_name}," if user.first_name else "Hello,"
-    return EmailMessage(
-        to=user.email,
+def welcome_message(user: User, verification_link: str | None) -> EmailMessage:
+    verify = ["Please confirm that this address is yours:"] if verification_link else []
+    return compose(
+        to=user,
         subject="Welcome aboard",
-        text=f"{greeting}\n\nyour account {user.email} is ready. Welcome!\n",
+        paragraphs=[f"your account {user.email} is ready. Welcome!", *verify],
+        link=verification_link,
         reference=f"{WELCOME}.{user.id}",
+    )
+
+
+def verification_message(user: User, link: str, reference: str) -> EmailMessage:
+    return compose(
+        to=user,
+        subject="Confirm your email address",
+        paragraphs=[f"please confirm that {user.email} is your address by opening this link:"],
+        link=link,
+        reference=reference,
+    )
+
+
+def password_reset_message(user: User, link: str, reference: str) -> EmailMessage:
+    return compose(
+        to=user,
+        subject="Reset your password",
+        paragraphs=[
+            "someone (hopefully you) asked to reset the password of your account. Open this link to choose a new one:",
+            "If it was not you, ignore this email: your password stays as it is.",
+        ],
+        link=link,
+        reference=reference,
+    )
+
+
+def compose(*, to: User, subject: str, paragraphs: list[str], link: str | None, reference: str) -> EmailMessage:
+    """One message as plain text and as HTML, from the same paragraphs (and link, if any)."""
+    greeting = f"Hello {to.first_name}," if to.first_name else "Hello,"
+    text_parts = [greeting, *paragraphs, *([link] if link else [])]
+    html_parts = [f"<p>{html.escape(part)}</p>" for part in [greeting, *paragraphs]]
+    if link:
+        html_parts.append(f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>')
+    return EmailMessage(
+        to=to.email,
+        subject=subject,
+        text="\n\n".join(text_parts) + "\n",
+        html="<html><body>" + "".join(html_parts) + "</body></html>\n",
+        reference=reference,
     )

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
-from app.domain.auth.ports import ApiKeyRepository, RefreshTokenRepository, SessionRepository
+from app.domain.auth.ports import AccountTokenRepository, ApiKeyRepository, RefreshTokenRepository, SessionRepository
 from app.domain.users.ports import UserRepository
 
 
@@ -70,6 +70,9 @@ class UnitOfWork(Protocol):
 
     @property
     def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def account_tokens(self) -> AccountTokenRepository: ...
 
     @property
     def inbox(self) -> Inbox: ...

@@ -42,6 +42,15 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class EmailNotVerified(Forbidden):
+    """The right password, but the service requires a verified address (``REQUIRE_VERIFIED_EMAIL``)."""
+
+    code = "email_not_verified"
+
+    def __init__(self) -> None:
+        super().__init__("Verify your email address before signing in")
+
+
 @dataclass(frozen=True, slots=True)
 class FieldError:
     field: str

@@ -70,6 +70,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     access_token_ttl_seconds: PositiveInt = 900
     refresh_token_ttl_seconds: PositiveInt = 1_209_600
     rate_limit_auth: Annotated[str, msgspec.Meta(pattern=r"^\d+/(second|minute|hour|day)$")] = "20/minute"
+    # Signing in needs a verified email address (the link in the welcome email) besides the password.
+    require_verified_email: bool = False
+    # Where users reach the service: the base of the links in emails (…/verify-email?token=…,
+    # …/reset-password?token=…), which a front end serves and confirms through the API.
+    public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")] = "http://127.0.0.1:8000"
+    # How long a verification link and a password-reset link stay usable.
+    email_verification_ttl_seconds: PositiveInt = 172_800
+    password_reset_ttl_seconds: PositiveInt = 3600
     cors_origins: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"

@@ -86,6 +86,7 @@ def mime_message(message: EmailMessage, sender: str) -> email.message.EmailMessa
     mime["Date"] = email.utils.formatdate(usegmt=True)
     mime["Message-ID"] = _message_id(message, sender)
     mime.set_content(message.text)
+    mime.add_alternative(message.html, subtype="html")  # multipart/alternative: text first, HTML preferred
     return mime
 
 

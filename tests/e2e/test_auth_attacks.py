@@ -167,6 +167,7 @@ async def test_patch_me_cannot_set_any_user_attribute_outside_the_profile(client
     wanted = {
         "id": "01a20000-0000-7000-8000-000000000000",
         "email": "root@example.com",
+        "email_verified": True,
         "password_hash": "$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
         "created_at": "2000-01-01T00:00:00Z",
         "updated_at": "2000-01-01T00:00:00Z",

@@ -9,7 +9,7 @@ import pytest
 from tests.e2e.helpers import PASSWORD, Client, assert_problem, bearer, registered, sign_in, sign_up
 
 USER_FIELDS = {
-    "id", "email", "first_name", "last_name", "phone", "birthday", "photo_url", "address", "meta",
+    "id", "email", "email_verified", "first_name", "last_name", "phone", "birthday", "photo_url", "address", "meta",
     "role", "is_active", "created_at", "updated_at",
 }  # fmt: skip
 

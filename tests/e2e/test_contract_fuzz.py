@@ -85,6 +85,9 @@ SEMANTIC_RULES = [
     "POST /api/v1/users/me/password",  # current_password must be the caller's password
     "PATCH /api/v1/users/bulk",  # each id at most once
     "POST /api/v1/users/bulk",  # at most BULK_MAX_PASSWORDS items with a password
+    # The token must be one the service mailed, unspent and unexpired.
+    "POST /api/v1/auth/email-verification/confirm",
+    "POST /api/v1/auth/password-reset/confirm",
     # At most 50 filters in all; a cursor made by the service for this very listing; a real
     # date-time (the documented pattern is its syntax: 0000-00-00 has it).
     "GET /api/v1/users",

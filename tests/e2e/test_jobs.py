@@ -156,9 +156,12 @@ async def test_a_sign_up_gets_exactly_one_welcome_email_from_the_worker(
     assert message["To"] == EMAIL
     assert message["Subject"] == "Welcome aboard"
     assert message["Message-ID"] == f"<welcome.{user['id']}@example.com>"
-    body = message.get_body()
-    assert body is not None
-    assert body.get_content().startswith("Hello Ada,")
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    assert text.get_content().startswith("Hello Ada,")
+    assert "/verify-email?token=" in text.get_content()
+    assert "<p>Hello Ada,</p>" in html.get_content()
     assert len(smtp.messages) == smtp.attempts == 1
     assert [e["user_id"] for e in w.log.events("welcome_email_sent")] == [user["id"]]
     assert [e["user_id"] for e in skipped] == [user["id"]]

@@ -39,7 +39,7 @@ WITH_BODY = [*PUBLIC, ("PATCH", "/api/v1/users/me"), ("POST", "/api/v1/users/me/
 ROUTES = PUBLIC + PROTECTED
 
 USER_FIELDS = {
-    "id", "email", "first_name", "last_name", "phone", "birthday", "photo_url", "address", "meta",
+    "id", "email", "email_verified", "first_name", "last_name", "phone", "birthday", "photo_url", "address", "meta",
     "role", "is_active", "created_at", "updated_at",
 }  # fmt: skip
 TOKEN_PAIR_FIELDS = {"access_token", "refresh_token", "token_type", "expires_in", "refresh_expires_in", "session_id"}

@@ -13,7 +13,11 @@ from tests.support.processes import free_port
 from tests.support.smtp import SmtpSink
 
 MESSAGE = EmailMessage(
-    to="ada@example.com", subject="Welcome aboard", text="Hello Ada,\n\nwelcome!\n", reference="welcome.42"
+    to="ada@example.com",
+    subject="Welcome aboard",
+    text="Hello Ada,\n\nwelcome!\n",
+    html="<p>Hello Ada,</p><p>welcome!</p>",
+    reference="welcome.42",
 )
 
 
@@ -30,9 +34,12 @@ async def test_a_message_arrives_whole(smtp: SmtpSink) -> None:
     assert received["Subject"] == "Welcome aboard"
     assert received["Message-ID"] == "<welcome.42@app.example>"
     assert received["Date"]
-    body = received.get_body()
-    assert body is not None
-    assert body.get_content() == "Hello Ada,\n\nwelcome!\n"
+    assert received.get_content_type() == "multipart/alternative"
+    text, html = received.get_body(("plain",)), received.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    assert text.get_content() == "Hello Ada,\n\nwelcome!\n"
+    assert html.get_content() == "<p>Hello Ada,</p><p>welcome!</p>\n"
 
 
 async def test_a_server_asking_to_try_later_is_unavailable_for_now(smtp: SmtpSink) -> None:

@@ -27,6 +27,8 @@ from uuid import UUID
 
 from app.application.auth.commands import AuthCommands
 from app.application.auth.dto import ClientInfo, TokenPair
+from app.application.auth.lifecycle import AccountLifecycle
+from app.application.auth.links import LinkPolicy
 from app.application.auth.policy import TokenPolicy
 from app.application.auth.ports import AccessClaims
 from app.application.auth.principal import Principal
@@ -39,7 +41,7 @@ from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import UserRead
 from app.bootstrap import Adapters, Limits, UseCases, build_use_cases
-from app.domain.auth.model import ApiKey, RefreshToken, Session
+from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session, TokenPurpose
 from app.domain.errors import EmailAlreadyRegistered, Unauthorized
 from app.domain.users.model import User
 from app.infrastructure.auth_cache import NoPrincipalCache
@@ -235,6 +237,7 @@ class FakeDatabase:
     sessions: dict[UUID, Session] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     api_keys: dict[UUID, ApiKey] = field(default_factory=dict)
+    account_tokens: dict[UUID, AccountToken] = field(default_factory=dict)
     inbox: dict[UUID, str] = field(default_factory=dict)
     sent_emails: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
 
@@ -257,8 +260,34 @@ class _Tables:
     sessions: _Table[UUID, Session]
     refresh_tokens: _Table[str, RefreshToken]
     api_keys: _Table[UUID, ApiKey]
+    account_tokens: _Table[UUID, AccountToken]
     inbox: _Table[UUID, str]
     sent_emails: _Table[tuple[UUID, str], datetime]
+
+
+class FakeAccountTokens:
+    def __init__(self, table: _Table[UUID, AccountToken]) -> None:
+        self._table = table
+
+    async def claim(self, token: AccountToken) -> bool:
+        if token.id in self._table:
+            return False
+        self._table.put(token.id, token)
+        return True
+
+    async def spend(self, token_hash: str, purpose: TokenPurpose, now: datetime) -> UUID | None:
+        for token in self._table.rows():
+            if token.token_hash == token_hash and token.purpose is purpose:
+                if token.spent_at is not None or token.expires_at <= now:
+                    return None
+                self._table.put(token.id, replace(token, spent_at=now))
+                return token.user_id
+        return None
+
+    async def spend_all(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
+        for token in self._table.rows():
+            if token.user_id == user_id and token.purpose is purpose and token.spent_at is None:
+                self._table.put(token.id, replace(token, spent_at=now))
 
 
 class FakeInbox:
@@ -317,6 +346,10 @@ class FakeUnitOfWork:
         return FakeRefreshTokenRepository(self._open().refresh_tokens)
 
     @property
+    def account_tokens(self) -> FakeAccountTokens:
+        return FakeAccountTokens(self._open().account_tokens)
+
+    @property
     def inbox(self) -> FakeInbox:
         return FakeInbox(self._open().inbox)
 
@@ -339,6 +372,7 @@ class FakeUnitOfWork:
             _Table(db.sessions),
             _Table(db.refresh_tokens),
             _Table(db.api_keys),
+            _Table(db.account_tokens),
             _Table(db.inbox),
             _Table(db.sent_emails),
         )
@@ -359,6 +393,7 @@ class FakeUnitOfWork:
         tables.sessions.publish()
         tables.refresh_tokens.publish()
         tables.api_keys.publish()
+        tables.account_tokens.publish()
         tables.inbox.publish()
         tables.sent_emails.publish()
 
@@ -471,6 +506,27 @@ class FakeEmailSender:
         self.sent.append(message)
 
 
+@dataclass
+class FakeAccountEmailJobs:
+    """Keeps the jobs it is asked to enqueue; a test runs them by calling the use case's job method."""
+
+    verifications: list[tuple[UUID, UUID]] = field(default_factory=list)
+    resets: list[tuple[str, UUID]] = field(default_factory=list)
+
+    async def send_email_verification(self, user_id: UUID, request_id: UUID) -> None:
+        self.verifications.append((user_id, request_id))
+
+    async def send_password_reset(self, email: str, request_id: UUID) -> None:
+        self.resets.append((email, request_id))
+
+
+#: Where unit-test links point, and how long they live.
+LINKS = LinkPolicy(
+    public_url="https://app.example",
+    ttls={TokenPurpose.EMAIL_VERIFICATION: timedelta(days=2), TokenPurpose.PASSWORD_RESET: timedelta(hours=1)},
+)
+
+
 class UnusedListing:
     """Listing is SQL through and through; it is tested on real databases, never on a fake."""
 
@@ -494,6 +550,7 @@ class Harness:
     policy: TokenPolicy = POLICY
     access_tokens: FakeAccessTokens = field(default_factory=FakeAccessTokens)
     emails: FakeEmailSender = field(default_factory=FakeEmailSender)
+    email_jobs: FakeAccountEmailJobs = field(default_factory=FakeAccountEmailJobs)
     use_cases: UseCases = field(init=False)
 
     def __post_init__(self) -> None:
@@ -507,6 +564,8 @@ class Harness:
                 listing=UnusedListing(),
                 cursors=CursorCodec(b"unit-test-cursor-key"),
                 email_sender=self.emails,
+                account_email_jobs=self.email_jobs,
+                links=LINKS,
                 clock=self.clock,
                 ids=self.ids,
                 policy=self.policy,
@@ -533,6 +592,10 @@ class Harness:
     @property
     def welcome_emails(self) -> WelcomeEmails:
         return self.use_cases.welcome_emails
+
+    @property
+    def lifecycle(self) -> AccountLifecycle:
+        return self.use_cases.account_lifecycle
 
     @property
     def session_purge(self) -> SessionPurge:

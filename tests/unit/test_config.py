@@ -52,6 +52,13 @@ def test_defaults_need_no_settings() -> None:
     assert (settings.access_token_ttl_seconds, settings.refresh_token_ttl_seconds) == (900, 1_209_600)
 
 
+def test_account_links_default_to_the_local_server_and_take_a_base_path() -> None:
+    defaults = _load()
+    assert (defaults.public_url, defaults.require_verified_email) == ("http://127.0.0.1:8000", False)
+    assert (defaults.email_verification_ttl_seconds, defaults.password_reset_ttl_seconds) == (172_800, 3600)
+    assert _load(PUBLIC_URL="https://example.org/accounts/").public_url == "https://example.org/accounts/"
+
+
 def test_values_are_parsed_to_their_types() -> None:
     settings = _load(PORT="9000", DEBUG="true", WORKERS="4", CORS_ORIGINS="https://a.example, https://b.example")
 
@@ -100,6 +107,14 @@ def test_values_are_parsed_to_their_types() -> None:
         ("REDIS_URL", "http://cache:6379"),
         ("REDIS_URL", "cache:6379"),
         ("SHOW_API_DOCS", "sometimes"),
+        ("REQUIRE_VERIFIED_EMAIL", "perhaps"),
+        ("PUBLIC_URL", "app.example.com"),
+        ("PUBLIC_URL", "ftp://app.example.com"),
+        ("PUBLIC_URL", "https://app.example.com/?x=1"),
+        ("PUBLIC_URL", "https://app.example.com/#top"),
+        ("PUBLIC_URL", "https:///path"),
+        ("EMAIL_VERIFICATION_TTL_SECONDS", "0"),
+        ("PASSWORD_RESET_TTL_SECONDS", "-60"),
     ],
 )
 def test_an_invalid_value_is_refused_naming_the_variable(variable: str, value: str) -> None:

@@ -19,6 +19,7 @@ from app.domain.events import DomainEvent
 from app.domain.users.events import (
     USER_EVENTS,
     UserDeactivated,
+    UserEmailVerified,
     UserEvent,
     UserPasswordChanged,
     UserProfileUpdated,
@@ -40,6 +41,7 @@ SAMPLES: list[UserEvent] = [
     UserDeactivated(user_id=USER_ID, occurred_at=NOW, reason="deleted"),
     UserPasswordChanged(user_id=USER_ID, occurred_at=NOW),
     UserRoleChanged(user_id=USER_ID, occurred_at=NOW, role="admin"),
+    UserEmailVerified(user_id=USER_ID, occurred_at=NOW),
 ]
 
 

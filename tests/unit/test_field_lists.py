@@ -20,11 +20,11 @@ from sqlalchemy.orm import DeclarativeBase
 
 from app.application.auth.dto import SessionRead
 from app.application.users.dto import AddressBody, AddressRead, AdminUserCreate, UserRead
-from app.domain.auth.model import ApiKey, RefreshToken, Session
+from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session, TokenPurpose
 from app.domain.users.model import PROFILE_FIELDS, User
 from app.domain.users.values import Address, Role
 from app.infrastructure.db.mapping import from_row, to_row
-from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
+from app.infrastructure.db.models import AccountTokenModel, ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
 from app.interfaces.grpc.v1 import users_pb2
 
 #: What an entity holds that is no column: the events it has yet to hand to the unit of work.
@@ -45,7 +45,13 @@ def _columns(model: type[DeclarativeBase]) -> set[str]:
 
 @pytest.mark.parametrize(
     ("entity", "model"),
-    [(User, UserModel), (Session, SessionModel), (ApiKey, ApiKeyModel), (RefreshToken, RefreshTokenModel)],
+    [
+        (User, UserModel),
+        (Session, SessionModel),
+        (ApiKey, ApiKeyModel),
+        (RefreshToken, RefreshTokenModel),
+        (AccountToken, AccountTokenModel),
+    ],
 )
 def test_every_stored_field_of_an_entity_is_a_column_of_its_table(
     entity: type[Any], model: type[DeclarativeBase]
@@ -95,6 +101,7 @@ def _user(**changes: Any) -> User:
             meta={"nested": {"list": [1, 2.5, None, True, "x"]}},
             role=Role.ADMIN,
             is_active=False,
+            email_verified=True,
             deleted_at=NOW + timedelta(days=1),
         ),
     ],
@@ -114,6 +121,21 @@ def test_a_session_comes_back_from_its_row_as_it_went_in() -> None:
     )
     session.revoke(NOW)
     assert from_row(SimpleNamespace(**to_row(session, tuple(_columns(SessionModel)))), Session) == session
+
+
+def test_an_account_token_goes_to_its_row_with_its_purpose_as_the_string_the_table_checks() -> None:
+    token = AccountToken(
+        id=UUID(int=3),
+        user_id=UUID(int=1),
+        purpose=TokenPurpose.PASSWORD_RESET,
+        token_hash="h" * 64,
+        created_at=NOW,
+        expires_at=NOW + timedelta(hours=1),
+    )
+    row = to_row(token, tuple(_columns(AccountTokenModel)))
+    assert row["purpose"] == "password_reset"
+    assert type(row["purpose"]) is str
+    assert from_row(SimpleNamespace(**row), AccountToken) == token
 
 
 def test_an_admin_created_user_s_profile_is_every_profile_field_of_the_body() -> None:

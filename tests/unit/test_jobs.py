@@ -172,6 +172,7 @@ def jobs_of(h: Harness, settings: Settings | None = None) -> Jobs:
     return Jobs(
         create_job_broker(settings),
         welcome_emails=h.welcome_emails,
+        account_lifecycle=h.lifecycle,
         session_purge=h.session_purge,
         purge_cron=settings.purge_sessions_cron,
         welcome_sweep_cron=settings.welcome_sweep_cron,

@@ -12,7 +12,7 @@ from app.application.auth.ports import AccessClaims, AccessTokenCodec, OpaqueTok
 from app.application.auth.principal import Principal
 from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
 from app.domain.auth.model import RefreshToken, Session
-from app.domain.errors import Forbidden, NotFound, Unauthorized
+from app.domain.errors import EmailNotVerified, Forbidden, NotFound, Unauthorized
 from app.domain.users.model import User
 
 _BAD_CREDENTIALS = "Invalid email or password"
@@ -33,14 +33,18 @@ class AuthCommands:
 
         Unknown email, wrong password and a disabled account take the same path (one hash
         verification) and raise the same error, so neither the answer nor its timing tells
-        which emails exist. The hash is checked outside any transaction so that a burst of
-        sign-ins does not hold database connections for the length of a hash.
+        which emails exist. With ``require_verified_email``, the right password for an
+        unverified address is refused as such (only who knows the password learns it). The
+        hash is checked outside any transaction so that a burst of sign-ins does not hold
+        database connections for the length of a hash.
         """
         async with self.uow() as uow:
             user = await uow.users.get_by_email(email.strip().lower())
         verified = await self.hasher.verify(user.password_hash if user else None, password)
         if user is None or not verified or not user.can_sign_in:
             raise Unauthorized(_BAD_CREDENTIALS)
+        if self.policy.require_verified_email and not user.email_verified:
+            raise EmailNotVerified()
         rehashed = await self.hasher.hash(password) if self.hasher.needs_rehash(user.password_hash or "") else None
 
         now = self.clock()

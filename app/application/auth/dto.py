@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from app.application.users.dto import TEXT_PATTERN, Input
+from app.application.users.dto import TEXT_PATTERN, Input, PasswordField
 from app.domain.auth.model import Session
 from app.domain.users.values import PASSWORD_MAX_LENGTH
 
@@ -24,6 +24,20 @@ OpaqueToken = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 class TokenRequestBody(Input):
     email: LoginEmail
     password: LoginPassword
+
+
+class EmailVerificationConfirmBody(Input):
+    token: OpaqueToken
+
+
+class PasswordResetBody(Input):
+    # Any string, as for sign-in: a malformed address is one without an account, answered alike.
+    email: LoginEmail
+
+
+class PasswordResetConfirmBody(Input):
+    token: OpaqueToken
+    new_password: PasswordField
 
 
 class TokenForm(Input):

@@ -1,4 +1,4 @@
-"""Token lifetimes, decided by settings and read by the use cases."""
+"""Token lifetimes and sign-in rules, decided by settings and read by the use cases."""
 
 from __future__ import annotations
 
@@ -10,3 +10,5 @@ from datetime import timedelta
 class TokenPolicy:
     access_ttl: timedelta
     refresh_ttl: timedelta
+    #: ``REQUIRE_VERIFIED_EMAIL``: the right password is not enough while the address is unverified.
+    require_verified_email: bool = False

@@ -53,6 +53,14 @@ class OpaqueTokens(Protocol):
     def hash(self, token: str) -> str: ...
 
 
+class AccountEmailJobs(Protocol):
+    """Enqueues the jobs that mail account links; each ``request_id`` is one email, however often its job runs."""
+
+    async def send_email_verification(self, user_id: UUID, request_id: UUID) -> None: ...
+
+    async def send_password_reset(self, email: str, request_id: UUID) -> None: ...
+
+
 #: What a caller authenticated with: a session (bearer tokens) or an API key.
 Credential = TypeVar("Credential", Session, ApiKey)
 

@@ -11,6 +11,7 @@ from app.application.ports import Clock, IdFactory, UnitOfWorkFactory
 from app.application.users.admins import end_access
 from app.application.users.dto import UserRead
 from app.application.validation import validate_fields
+from app.domain.auth.model import TokenPurpose
 from app.domain.errors import FieldError, NotFound, ValidationFailed
 from app.domain.users.model import User
 from app.domain.users.ports import UserRepository
@@ -46,7 +47,10 @@ class UserCommands:
         return UserRead.from_entity(user)
 
     async def change_password(self, principal: Principal, current_password: str, new_password: str) -> None:
-        """Set a new password and sign out every other device; this one stays signed in."""
+        """Set a new password and sign out every other device; this one stays signed in.
+
+        Outstanding password-reset links are spent: they were for the password now replaced.
+        """
         async with self.uow() as uow:
             stored = await _load(uow.users, principal)
         errors: list[FieldError] = []
@@ -65,6 +69,7 @@ class UserCommands:
             user.change_password(new_hash, now)
             await uow.users.save(user)
             await uow.sessions.revoke_all([user.id], now, keep=principal.session_id)
+            await uow.account_tokens.spend_all(user.id, TokenPurpose.PASSWORD_RESET, now)
             await uow.commit()
 
     async def deactivate(self, principal: Principal) -> None:

@@ -125,6 +125,7 @@ class AddressRead(msgspec.Struct, kw_only=True):
 class UserRead(msgspec.Struct, kw_only=True):
     id: UUID
     email: str
+    email_verified: bool
     first_name: str | None
     last_name: str | None
     phone: str | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from uuid import UUID
 
 
@@ -95,3 +96,27 @@ class ApiKey:
     def revoke(self, now: datetime) -> None:
         if self.revoked_at is None:
             self.revoked_at = now
+
+
+class TokenPurpose(StrEnum):
+    """What an account token proves when it is spent; a token of one purpose never serves another."""
+
+    EMAIL_VERIFICATION = "email_verification"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a name, not a secret
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountToken:
+    """A single-use secret sent by email (a verification or password-reset link), stored as its hash.
+
+    ``id`` is the request that asked for it, so the job that issues and mails it does so once
+    however often it runs (the second insert of one id is refused).
+    """
+
+    id: UUID
+    user_id: UUID
+    purpose: TokenPurpose
+    token_hash: str
+    created_at: datetime
+    expires_at: datetime
+    spent_at: datetime | None = None

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from app.domain.auth.model import ApiKey, RefreshToken, Session
+from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session, TokenPurpose
 from app.domain.users.model import User
 
 
@@ -63,3 +63,22 @@ class ApiKeyRepository(Protocol):
 
         Conditional, so that a busy key costs one write a minute, not one a request.
         """
+
+
+class AccountTokenRepository(Protocol):
+    async def claim(self, token: AccountToken) -> bool:
+        """Store a new token unless one with its id exists; False when it does (the job ran before).
+
+        Committed with the email's send, as ``SentEmails.claim``: of two runs of one job
+        exactly one stores its token and sends it.
+        """
+
+    async def spend(self, token_hash: str, purpose: TokenPurpose, now: datetime) -> UUID | None:
+        """Spend an unspent, unexpired token of this purpose in one conditional statement; its user's id.
+
+        ``None`` for an unknown, spent or expired token. Of two concurrent spends of one
+        token exactly one gets the id.
+        """
+
+    async def spend_all(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
+        """Spend every outstanding token of this purpose of the user (a reset link dies with the password)."""

@@ -50,10 +50,16 @@ class UserRoleChanged(UserEvent):
     role: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserEmailVerified(UserEvent):
+    type: ClassVar[str] = "user.email_verified"
+
+
 USER_EVENTS: tuple[type[UserEvent], ...] = (
     UserRegistered,
     UserProfileUpdated,
     UserDeactivated,
     UserPasswordChanged,
     UserRoleChanged,
+    UserEmailVerified,
 )

@@ -10,6 +10,7 @@ from uuid import UUID
 from app.domain.events import Aggregate
 from app.domain.users.events import (
     UserDeactivated,
+    UserEmailVerified,
     UserPasswordChanged,
     UserProfileUpdated,
     UserRegistered,
@@ -25,6 +26,7 @@ PROFILE_FIELDS = frozenset({"first_name", "last_name", "phone", "birthday", "pho
 class User(Aggregate):
     id: UUID
     email: str
+    email_verified: bool = False
     password_hash: str | None
     created_at: datetime
     updated_at: datetime
@@ -84,6 +86,15 @@ class User(Aggregate):
         self.password_hash = password_hash
         self.updated_at = now
         self.record(UserPasswordChanged(user_id=self.id, occurred_at=now))
+
+    def verify_email(self, now: datetime) -> bool:
+        """The owner proved the address is theirs; returns whether this changed anything."""
+        if self.email_verified:
+            return False
+        self.email_verified = True
+        self.updated_at = now
+        self.record(UserEmailVerified(user_id=self.id, occurred_at=now))
+        return True
 
     def upgrade_password_hash(self, password_hash: str) -> None:
         """The same password under stronger hashing parameters: nothing anyone else needs to hear."""

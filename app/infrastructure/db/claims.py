@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.infrastructure.db.models import InboxModel, SentEmailModel, UserModel
 
 
-def _dialect_insert(session: AsyncSession) -> Any:
+def dialect_insert(session: AsyncSession) -> Any:
     """The dialect's own INSERT, for ``ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite both have it)."""
     return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
@@ -31,7 +31,7 @@ class SqlInbox:
         # INSERT ... ON CONFLICT DO NOTHING: a concurrent claim of the same id waits for the
         # first to commit and then inserts nothing, so exactly one of them applies it.
         statement = (
-            _dialect_insert(self._db)(InboxModel)
+            dialect_insert(self._db)(InboxModel)
             .values(id=message_id, type=message_type, processed_at=now)
             .on_conflict_do_nothing(index_elements=[InboxModel.id])
             .returning(InboxModel.id)
@@ -47,7 +47,7 @@ class SqlSentEmails:
         # As for the inbox: a second claim of the same (user, kind) waits on the first one's
         # uncommitted row, then inserts nothing (it committed) or takes its place (it rolled back).
         statement = (
-            _dialect_insert(self._db)(SentEmailModel)
+            dialect_insert(self._db)(SentEmailModel)
             .values(user_id=user_id, kind=kind, sent_at=now)
             .on_conflict_do_nothing(index_elements=[SentEmailModel.user_id, SentEmailModel.kind])
             .returning(SentEmailModel.user_id)

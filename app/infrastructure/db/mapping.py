@@ -17,9 +17,9 @@ from uuid import UUID
 import msgspec
 from sqlalchemy.orm import DeclarativeBase
 
-from app.domain.auth.model import ApiKey, RefreshToken, Session
+from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session
 from app.domain.users.model import User
-from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
+from app.infrastructure.db.models import AccountTokenModel, ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
 
 #: Column values the database driver takes as they are; everything else becomes JSON's types.
 _AS_IS = (datetime, date, UUID)
@@ -37,6 +37,7 @@ USER_COLUMNS = stored_fields(User, UserModel)
 SESSION_COLUMNS = stored_fields(Session, SessionModel)
 API_KEY_COLUMNS = stored_fields(ApiKey, ApiKeyModel)
 REFRESH_TOKEN_COLUMNS = stored_fields(RefreshToken, RefreshTokenModel)
+ACCOUNT_TOKEN_COLUMNS = stored_fields(AccountToken, AccountTokenModel)
 
 
 def from_row(row: object, entity_type: type[Entity]) -> Entity:

@@ -13,14 +13,16 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase, UUIDv7Base
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, column, func
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, column, false, func
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.auth.model import TokenPurpose
 from app.domain.users.values import EMAIL_MAX_LENGTH, Role
 
 UQ_USERS_EMAIL = "uq_users_email"
 
 _ROLES = ", ".join(f"'{role.value}'" for role in Role)
+_PURPOSES = ", ".join(f"'{purpose.value}'" for purpose in TokenPurpose)
 
 
 class UserModel(UUIDv7AuditBase):
@@ -40,6 +42,7 @@ class UserModel(UUIDv7AuditBase):
     )
 
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    email_verified: Mapped[bool] = mapped_column(default=False, server_default=false())
     password_hash: Mapped[str | None] = mapped_column(String(255))
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))
@@ -115,3 +118,27 @@ class SentEmailModel(DefaultBase):
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class AccountTokenModel(UUIDv7Base):
+    """Single-use email links (verification, password reset), by their hash; the id is the request's."""
+
+    __tablename__ = "account_tokens"
+    __table_args__ = (
+        # The outstanding tokens of a user, which a new password spends.
+        Index(
+            "ix_account_tokens_user_id_purpose",
+            "user_id",
+            "purpose",
+            postgresql_where=column("spent_at").is_(None),
+            sqlite_where=column("spent_at").is_(None),
+        ),
+        CheckConstraint(f"purpose IN ({_PURPOSES})", name="purpose_known"),
+    )
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    spent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.application.ports import DependencyUnavailable
 from app.domain.errors import DomainError, EmailAlreadyRegistered
+from app.infrastructure.db.account_tokens import SqlAccountTokenRepository
 from app.infrastructure.db.auth_repositories import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlSessionRepository
 from app.infrastructure.db.claims import SqlInbox, SqlSentEmails
 from app.infrastructure.db.models import UQ_USERS_EMAIL
@@ -68,6 +69,10 @@ class SqlAlchemyUnitOfWork:
     @cached_property
     def api_keys(self) -> SqlApiKeyRepository:
         return SqlApiKeyRepository(self._session, self._changes)
+
+    @cached_property
+    def account_tokens(self) -> SqlAccountTokenRepository:
+        return SqlAccountTokenRepository(self._session)
 
     @cached_property
     def inbox(self) -> SqlInbox:

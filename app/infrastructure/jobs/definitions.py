@@ -12,9 +12,11 @@ from uuid import UUID
 import structlog
 from taskiq import AsyncBroker, TaskiqDepends
 
+from app.application.auth.lifecycle import AccountLifecycle
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
 from app.domain.users.events import UserRegistered
+from app.infrastructure.jobs.queue import SEND_EMAIL_VERIFICATION, SEND_PASSWORD_RESET
 from app.infrastructure.outbox.subscribers import CommittedEvents
 
 log = structlog.get_logger("app.jobs")
@@ -46,6 +48,22 @@ async def send_owed_welcome_emails(emails: WelcomeEmails = TaskiqDepends(), jobs
     return len(owed)
 
 
+async def send_email_verification(user_id: str, request_id: str, lifecycle: AccountLifecycle = TaskiqDepends()) -> bool:
+    """Mail a fresh verification link, once per request (see ``AccountLifecycle.send_email_verification``)."""
+    sent = await lifecycle.send_email_verification(UUID(user_id), UUID(request_id))
+    # "skipped": sent before, or the user is gone, deactivated or verified meanwhile.
+    log.info("verification_email_sent" if sent else "verification_email_skipped", user_id=user_id)
+    return sent
+
+
+async def send_password_reset(email: str, request_id: str, lifecycle: AccountLifecycle = TaskiqDepends()) -> bool:
+    """Mail a password-reset link if the address is a real, active account, once per request."""
+    sent = await lifecycle.send_password_reset(email, UUID(request_id))
+    # The address stays out of the log: which addresses have accounts is what the request hides.
+    log.info("password_reset_email_sent" if sent else "password_reset_email_skipped", request_id=request_id)
+    return sent
+
+
 async def purge_expired_sessions(purge: SessionPurge = TaskiqDepends()) -> int:
     """Delete ended sessions and their refresh tokens (see ``SessionPurge``)."""
     purged = await purge.purge()
@@ -61,13 +79,19 @@ class Jobs:
         broker: AsyncBroker,
         *,
         welcome_emails: WelcomeEmails,
+        account_lifecycle: AccountLifecycle,
         session_purge: SessionPurge,
         purge_cron: str,
         welcome_sweep_cron: str,
     ) -> None:
-        broker.add_dependency_context({WelcomeEmails: welcome_emails, SessionPurge: session_purge})
+        broker.add_dependency_context(
+            {WelcomeEmails: welcome_emails, AccountLifecycle: account_lifecycle, SessionPurge: session_purge}
+        )
         self.broker = broker
         self.send_welcome_email = broker.register_task(send_welcome_email, task_name="send_welcome_email")
+        # Enqueued by the use cases themselves, by name (``TaskiqAccountEmailJobs``).
+        self.send_email_verification = broker.register_task(send_email_verification, task_name=SEND_EMAIL_VERIFICATION)
+        self.send_password_reset = broker.register_task(send_password_reset, task_name=SEND_PASSWORD_RESET)
         # Read by the scheduler (``LabelScheduleSource``), each on its cron (PURGE_SESSIONS_CRON,
         # hourly by default; WELCOME_SWEEP_CRON, every ten minutes).
         self.purge_expired_sessions = broker.register_task(

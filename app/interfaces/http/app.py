@@ -16,6 +16,7 @@ from app.infrastructure.logging import configure_logging
 from app.infrastructure.setting_values import trusted_proxies
 from app.interfaces.cli import AdminCommandsPlugin
 from app.interfaces.http.allow import AllowEveryMethod
+from app.interfaces.http.controllers.account import AccountLifecycleController
 from app.interfaces.http.controllers.admin import AdminUsersController
 from app.interfaces.http.controllers.api_keys import ApiKeysController
 from app.interfaces.http.controllers.auth import AuthController, SignInController
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         route_handlers=[
             SignInController,
             AuthController,
+            AccountLifecycleController,
             ApiKeysController,
             MeController,
             AdminUsersController,

@@ -43,7 +43,8 @@ async def auth_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: Bas
     """Guard for the credential-accepting routes: one budget per client IP across all of them.
 
     Sharing the budget means a guesser cannot multiply attempts by switching between
-    ``/auth/tokens``, ``/auth/token`` and ``/auth/tokens/refresh``.
+    ``/auth/tokens``, ``/auth/token``, ``/auth/tokens/refresh`` and the email-verification
+    and password-reset routes.
     """
     container: Container = connection.app.state.container
     client = connection.client.host if connection.client else "unknown"
@@ -68,5 +69,6 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "users": Provide(lambda: container.users, use_cache=True, sync_to_thread=False),
         "administration": Provide(lambda: container.administration, use_cache=True, sync_to_thread=False),
         "api_keys": Provide(lambda: container.api_keys, use_cache=True, sync_to_thread=False),
+        "account_lifecycle": Provide(lambda: container.account_lifecycle, use_cache=True, sync_to_thread=False),
         "principal": Provide(provide_principal),
     }

@@ -95,8 +95,10 @@ class Problem(ProblemDetailsException):
         errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
         cause: BaseException | None = None,
+        code: str | None = None,
     ) -> None:
-        extra: dict[str, Any] = {"code": _CODES.get(status, f"http_{status}")}
+        # A domain error names its own code (``email_not_verified`` is a 403); others go by status.
+        extra: dict[str, Any] = {"code": code or _CODES.get(status, f"http_{status}")}
         if errors is not None:
             extra["errors"] = [{"field": e.field, "message": e.message} for e in errors]
         super().__init__(
@@ -153,7 +155,7 @@ def from_domain_error(exc: DomainError) -> Problem:
     status = status_for(_DOMAIN_STATUS, exc)
     errors = exc.errors if isinstance(exc, ValidationFailed) else None
     headers = _UNAUTHORIZED_HEADERS if status == 401 else None
-    return Problem(status, exc.detail, errors=errors, headers=headers)
+    return Problem(status, exc.detail, errors=errors, headers=headers, code=exc.code)
 
 
 def from_unavailable(exc: DependencyUnavailable) -> Problem:

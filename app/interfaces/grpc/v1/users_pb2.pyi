@@ -33,6 +33,7 @@ class User(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
+    EMAIL_VERIFIED_FIELD_NUMBER: _builtins.int
     FIRST_NAME_FIELD_NUMBER: _builtins.int
     LAST_NAME_FIELD_NUMBER: _builtins.int
     PHONE_FIELD_NUMBER: _builtins.int
@@ -46,6 +47,10 @@ class User(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     email: _builtins.str
+    email_verified: _builtins.bool
+    """Whether the owner confirmed the address through the link in their email (numbered
+    after the fields that came before it, declared where REST lists it).
+    """
     first_name: _builtins.str
     last_name: _builtins.str
     phone: _builtins.str
@@ -72,6 +77,7 @@ class User(_message.Message):
         *,
         id: _builtins.str = ...,
         email: _builtins.str = ...,
+        email_verified: _builtins.bool = ...,
         first_name: _builtins.str | None = ...,
         last_name: _builtins.str | None = ...,
         phone: _builtins.str | None = ...,
@@ -86,7 +92,7 @@ class User(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_birthday", b"_birthday", "_first_name", b"_first_name", "_last_name", b"_last_name", "_phone", b"_phone", "_photo_url", b"_photo_url", "address", b"address", "birthday", b"birthday", "first_name", b"first_name", "last_name", b"last_name", "meta", b"meta", "phone", b"phone", "photo_url", b"photo_url"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_birthday", b"_birthday", "_first_name", b"_first_name", "_last_name", b"_last_name", "_phone", b"_phone", "_photo_url", b"_photo_url", "address", b"address", "birthday", b"birthday", "created_at", b"created_at", "email", b"email", "first_name", b"first_name", "id", b"id", "is_active", b"is_active", "last_name", b"last_name", "meta", b"meta", "phone", b"phone", "photo_url", b"photo_url", "role", b"role", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_birthday", b"_birthday", "_first_name", b"_first_name", "_last_name", b"_last_name", "_phone", b"_phone", "_photo_url", b"_photo_url", "address", b"address", "birthday", b"birthday", "created_at", b"created_at", "email", b"email", "email_verified", b"email_verified", "first_name", b"first_name", "id", b"id", "is_active", b"is_active", "last_name", b"last_name", "meta", b"meta", "phone", b"phone", "photo_url", b"photo_url", "role", b"role", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__birthday: _TypeAlias = _typing.Literal["birthday"]  # noqa: Y015
     _WhichOneofArgType__birthday: _TypeAlias = _typing.Literal["_birthday", b"_birthday"]  # noqa: Y015

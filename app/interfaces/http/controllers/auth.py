@@ -25,7 +25,9 @@ def client_info(request: Request[Any, Any, Any]) -> ClientInfo:
 
 
 #: What a rate-limited credential check can answer besides its success.
-_SIGN_IN_PROBLEMS = problems(400, 401, 413, 422, 429)
+_REFRESH_PROBLEMS = problems(400, 401, 413, 422, 429)
+#: Signing in can also be refused for an unverified address (403 ``email_not_verified``, ``REQUIRE_VERIFIED_EMAIL``).
+_SIGN_IN_PROBLEMS = problems(400, 401, 403, 413, 422, 429)
 
 
 class SignInController(Controller):
@@ -76,7 +78,7 @@ class SignInController(Controller):
         "/tokens/refresh",
         operation_id="refreshTokens",
         status_code=200,
-        responses=_SIGN_IN_PROBLEMS,
+        responses=_REFRESH_PROBLEMS,
         summary="Rotate a refresh token; presenting a spent one revokes its session",
     )
     async def refresh(self, data: JSONBody[RefreshBody], auth: NamedDependency[AuthCommands]) -> TokenPair:
