@@ -591,7 +591,7 @@ async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(
         "BROKER_URL": broker_url,
         "SECRET_KEY": settings.secret_key,
         "REDIS_URL": "",
-        "LOG_LEVEL": "INFO",
+        "LOG_LEVEL": "DEBUG",
     }
     dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     database, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)

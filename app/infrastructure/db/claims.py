@@ -6,6 +6,7 @@ changes, so of two concurrent claims exactly one wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -37,6 +38,16 @@ class SqlInbox:
             .returning(InboxModel.id)
         )
         return (await self._db.execute(statement)).scalar_one_or_none() is not None
+
+    async def claim_many(self, claims: Sequence[tuple[UUID, str]], now: datetime) -> set[UUID]:
+        # One INSERT of many rows with the same ON CONFLICT DO NOTHING: RETURNING lists the new ones.
+        statement = (
+            _dialect_insert(self._db)(InboxModel)
+            .values([{"id": message_id, "type": kind, "processed_at": now} for message_id, kind in claims])
+            .on_conflict_do_nothing(index_elements=[InboxModel.id])
+            .returning(InboxModel.id)
+        )
+        return set((await self._db.scalars(statement)).all())
 
 
 class SqlSentEmails:

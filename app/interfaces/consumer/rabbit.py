@@ -3,7 +3,8 @@
 ``app.inbound`` is a quorum queue so that RabbitMQ counts redeliveries itself
 (``x-delivery-count``): the count survives consumer restarts and crashes, and a message
 whose consumer died mid-handler (its connection dropped, no ack) is delivered again.
-Up to ``CONSUMER_PREFETCH`` messages are handled at once.
+Up to ``CONSUMER_PREFETCH`` messages are held at once; those that arrive together are
+applied as one batch, in one transaction (``handling.Batches``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from faststream.rabbit.schemas import Channel
 
 from app.infrastructure.config import Settings
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
-from app.interfaces.consumer.handling import InboundHandler, StartupHook, log, raw_body
+from app.interfaces.consumer.handling import Batches, InboundHandler, StartupHook, log, raw_body
 from app.interfaces.consumer.spec import BrokerSpec
 
 INBOUND = RabbitQueue(INBOUND_QUEUE, queue_type=QueueType.QUORUM, durable=True)
@@ -25,6 +26,7 @@ DEAD_LETTER_TIMEOUT_SECONDS = 5.0
 
 def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings, spec: BrokerSpec) -> list[StartupHook]:
     """Consume ``app.inbound`` and describe ``app.events``; returns what to run once connected."""
+    batches = Batches(handler, max_size=settings.consumer_prefetch)
 
     async def consume(message: RabbitMessage) -> None:
         async def dead_letter(reason: str) -> None:
@@ -43,7 +45,7 @@ def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings,
             await message.nack(requeue=True)
 
         delivered_before = message.raw_message.headers.get("x-delivery-count", 0)
-        if await handler.settle(
+        if await batches.settle(
             message.body,
             deliveries_before=delivered_before if isinstance(delivered_before, int) else 0,
             dead_letter=dead_letter,
