@@ -122,6 +122,9 @@ class InboundMessages:
         admins_ended: set[UUID] = set()
         for round_ in _rounds(messages):
             merges = {payload.user_id: payload.meta for payload in round_ if isinstance(payload, MergeUserMeta)}
+            for patch in merges.values():
+                # Before any SQL: what PostgreSQL would refuse itself (NUL) must not read as an outage.
+                check_meta_or_poison(patch)
             if merges:
                 merged = await uow.users.merge_meta(merges, now)
                 for meta in merged.values():
@@ -132,8 +135,9 @@ class InboundMessages:
             reasons = {payload.user_id: payload.reason for payload in round_ if isinstance(payload, DeactivateUser)}
             if reasons:
                 ended = await uow.users.deactivate_many(reasons, now)
+                # As ``end_access`` asks for each: only a batch that ends an admin asks the database.
                 admins_ended.update(user_id for user_id, was_admin in ended.items() if was_admin)
-                if admins_ended and not await uow.users.another_active_admin(admins_ended):
+                if any(ended.values()) and not await uow.users.another_active_admin(admins_ended):
                     raise PoisonMessage(f"refused: {LAST_ADMIN}")
                 await uow.sessions.revoke_all(reasons, now)
                 uow.users.record(
