@@ -16,7 +16,7 @@ from uuid import UUID
 
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import false, func, insert, select, text, update
+from sqlalchemy import String, column, false, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.events import Aggregate, DomainEvent
@@ -37,9 +37,9 @@ _MERGE_META = text(
     UPDATE users AS u SET meta = u.meta || p.patch, updated_at = :now
     FROM jsonb_each(CAST(CAST(:patches AS text) AS jsonb)) AS p(id, patch)
     WHERE u.id = CAST(p.id AS uuid) AND u.deleted_at IS NULL AND u.meta || p.patch <> u.meta
-    RETURNING u.id, CAST(u.meta AS text)
+    RETURNING u.id, CAST(u.meta AS text) AS meta
     """
-)
+).columns(UserModel.id, column("meta", String))
 
 
 class _UserModels(SQLAlchemyAsyncRepository[UserModel]):

@@ -9,6 +9,8 @@ applied as one batch, in one transaction (``handling.Batches``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream import AckPolicy
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
@@ -16,7 +18,7 @@ from faststream.rabbit.schemas import Channel
 
 from app.infrastructure.config import Settings
 from app.infrastructure.messaging.publisher import DEAD_LETTER_QUEUE, EVENTS, INBOUND_QUEUE
-from app.interfaces.consumer.handling import Batches, InboundHandler, StartupHook, log, raw_body
+from app.interfaces.consumer.handling import Batches, InboundHandler, StartupHook, log
 from app.interfaces.consumer.spec import BrokerSpec
 
 INBOUND = RabbitQueue(INBOUND_QUEUE, queue_type=QueueType.QUORUM, durable=True)
@@ -24,11 +26,24 @@ DEAD_LETTERS = RabbitQueue(DEAD_LETTER_QUEUE, durable=True)
 DEAD_LETTER_TIMEOUT_SECONDS = 5.0
 
 
+async def the_message(message: RabbitMessage) -> RabbitMessage:
+    """The subscriber's decoder: the message itself, handed to the handler as its argument.
+
+    The handler needs the message (its body as it came, headers, acknowledgement). Asked
+    for through FastStream's ``Context``, it would be resolved in a worker thread for every
+    message (FastDepends runs synchronous resolvers there): a thread hop per message. Like
+    ``handling.raw_body``, this leaves every byte of the body to ``InboundHandler``.
+    """
+    return message
+
+
 def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings, spec: BrokerSpec) -> list[StartupHook]:
     """Consume ``app.inbound`` and describe ``app.events``; returns what to run once connected."""
     batches = Batches(handler, max_size=settings.consumer_prefetch)
 
-    async def consume(message: RabbitMessage) -> None:
+    async def consume(delivered: Any) -> None:
+        message: RabbitMessage = delivered  # see ``the_message``
+
         async def dead_letter(reason: str) -> None:
             log.warning("inbound_dead_lettered", reason=reason, message_id=message.message_id)
             await broker.publish(
@@ -57,7 +72,7 @@ def subscribe(broker: RabbitBroker, handler: InboundHandler, settings: Settings,
         INBOUND,
         channel=Channel(prefetch_count=settings.consumer_prefetch),
         ack_policy=AckPolicy.MANUAL,
-        decoder=raw_body,
+        decoder=the_message,
         title=INBOUND_QUEUE,
         description=spec.inbound,
     )(consume)
