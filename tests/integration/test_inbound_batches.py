@@ -12,20 +12,23 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select
 
 from app.application.auth.dto import ClientInfo
 from app.application.users.dto import META_MAX_BYTES
-from app.bootstrap import Container
+from app.bootstrap import Container, build_container
 from app.domain.errors import Unauthorized
 from app.infrastructure.db.models import InboxModel
 from app.infrastructure.outbox.model import OutboxModel
 from app.interfaces.consumer.handling import Delivery, InboundHandler
+from tests.conftest import alembic_config, make_settings
 from tests.integration.test_inbound import PASSWORD
 
 #: Sizes of the batches around a poison message: alone, with one neighbour, and a prefetch's worth.
@@ -268,3 +271,51 @@ async def test_batches_that_change_each_others_users_the_other_way_round_do_not_
         assert user.meta == {"m": 1}
         assert not user.is_active
     assert len(await events(container)) == 4 * pairs
+
+
+@pytest.fixture
+async def embedded(tmp_path: Path) -> AsyncIterator[Container]:
+    """A container on the embedded SQLite database, which has no ``jsonb ||`` and no row locks."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
+    container = build_container(make_settings(database_url))
+    try:
+        yield container
+    finally:
+        await container.close()
+
+
+async def test_on_embedded_sqlite_a_batch_applies_as_on_postgresql(embedded: Container) -> None:
+    merged, other, ended = [await new_user(embedded, {"keep": True}) for _ in range(3)]
+    messages = [
+        envelope("user.meta.merge", user_id=str(merged), meta={"step": 1}),
+        envelope("user.meta.merge", user_id=str(other), meta={"keep": True}),  # changes nothing
+        envelope("user.deactivate", user_id=str(ended), reason="fraud"),
+        envelope("user.meta.merge", user_id=str(merged), meta={"step": 2}),
+    ]
+    bodies = [body(message) for message in messages]
+
+    settlements, settled = await settle(embedded, [*bodies, bodies[0]])
+
+    assert all(settled)
+    assert not settlements.dead
+    assert (await embedded.administration.get(merged)).meta == {"keep": True, "step": 2}
+    assert (await embedded.administration.get(other)).meta == {"keep": True}
+    assert not (await embedded.administration.get(ended)).is_active
+    for message in messages:
+        assert await applied(embedded, message) == 1
+    assert [e["type"] for e in await events(embedded)] == [
+        "user.profile_updated",
+        "user.deactivated",
+        "user.profile_updated",
+    ]
+
+    # A poison message among others: dead-lettered with its reason, the others applied.
+    again = [envelope("user.meta.merge", user_id=str(user_id), meta={"again": 1}) for user_id in (merged, other)]
+    poison = body(await unknown_user(embedded))
+    settlements, settled = await settle(embedded, [body(again[0]), poison, body(again[1])])
+    assert all(settled)
+    assert list(settlements.dead) == [poison]
+    assert "unknown user" in settlements.dead[poison]
+    assert (await embedded.administration.get(other)).meta == {"keep": True, "again": 1}
+    assert (await embedded.administration.get(merged)).meta == {"keep": True, "step": 2, "again": 1}
