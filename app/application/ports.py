@@ -6,7 +6,7 @@ A context's own ports live with it (``app.application.auth.ports``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
@@ -33,6 +33,12 @@ class Inbox(Protocol):
 
         The claim commits with the change the message causes, so a message is applied
         at most once even if the consumer dies after the change and before the ack.
+        """
+
+    async def claim_many(self, claims: Sequence[tuple[UUID, str]], now: datetime) -> set[UUID]:
+        """Record many ``(message id, type)`` as applied in one statement; returns the ids newly claimed.
+
+        An id already claimed (or twice among ``claims``) is claimed once, as ``claim`` does.
         """
 
 

@@ -104,8 +104,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     welcome_sweep_cron: str = "*/10 * * * *"
     welcome_sweep_after_seconds: PositiveInt = 600
     consumer_max_retries: Annotated[int, msgspec.Meta(ge=0)] = 5
-    # RabbitMQ: inbound messages one consumer handles at once (unacknowledged deliveries).
-    consumer_prefetch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
+    # RabbitMQ: inbound messages one consumer holds at once (unacknowledged); those that arrive
+    # together are applied as one transaction, so this also bounds a batch.
+    consumer_prefetch: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 256
     # Redis streams: a message taken but not acknowledged for this long (its consumer died) is taken over.
     consumer_stale_seconds: Annotated[float, msgspec.Meta(gt=0)] = 60.0
     request_max_body_bytes: PositiveInt = 1_048_576

@@ -269,6 +269,28 @@ async def test_rabbitmq_applies_each_envelope_once_and_dead_letters_poison(
     assert (await container.administration.get(user_id)).meta == {"plan": "pro"}
 
 
+async def test_rabbitmq_dead_letters_poison_held_with_other_messages_and_applies_those(
+    settings: Settings, broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queued before the consumer starts, the messages reach it together, as one batch: each
+    poison is dead-lettered with the reason it has alone, every other message is applied once."""
+    users = [(await signed_up(container))[0] for _ in range(6)]
+    merges = [envelope("user.meta.merge", user_id=str(user_id), meta={"n": i}) for i, user_id in enumerate(users)]
+    ended, token = await signed_up(container)
+    deactivate = envelope("user.deactivate", user_id=str(ended), reason="fraud")
+    poisoned = poison()
+    queued = [*merges[:3], *({"body": body} for body in poisoned), deactivate, *merges[3:]]
+
+    for message in queued:
+        await rabbit_send(broker_url, message.get("body") or encoded(message), message.get("id"))
+    async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url):
+        assert_reasons(await rabbit_dead_letters(broker_url, len(poisoned)), poisoned)
+        await assert_applied_once(container, ended, token, deactivate["id"])
+        for i, (user_id, merge) in enumerate(zip(users, merges, strict=True)):
+            assert await applied_count(container, merge["id"]) == 1
+            assert (await container.administration.get(user_id)).meta == {"n": i}
+
+
 async def test_rabbitmq_dead_letters_every_undecodable_body_whatever_its_content_type(
     settings: Settings, broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -591,7 +613,7 @@ async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(
         "BROKER_URL": broker_url,
         "SECRET_KEY": settings.secret_key,
         "REDIS_URL": "",
-        "LOG_LEVEL": "INFO",
+        "LOG_LEVEL": "DEBUG",
     }
     dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     database, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
@@ -623,3 +645,57 @@ async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(
 
     assert await applied_count(container, deactivate["id"]) == 1
     assert await deactivation_events(container, user_id) == 1
+
+
+async def test_a_consumer_killed_mid_batch_loses_nothing_and_applies_each_message_once(
+    settings: Settings, broker_url: str, container: Container, tmp_path: Path
+) -> None:
+    """Messages queued together are one batch; its first user's row is held, so the batch waits
+    inside its transaction when the process is killed. The next consumer applies each once."""
+    locked, token = await signed_up(container)
+    others = [(await signed_up(container))[0] for _ in range(4)]
+    messages = [
+        envelope("user.deactivate", user_id=str(locked), reason="fraud"),
+        *(envelope("user.meta.merge", user_id=str(user_id), meta={"plan": "pro"}) for user_id in others),
+    ]
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "BROKER_URL": broker_url,
+        "SECRET_KEY": settings.secret_key,
+        "REDIS_URL": "",
+    }
+    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    database, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        lock = database.transaction()
+        await lock.start()
+        await database.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", locked)
+        for message in messages:
+            await rabbit_send(broker_url, encoded(message), message["id"])
+        async with started("consumer", env, tmp_path / "first.log") as first:
+            await blocked_on_the_row_lock(observer, first, tmp_path / "first.log")
+            await kill(first)
+        await lock.rollback()
+    finally:
+        await database.close()
+        await observer.close()
+    for message in messages:  # the killed transaction left nothing, of any message of the batch
+        assert await applied_count(container, message["id"]) == 0
+
+    async with started("consumer", env, tmp_path / "second.log") as second:
+        await assert_applied_once(container, locked, token, messages[0]["id"])
+
+        async def all_merged() -> bool:
+            metas = [(await container.administration.get(user_id)).meta for user_id in others]
+            return all(meta == {"plan": "pro"} for meta in metas)
+
+        await until(all_merged, "every merge", WITHIN_SECONDS)
+        await stop(second)
+
+    for message in messages:
+        assert await applied_count(container, message["id"]) == 1
+    async with container.engine.connect() as connection:
+        published = (await connection.execute(select(OutboxModel.envelope))).scalars().all()
+    assert sorted(e["data"]["user_id"] for e in published if e["type"] == "user.profile_updated") == sorted(
+        map(str, others)
+    )

@@ -605,7 +605,8 @@ async def test_after_a_database_restart_no_request_job_or_message_fails_on_a_sta
         running("serve", env, tmp_path) as client,
         private_server(grpc_settings) as rpc,
         started("worker", env, logs["worker"].path),
-        started("consumer", env, logs["consumer"].path),
+        # The consumer logs each message it applies at debug level.
+        started("consumer", {**env, "LOG_LEVEL": "DEBUG"}, logs["consumer"].path),
     ):
         # Every pool holds connections: sign-ups (API, gRPC, relays), an email (worker), a message (consumer).
         before = await sign_up(client, "before@example.com")

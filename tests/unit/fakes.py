@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -43,6 +43,7 @@ from app.application.users.dto import UserRead
 from app.bootstrap import Adapters, Limits, UseCases, build_use_cases
 from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session, TokenPurpose
 from app.domain.errors import EmailAlreadyRegistered, Unauthorized
+from app.domain.users.events import UserEvent
 from app.domain.users.model import User
 from app.infrastructure.auth_cache import NoPrincipalCache
 from app.infrastructure.security.tokens import Sha256OpaqueTokens
@@ -128,6 +129,31 @@ class FakeUserRepository:
     async def save_many(self, users: Sequence[User]) -> None:
         for user in users:
             await self.save(user)
+
+    async def lock(self, user_ids: Collection[UUID]) -> set[UUID]:
+        return {user.id for user in await self.get_many(user_ids)}
+
+    async def merge_meta(self, patches: Mapping[UUID, dict[str, Any]], now: datetime) -> dict[UUID, dict[str, Any]]:
+        merged: dict[UUID, dict[str, Any]] = {}
+        for user in await self.get_many(patches):
+            if user.update_profile({"meta": {**user.meta, **patches[user.id]}}, now):
+                user.pull_events()  # the caller records them
+                await self.save(user)
+                merged[user.id] = user.meta
+        return merged
+
+    async def deactivate_many(self, user_ids: Collection[UUID], now: datetime) -> dict[UUID, bool]:
+        ended: dict[UUID, bool] = {}
+        for user in await self.get_many(user_ids):
+            was_admin = user.is_active_admin
+            if user.set_active(False, now):
+                user.pull_events()  # the caller records them
+                await self.save(user)
+                ended[user.id] = was_admin
+        return ended
+
+    def record(self, events: Iterable[UserEvent]) -> None:
+        """The fake database keeps no outbox."""
 
 
 class FakeSessionRepository:
@@ -299,6 +325,9 @@ class FakeInbox:
             return False
         self._table.put(message_id, message_type)
         return True
+
+    async def claim_many(self, claims: Sequence[tuple[UUID, str]], now: datetime) -> set[UUID]:
+        return {message_id for message_id, message_type in claims if await self.claim(message_id, message_type, now)}
 
 
 class FakeSentEmails:

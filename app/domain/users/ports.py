@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Protocol
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 from uuid import UUID
 
+from app.domain.users.events import UserEvent
 from app.domain.users.model import User
 
 
@@ -49,3 +51,31 @@ class UserRepository(Protocol):
 
     async def save_many(self, users: Sequence[User]) -> None:
         """Stage changes to many loaded users without a round trip per user."""
+
+    async def lock(self, user_ids: Collection[UUID]) -> set[UUID]:
+        """Lock the (not soft-deleted) users among ``user_ids`` until the unit of work ends; returns their ids.
+
+        Rows are locked in id order, so two units of work locking overlapping sets wait for
+        each other instead of deadlocking. The set-based changes below expect their users locked.
+        """
+
+    async def merge_meta(self, patches: Mapping[UUID, dict[str, Any]], now: datetime) -> dict[UUID, dict[str, Any]]:
+        """Merge each patch into its user's ``meta`` (top-level keys, the patch's win) in one statement.
+
+        Returns the merged ``meta`` of each user it changed; a patch that changes nothing
+        leaves its user as it was. The caller checks the results' bounds and rolls back if
+        one breaks them. Events are the caller's to ``record``.
+        """
+
+    async def deactivate_many(self, user_ids: Collection[UUID], now: datetime) -> dict[UUID, bool]:
+        """Deactivate the active users among ``user_ids`` in one statement.
+
+        Returns, for each user it changed, whether it was an admin (an active admin before),
+        so that the caller can keep the last one. Events are the caller's to ``record``.
+        """
+
+    def record(self, events: Iterable[UserEvent]) -> None:
+        """Write the events of set-based changes with the transaction, and retire their users' cached authentication.
+
+        Changes made through an entity are recorded by ``save``; these were made in SQL.
+        """

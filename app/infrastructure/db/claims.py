@@ -6,11 +6,12 @@ changes, so of two concurrent claims exactly one wins.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,16 @@ from app.infrastructure.db.models import InboxModel, SentEmailModel, UserModel
 def dialect_insert(session: AsyncSession) -> Any:
     """The dialect's own INSERT, for ``ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite both have it)."""
     return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+_CLAIM_MANY = text(
+    """
+    INSERT INTO inbox (id, type, processed_at)
+    SELECT claim.id, claim.type, :now FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS text[])) AS claim(id, type)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """
+).columns(InboxModel.id)
 
 
 class SqlInbox:
@@ -37,6 +48,22 @@ class SqlInbox:
             .returning(InboxModel.id)
         )
         return (await self._db.execute(statement)).scalar_one_or_none() is not None
+
+    async def claim_many(self, claims: Sequence[tuple[UUID, str]], now: datetime) -> set[UUID]:
+        # One INSERT of many rows with the same ON CONFLICT DO NOTHING: RETURNING lists the new ones.
+        # On PostgreSQL the rows travel as two arrays, so the statement has one shape (prepared
+        # once) whatever the batch's size; a VALUES list would be compiled again for every size.
+        if self._db.get_bind().dialect.name == "postgresql":
+            ids, kinds = zip(*claims, strict=True)
+            rows = await self._db.execute(_CLAIM_MANY, {"ids": list(ids), "kinds": list(kinds), "now": now})
+            return set(rows.scalars())
+        statement = (
+            _dialect_insert(self._db)(InboxModel)
+            .values([{"id": message_id, "type": kind, "processed_at": now} for message_id, kind in claims])
+            .on_conflict_do_nothing(index_elements=[InboxModel.id])
+            .returning(InboxModel.id)
+        )
+        return set((await self._db.scalars(statement)).all())
 
 
 class SqlSentEmails:

@@ -8,15 +8,19 @@ repositories are in ``auth_repositories``, the once-only claims in ``claims``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import false, func, insert, select, update
+from sqlalchemy import String, column, false, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.events import Aggregate, DomainEvent
+from app.domain.users.events import UserEvent
 from app.domain.users.model import User
 from app.domain.users.values import Role
 from app.infrastructure.db.mapping import USER_COLUMNS, to_row, user_from_model
@@ -24,6 +28,18 @@ from app.infrastructure.db.models import UserModel
 
 #: The transaction-level advisory lock that serializes the checks for a remaining admin ("admins").
 ADMIN_CHECK_LOCK = int.from_bytes(b"admins")
+
+#: ``meta || patch`` for many users at once: the patches travel as one JSON object keyed by
+#: user id (text cast to ``jsonb``, so no driver codec is involved); users whose ``meta`` it
+#: would not change are left alone. PostgreSQL only, like the consumer's batches that use it.
+_MERGE_META = text(
+    """
+    UPDATE users AS u SET meta = u.meta || p.patch, updated_at = :now
+    FROM jsonb_each(CAST(CAST(:patches AS text) AS jsonb)) AS p(id, patch)
+    WHERE u.id = CAST(p.id AS uuid) AND u.deleted_at IS NULL AND u.meta || p.patch <> u.meta
+    RETURNING u.id, CAST(u.meta AS text) AS meta
+    """
+).columns(UserModel.id, column("meta", String))
 
 
 class _UserModels(SQLAlchemyAsyncRepository[UserModel]):
@@ -120,3 +136,48 @@ class SqlUserRepository:
         # ORM bulk UPDATE by primary key: executemany of one statement, not a round trip per row.
         await self._db.execute(update(UserModel), [to_row(user, USER_COLUMNS) for user in users])
         self._changes.record(users)
+
+    async def lock(self, user_ids: Collection[UUID]) -> set[UUID]:
+        statement = (
+            select(UserModel.id)
+            .where(UserModel.id.in_(user_ids), UserModel.deleted_at.is_(None))
+            .order_by(UserModel.id)
+            .with_for_update()
+        )
+        return set((await self._db.scalars(statement)).all())
+
+    async def merge_meta(self, patches: Mapping[UUID, dict[str, Any]], now: datetime) -> dict[UUID, dict[str, Any]]:
+        if self._db.get_bind().dialect.name != "postgresql":
+            return await self._merge_meta_each(patches, now)
+        document = msgspec.json.encode({str(user_id): patch for user_id, patch in patches.items()}).decode()
+        rows = await self._db.execute(_MERGE_META, {"patches": document, "now": now})
+        return {user_id: msgspec.json.decode(meta) for user_id, meta in rows.tuples()}
+
+    async def _merge_meta_each(
+        self, patches: Mapping[UUID, dict[str, Any]], now: datetime
+    ) -> dict[UUID, dict[str, Any]]:
+        """SQLite (one writer at a time, embedded use) has no ``jsonb ||``: read, merge, write back."""
+        merged: dict[UUID, dict[str, Any]] = {}
+        rows = await self._db.execute(select(UserModel.id, UserModel.meta).where(UserModel.id.in_(patches)))
+        for user_id, meta in rows.tuples():
+            if (new := {**meta, **patches[user_id]}) != meta:
+                await self._db.execute(
+                    update(UserModel).where(UserModel.id == user_id).values(meta=new, updated_at=now)
+                )
+                merged[user_id] = new
+        return merged
+
+    async def deactivate_many(self, user_ids: Collection[UUID], now: datetime) -> dict[UUID, bool]:
+        statement = (
+            update(UserModel)
+            .where(UserModel.id.in_(user_ids), UserModel.is_active.is_(True), UserModel.deleted_at.is_(None))
+            .values(is_active=False, updated_at=now)
+            .returning(UserModel.id, UserModel.role)
+        )
+        rows = await self._db.execute(statement, execution_options={"synchronize_session": False})
+        return {user_id: role == Role.ADMIN.value for user_id, role in rows.tuples()}
+
+    def record(self, events: Iterable[UserEvent]) -> None:
+        for event in events:
+            self._changes.events.append(event)
+            self._changes.touched_users.add(event.user_id)

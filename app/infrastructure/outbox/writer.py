@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import uuid_utils.compat as uuid_utils
 from sqlalchemy import insert, text
@@ -12,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.events import DomainEvent
 from app.infrastructure.outbox.envelope import envelope
 from app.infrastructure.outbox.model import OutboxModel
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 #: Wakes relays in other processes at commit time (delivered only if the transaction commits).
 OUTBOX_CHANNEL = "app_outbox"
@@ -28,7 +31,8 @@ async def write_events(session: AsyncSession, events: Sequence[DomainEvent]) -> 
     Whatever aggregate recorded them: each row names its event's type and aggregate id, and
     carries the envelope the relay hands over as it is.
     """
-    await session.execute(insert(OutboxModel), [_row(event) for event in events])
+    # The table, not the mapped class: a Core executemany, without the ORM's bulk-insert bookkeeping.
+    await session.execute(insert(cast("Table", OutboxModel.__table__)), [_row(event) for event in events])
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
 
