@@ -58,7 +58,7 @@ class SqlInbox:
             rows = await self._db.execute(_CLAIM_MANY, {"ids": list(ids), "kinds": list(kinds), "now": now})
             return set(rows.scalars())
         statement = (
-            _dialect_insert(self._db)(InboxModel)
+            dialect_insert(self._db)(InboxModel)
             .values([{"id": message_id, "type": kind, "processed_at": now} for message_id, kind in claims])
             .on_conflict_do_nothing(index_elements=[InboxModel.id])
             .returning(InboxModel.id)
