@@ -9,6 +9,10 @@ from collections.abc import AsyncIterator, Callable, Collection
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError
+
+#: How long to wait before consuming again on a connection that is still reconnecting.
+_RECONSUME_SECONDS = 0.5
 
 
 @contextlib.asynccontextmanager
@@ -59,10 +63,20 @@ async def arriving(queue: AbstractQueue, seconds: float) -> list[AbstractIncomin
 async def _consume(
     queue: AbstractQueue, got: list[AbstractIncomingMessage], within: float, enough: Callable[[], bool]
 ) -> None:
-    """Acknowledge and append each delivery to ``got`` until ``enough()``; ``TimeoutError`` after ``within`` s."""
-    async with asyncio.timeout(within), queue.iterator() as incoming:
-        async for message in incoming:
-            await message.ack()
-            got.append(message)
-            if enough():
-                return
+    """Acknowledge and append each delivery to ``got`` until ``enough()``; ``TimeoutError`` after ``within`` s.
+
+    Right after a broker restart the robust connection may not have reconnected yet (it
+    waits between attempts), so a consume that finds it closed is tried again, as a
+    subscriber's would be, until the time is up.
+    """
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                async with queue.iterator() as incoming:
+                    async for message in incoming:
+                        await message.ack()
+                        got.append(message)
+                        if enough():
+                            return
+            except (AMQPConnectionError, ChannelInvalidStateError, ConnectionError):
+                await asyncio.sleep(_RECONSUME_SECONDS)
