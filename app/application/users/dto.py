@@ -165,8 +165,11 @@ def _check_json_document(value: Any, *, path: str, depth: int) -> None:
     and numbers that some transport or store would not give back as written."""
     if depth > META_MAX_DEPTH:
         raise _meta_error(path, f"Nested deeper than {META_MAX_DEPTH} levels")
-    if isinstance(value, str) and "\x00" in value:
-        raise _meta_error(path, "Text must not contain NUL characters")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise _meta_error(path, "Text must not contain NUL characters")
+        if not _is_unicode_text(value):
+            raise _meta_error(path, "Text must be valid Unicode (no lone surrogates)")
     # NaN fails every comparison, so it is refused with the infinities.
     if isinstance(value, int | float) and not isinstance(value, bool) and not abs(value) <= META_MAX_NUMBER:
         raise _meta_error(path, f"Numbers must lie within ±{META_MAX_NUMBER}")
@@ -174,6 +177,18 @@ def _check_json_document(value: Any, *, path: str, depth: int) -> None:
     for key, child in children:
         _check_json_document(key, path=path, depth=depth)
         _check_json_document(child, path=f"{path}.{key}", depth=depth + 1)
+
+
+def _is_unicode_text(text: str) -> bool:
+    """Whether ``text`` holds no lone surrogate: JSON decoders refuse one, but a caller in
+    this process can pass any ``str``, and UTF-8 (every store and transport) cannot carry it."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _meta_error(path: str, message: str) -> ValidationFailed:
