@@ -104,8 +104,8 @@ async def _cursor_at(engine: Any, cursors: CursorCodec, depth: int) -> str:
 async def _plan(container: Any, cursors: CursorCodec, params: dict[str, str]) -> list[str]:
     """EXPLAIN ANALYZE of the page statement, with the values bound (a custom plan, as served)."""
     query = parse_list_query({k: [v] for k, v in {"limit": "50", **params}.items()}, USER_LISTING, cursors)
-    base = select(UserModel.id).where(UserModel.deleted_at.is_(None))
-    listing: SqlUserListing = container.administration._listing
+    base = select(UserModel.__table__.c.id).where(UserModel.deleted_at.is_(None))
+    listing: SqlUserListing = container.administration.listing
     statement = listing.rows.statement(base, query)
     compiled = statement.compile(container.engine, compile_kwargs={"literal_binds": True})
     async with container.engine.connect() as connection:

@@ -20,12 +20,21 @@ from app.infrastructure.db.mapping import (
     API_KEY_COLUMNS,
     REFRESH_TOKEN_COLUMNS,
     SESSION_COLUMNS,
+    USER_COLUMNS,
+    from_columns,
     from_row,
+    row_columns,
     to_row,
-    user_from_model,
 )
 from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
 from app.infrastructure.db.repositories import PendingChanges
+
+#: An authentication's lookup reads Core rows of these columns, not ORM entities: it runs on
+#: every request that misses the authentication cache.
+_SESSION_ROW = row_columns(SessionModel, SESSION_COLUMNS)
+_API_KEY_ROW = row_columns(ApiKeyModel, API_KEY_COLUMNS)
+_USER_ROW = row_columns(UserModel, USER_COLUMNS)
+_USERS = UserModel.__table__
 
 
 class _SessionModels(SQLAlchemyAsyncRepository[SessionModel]):
@@ -51,16 +60,17 @@ class SqlSessionRepository:
         return from_row(model, Session) if model else None
 
     async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
+        sessions = SessionModel.__table__
         statement = (
-            select(SessionModel, UserModel)
-            .join(UserModel, UserModel.id == SessionModel.user_id)
-            .where(SessionModel.id == session_id, UserModel.deleted_at.is_(None))
+            select(*_SESSION_ROW, *_USER_ROW)
+            .select_from(sessions)
+            .join(_USERS, _USERS.c.id == sessions.c.user_id)
+            .where(sessions.c.id == session_id, _USERS.c.deleted_at.is_(None))
         )
         row = (await self._db.execute(statement)).one_or_none()
         if row is None:
             return None
-        session_model, user_model = row
-        return from_row(session_model, Session), user_from_model(user_model)
+        return from_columns(row, _SESSION_ROW, Session), from_columns(row, _USER_ROW, User)
 
     async def add(self, session: Session) -> None:
         await self._models.add(SessionModel(**to_row(session, SESSION_COLUMNS)), auto_refresh=False)
@@ -159,16 +169,17 @@ class SqlApiKeyRepository:
         return [from_row(model, ApiKey) for model in models]
 
     async def get_with_user(self, prefix: str) -> tuple[ApiKey, User] | None:
+        keys = ApiKeyModel.__table__
         statement = (
-            select(ApiKeyModel, UserModel)
-            .join(UserModel, UserModel.id == ApiKeyModel.user_id)
-            .where(ApiKeyModel.prefix == prefix, UserModel.deleted_at.is_(None))
+            select(*_API_KEY_ROW, *_USER_ROW)
+            .select_from(keys)
+            .join(_USERS, _USERS.c.id == keys.c.user_id)
+            .where(keys.c.prefix == prefix, _USERS.c.deleted_at.is_(None))
         )
         row = (await self._db.execute(statement)).one_or_none()
         if row is None:
             return None
-        key_model, user_model = row
-        return from_row(key_model, ApiKey), user_from_model(user_model)
+        return from_columns(row, _API_KEY_ROW, ApiKey), from_columns(row, _USER_ROW, User)
 
     async def touch(self, key_id: UUID, now: datetime, *, unless_since: datetime) -> None:
         await self._db.execute(
