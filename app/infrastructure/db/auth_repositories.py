@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Column, Select, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
 
 from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.users.model import User
@@ -29,12 +31,27 @@ from app.infrastructure.db.mapping import (
 from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
 from app.infrastructure.db.repositories import PendingChanges
 
-#: An authentication's lookup reads Core rows of these columns, not ORM entities: it runs on
-#: every request that misses the authentication cache.
+#: An authentication's lookup reads Core rows of these columns, not ORM entities, with
+#: statements built once (only the bound value changes): it runs on every request that
+#: misses the authentication cache.
 _SESSION_ROW = row_columns(SessionModel, SESSION_COLUMNS)
 _API_KEY_ROW = row_columns(ApiKeyModel, API_KEY_COLUMNS)
 _USER_ROW = row_columns(UserModel, USER_COLUMNS)
-_USERS = UserModel.__table__
+
+
+def _with_user(entity_row: tuple[Column[Any], ...], model: type[DeclarativeBase], key: str) -> Select[Any]:
+    """``model``'s row whose ``key`` is the bound parameter of that name, with its live user's row."""
+    table, users = model.__table__, UserModel.__table__
+    return (
+        select(*entity_row, *_USER_ROW)
+        .select_from(table)
+        .join(users, users.c.id == table.c.user_id)
+        .where(table.c[key] == bindparam(key), users.c.deleted_at.is_(None))
+    )
+
+
+_SESSION_WITH_USER = _with_user(_SESSION_ROW, SessionModel, "id")
+_API_KEY_WITH_USER = _with_user(_API_KEY_ROW, ApiKeyModel, "prefix")
 
 
 class _SessionModels(SQLAlchemyAsyncRepository[SessionModel]):
@@ -60,14 +77,7 @@ class SqlSessionRepository:
         return from_row(model, Session) if model else None
 
     async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
-        sessions = SessionModel.__table__
-        statement = (
-            select(*_SESSION_ROW, *_USER_ROW)
-            .select_from(sessions)
-            .join(_USERS, _USERS.c.id == sessions.c.user_id)
-            .where(sessions.c.id == session_id, _USERS.c.deleted_at.is_(None))
-        )
-        row = (await self._db.execute(statement)).one_or_none()
+        row = (await self._db.execute(_SESSION_WITH_USER, {"id": session_id})).one_or_none()
         if row is None:
             return None
         return from_columns(row, _SESSION_ROW, Session), from_columns(row, _USER_ROW, User)
@@ -169,14 +179,7 @@ class SqlApiKeyRepository:
         return [from_row(model, ApiKey) for model in models]
 
     async def get_with_user(self, prefix: str) -> tuple[ApiKey, User] | None:
-        keys = ApiKeyModel.__table__
-        statement = (
-            select(*_API_KEY_ROW, *_USER_ROW)
-            .select_from(keys)
-            .join(_USERS, _USERS.c.id == keys.c.user_id)
-            .where(keys.c.prefix == prefix, _USERS.c.deleted_at.is_(None))
-        )
-        row = (await self._db.execute(statement)).one_or_none()
+        row = (await self._db.execute(_API_KEY_WITH_USER, {"prefix": prefix})).one_or_none()
         if row is None:
             return None
         return from_columns(row, _API_KEY_ROW, ApiKey), from_columns(row, _USER_ROW, User)
