@@ -218,7 +218,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         access_tokens=JwtAccessTokenCodec(settings.secret_key, policy.access_ttl),
         secrets=Sha256OpaqueTokens(),
         principal_cache=principal_cache,
-        listing=SqlUserListing(session_factory, cursors),
+        listing=SqlUserListing(engine, cursors),
         cursors=cursors,
         email_sender=create_email_sender(settings),
         account_email_jobs=TaskiqAccountEmailJobs(job_broker),

@@ -15,16 +15,16 @@ from uuid import UUID, uuid4
 
 import pytest
 from alembic import command
+from sqlalchemy import Row as ResultRow
 from sqlalchemy import delete, func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.application.listing import CursorCodec, FieldKind, FieldSpec, Ordering, ResourceSpec, parse_list_query
 from app.application.users.listing import USER_LISTING
 from app.bootstrap import Container
-from app.infrastructure.db.engine import create_engine, create_session_factory
+from app.infrastructure.db.engine import create_engine
 from app.infrastructure.db.listing import SqlListing
 from app.infrastructure.db.models import UserModel
-from app.infrastructure.db.user_listing import UserRows
 from tests.conftest import alembic_config, make_settings
 
 CURSORS = CursorCodec(b"listing-test-key" * 2)
@@ -87,16 +87,16 @@ async def insert_users(engine: AsyncEngine, rows: Sequence[Row]) -> None:
         await connection.execute(insert(UserModel), list(rows))
 
 
-async def page(engine: AsyncEngine, params: Params) -> tuple[list[UserModel], int | None, str | None]:
+async def page(engine: AsyncEngine, params: Params) -> tuple[list[ResultRow[Any]], int | None, str | None]:
     """One listing call as the users listing makes it: parse, then a page of live rows."""
     query = parse_list_query(params, USER_LISTING, CURSORS)
-    base = select(UserModel).where(UserModel.deleted_at.is_(None))
-    result = await listing(create_session_factory(engine)).page(base, query)
+    base = select(UserModel.__table__).where(UserModel.deleted_at.is_(None))
+    result = await listing(engine).page(base, query)
     return result.items, result.total, result.next_cursor
 
 
-def listing(session_factory: async_sessionmaker[AsyncSession]) -> SqlListing[UserModel]:
-    return SqlListing(USER_LISTING, UserRows, session_factory, CURSORS)
+def listing(engine: AsyncEngine) -> SqlListing:
+    return SqlListing(USER_LISTING, UserModel, engine, CURSORS)
 
 
 async def emails(engine: AsyncEngine, params: Params) -> set[str]:
@@ -106,7 +106,7 @@ async def emails(engine: AsyncEngine, params: Params) -> set[str]:
 
 
 def test_every_declared_field_has_a_column_of_the_users_table(container: Container) -> None:
-    users = listing(create_session_factory(container.engine))
+    users = listing(container.engine)
     for name in USER_LISTING.fields:
         assert {str(table) for table in select(users.column(name)).get_final_froms()} == {"users"}, name
     for document in USER_LISTING.json_fields:
@@ -433,13 +433,13 @@ RANKED = ResourceSpec.of(
 async def test_an_enum_sorts_and_walks_by_rank(engine: AsyncEngine, descending: bool) -> None:
     rows = [user(f"ranked{i}@example.com", role=["admin", "user"][i % 2]) for i in range(9)]
     await insert_users(engine, rows)
-    ranked = SqlListing[UserModel](RANKED, UserRows, create_session_factory(engine), CURSORS)
+    ranked = SqlListing(RANKED, UserModel, engine, CURSORS)
     order_by = "-role" if descending else "role"
-    seen: list[UserModel] = []
+    seen: list[ResultRow[Any]] = []
     cursor: str | None = None
     while True:
         params = {"order_by": order_by, "limit": "2", **({"cursor": cursor} if cursor else {})}
-        result = await ranked.page(select(UserModel), parse_list_query(params, RANKED, CURSORS))
+        result = await ranked.page(select(UserModel.__table__), parse_list_query(params, RANKED, CURSORS))
         seen.extend(result.items)
         if (cursor := result.next_cursor) is None:
             break
@@ -515,7 +515,7 @@ async def test_a_cursor_page_is_counted_too(engine: AsyncEngine) -> None:
 
 def pg_listing_sql(params: Params, container: Container) -> str:
     query = parse_list_query(params, USER_LISTING, CURSORS)
-    statement = listing(create_session_factory(container.engine)).statement(select(UserModel), query)
+    statement = listing(container.engine).statement(select(UserModel.__table__), query)
     return str(statement.compile(dialect=container.engine.dialect))
 
 
@@ -525,7 +525,7 @@ async def test_a_cursor_page_has_no_offset_and_walks_the_created_at_index(contai
     _, _, cursor = await page(container.engine, {"limit": "5"})
     assert cursor is not None
     query = parse_list_query({"limit": "5", "cursor": cursor}, USER_LISTING, CURSORS)
-    statement = listing(create_session_factory(container.engine)).statement(select(UserModel), query)
+    statement = listing(container.engine).statement(select(UserModel.__table__), query)
     assert "OFFSET" not in pg_listing_sql({"limit": "5", "cursor": cursor}, container)
     assert "(users.created_at, users.id) <" in pg_listing_sql({"limit": "5", "cursor": cursor}, container)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Column, Select, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
 
 from app.domain.auth.model import ApiKey, RefreshToken, Session
 from app.domain.users.model import User
@@ -20,12 +22,36 @@ from app.infrastructure.db.mapping import (
     API_KEY_COLUMNS,
     REFRESH_TOKEN_COLUMNS,
     SESSION_COLUMNS,
+    USER_COLUMNS,
+    from_columns,
     from_row,
+    row_columns,
     to_row,
-    user_from_model,
 )
 from app.infrastructure.db.models import ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
 from app.infrastructure.db.repositories import PendingChanges
+
+#: An authentication's lookup reads Core rows of these columns, not ORM entities, with
+#: statements built once (only the bound value changes): it runs on every request that
+#: misses the authentication cache.
+_SESSION_ROW = row_columns(SessionModel, SESSION_COLUMNS)
+_API_KEY_ROW = row_columns(ApiKeyModel, API_KEY_COLUMNS)
+_USER_ROW = row_columns(UserModel, USER_COLUMNS)
+
+
+def _with_user(entity_row: tuple[Column[Any], ...], model: type[DeclarativeBase], key: str) -> Select[Any]:
+    """``model``'s row whose ``key`` is the bound parameter of that name, with its live user's row."""
+    table, users = model.__table__, UserModel.__table__
+    return (
+        select(*entity_row, *_USER_ROW)
+        .select_from(table)
+        .join(users, users.c.id == table.c.user_id)
+        .where(table.c[key] == bindparam(key), users.c.deleted_at.is_(None))
+    )
+
+
+_SESSION_WITH_USER = _with_user(_SESSION_ROW, SessionModel, "id")
+_API_KEY_WITH_USER = _with_user(_API_KEY_ROW, ApiKeyModel, "prefix")
 
 
 class _SessionModels(SQLAlchemyAsyncRepository[SessionModel]):
@@ -51,16 +77,10 @@ class SqlSessionRepository:
         return from_row(model, Session) if model else None
 
     async def get_with_user(self, session_id: UUID) -> tuple[Session, User] | None:
-        statement = (
-            select(SessionModel, UserModel)
-            .join(UserModel, UserModel.id == SessionModel.user_id)
-            .where(SessionModel.id == session_id, UserModel.deleted_at.is_(None))
-        )
-        row = (await self._db.execute(statement)).one_or_none()
+        row = (await self._db.execute(_SESSION_WITH_USER, {"id": session_id})).one_or_none()
         if row is None:
             return None
-        session_model, user_model = row
-        return from_row(session_model, Session), user_from_model(user_model)
+        return from_columns(row, _SESSION_ROW, Session), from_columns(row, _USER_ROW, User)
 
     async def add(self, session: Session) -> None:
         await self._models.add(SessionModel(**to_row(session, SESSION_COLUMNS)), auto_refresh=False)
@@ -159,16 +179,10 @@ class SqlApiKeyRepository:
         return [from_row(model, ApiKey) for model in models]
 
     async def get_with_user(self, prefix: str) -> tuple[ApiKey, User] | None:
-        statement = (
-            select(ApiKeyModel, UserModel)
-            .join(UserModel, UserModel.id == ApiKeyModel.user_id)
-            .where(ApiKeyModel.prefix == prefix, UserModel.deleted_at.is_(None))
-        )
-        row = (await self._db.execute(statement)).one_or_none()
+        row = (await self._db.execute(_API_KEY_WITH_USER, {"prefix": prefix})).one_or_none()
         if row is None:
             return None
-        key_model, user_model = row
-        return from_row(key_model, ApiKey), user_from_model(user_model)
+        return from_columns(row, _API_KEY_ROW, ApiKey), from_columns(row, _USER_ROW, User)
 
     async def touch(self, key_id: UUID, now: datetime, *, unless_since: datetime) -> None:
         await self._db.execute(

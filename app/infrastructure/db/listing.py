@@ -1,4 +1,4 @@
-"""A :class:`ListQuery` run through advanced-alchemy's filters and repository: predicates, keyset pages, counts.
+"""A :class:`ListQuery` run through advanced-alchemy's filters as Core SQL: predicates, keyset pages, counts.
 
 The columns come from the resource's :class:`ResourceSpec`, resolved once when the
 listing is built (``address.city`` is the ``city`` member of the ``address`` JSON column);
@@ -11,6 +11,11 @@ SQLite (the embedded default). Where they would differ, this module decides:
 * ``ne``/``not_in`` also match NULL (see :mod:`app.application.listing.spec`).
 * ``ilike``/``istartswith`` fold case (SQLite folds ASCII only) and match literally.
 
+Pages are result rows of a Core statement over the table's columns, never ORM entities:
+no identity map, no instrumented attributes, no per-row object to build and then copy;
+the caller converts all the rows of a page in one call (msgspec reads them by attribute).
+A Core statement of one shape is compiled once and served from the engine's cache.
+
 Pages are keyset pages: the position after the last row served becomes a predicate, so
 the cost of a page does not grow with its depth, and rows inserted or deleted between
 pages neither repeat nor hide rows that existed before.
@@ -22,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any, Generic, Literal, cast
+from typing import Any, Literal, cast
 
 from advanced_alchemy.filters import (
     CollectionFilter,
@@ -37,10 +42,9 @@ from advanced_alchemy.filters import (
     StatementFilter,
     StatementTypeT,
 )
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from advanced_alchemy.repository.typing import ModelT
-from sqlalchemy import Column, ColumnElement, Select, and_, case, false, literal, or_, text, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Column, ColumnElement, Row, Select, and_, case, false, func, inspect, literal, or_, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import DeclarativeBase
 
 from app.application.listing import CursorCodec, FieldKind, Filter, ListQuery, Operator, Page, ResourceSpec
 from app.infrastructure.db.listing_sql import contains, json_member_text, startswith
@@ -93,7 +97,7 @@ class _SortKey:
     column: ColumnElement[Any]
     descending: bool
     nullable: bool
-    #: The key's value in a loaded row, as the database compares it.
+    #: The key's value in a result row, as the database compares it.
     read: Callable[[Any], Any]
 
     def order(self) -> OrderBy:
@@ -141,39 +145,37 @@ def _after(keys: list[_SortKey], position: tuple[Any, ...]) -> ColumnElement[boo
     return or_(false(), *branches)
 
 
-class SqlListing(Generic[ModelT]):
-    """Pages of one resource's rows, on the columns its spec names, through its repository."""
+class SqlListing:
+    """Pages of one resource's rows, on the columns its spec names, as Core result rows."""
 
     def __init__(
         self,
         spec: ResourceSpec,
-        repository: type[SQLAlchemyAsyncRepository[ModelT]],
-        session_factory: async_sessionmaker[AsyncSession],
+        model: type[DeclarativeBase],
+        engine: AsyncEngine,
         cursors: CursorCodec,
     ) -> None:
-        model = repository.model_type
-        self._repository = repository
-        self._session_factory = session_factory
+        table = model.__table__.columns
+        self._engine = engine
+        self._plan_per_execution = engine.dialect.name == "postgresql"
         self._cursors = cursors
         self._model = model
-        self._json = {name: getattr(model, name).expression for name in spec.json_fields}
+        self._json = {name: table[name] for name in spec.json_fields}
         self._columns: dict[str, ColumnElement[Any]] = {}
         self._sort: dict[str, tuple[ColumnElement[Any], Callable[[Any], Any]]] = {}
         for name, field in spec.fields.items():
             document, _, key = name.partition(".")
-            if key and field.sortable:  # a cursor reads its position from the loaded row's attributes
+            if key and field.sortable:  # a cursor reads its position from the row's columns
                 raise ValueError(f"{name}: a member of a JSON column cannot be sortable")
-            column = (
-                json_member_text(getattr(model, document).expression, key) if key else getattr(model, name).expression
-            )
+            column = json_member_text(table[document], key) if key else table[name]
             self._columns[name] = column
             if field.sortable and field.kind is FieldKind.ENUM:  # by rank, not by spelling
                 ranks = {choice: rank for rank, choice in enumerate(field.choices)}
                 self._sort[name] = (case(ranks, value=column), _ranked(attrgetter(name), ranks))
             elif field.sortable:
                 self._sort[name] = (column, attrgetter(name))
-        self._id = getattr(model, repository.id_attribute).expression
-        self._read_id = attrgetter(repository.id_attribute)
+        (self._id,) = inspect(model).primary_key
+        self._read_id = attrgetter(self._id.name)
 
     def column(self, field: str) -> ColumnElement[Any]:
         """The column of a declared field, or the text of a member of a declared JSON column."""
@@ -216,27 +218,43 @@ class SqlListing(Generic[ModelT]):
         ]
 
     def statement(self, base: Select[Any], query: ListQuery) -> Select[Any]:
-        """The page's statement as the repository runs it, for plans and tests."""
-        for item in self.page_filters(query):
-            base = (
-                item.append_to_statement(base, self._model) if isinstance(item, StatementFilter) else base.where(item)
-            )
-        return base
+        """The page's statement: ``base`` (a Core select of columns) with the page's filters."""
+        return self._filtered(base, self.page_filters(query))
 
-    async def page(self, base: Select[Any], query: ListQuery) -> Page[ModelT]:
-        """One page of ``base``'s rows, its total when asked for, and the cursor of the next page."""
+    def count(self, base: Select[Any], query: ListQuery) -> Select[Any]:
+        """How many rows of ``base`` match the query's filters, whatever the page."""
+        return self._filtered(base.with_only_columns(func.count(), maintain_column_froms=True), self.predicates(query))
+
+    def _filtered(self, statement: Select[Any], filters: list[ListingFilter]) -> Select[Any]:
+        for item in filters:
+            statement = (
+                item.append_to_statement(statement, self._model)
+                if isinstance(item, StatementFilter)
+                else statement.where(item)
+            )
+        return statement
+
+    async def page(self, base: Select[Any], query: ListQuery) -> Page[Row[Any]]:
+        """One page of ``base``'s rows, its total when asked for, and the cursor of the next page.
+
+        ``base`` selects table columns (not an ORM entity), so the page is plain result rows.
+        """
         try:
-            async with self._session_factory() as session:
-                if session.get_bind().dialect.name == "postgresql":
-                    await session.execute(_PLAN_PER_EXECUTION)
-                rows = self._repository(session=session, statement=base, wrap_exceptions=False)
-                items = await rows.get_many(*self.page_filters(query))
+            # A connection, not an ORM session: nothing here needs one, and it costs per call.
+            async with self._engine.connect() as connection:
+                if self._plan_per_execution:
+                    await connection.execute(_PLAN_PER_EXECUTION)
+                items = list((await connection.execute(self.statement(base, query))).all())
                 has_next = len(items) > query.limit
                 items = items[: query.limit]
                 total = None
                 if query.with_total:
                     first_and_whole = query.after is None and not query.offset and not has_next
-                    total = len(items) if first_and_whole else await rows.count(*self.predicates(query))
+                    total = (
+                        len(items)
+                        if first_and_whole
+                        else (await connection.execute(self.count(base, query))).scalar_one()
+                    )
         except Exception as error:
             translated = translate_storage_error(error)
             if translated is error:

@@ -1,36 +1,30 @@
-"""The users listing: the generic engine over the users table, serving domain users."""
+"""The users listing: the generic engine over the users table's columns, serving domain users."""
 
 from __future__ import annotations
 
-from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.application.listing import CursorCodec, ListQuery, Page
 from app.application.users.listing import USER_LISTING
 from app.domain.users.model import User
 from app.infrastructure.db.listing import SqlListing
-from app.infrastructure.db.mapping import user_from_model
+from app.infrastructure.db.mapping import USER_COLUMNS, from_rows, row_columns
 from app.infrastructure.db.models import UserModel
 
-
-class UserRows(SQLAlchemyAsyncRepository[UserModel]):
-    """Read-only rows for the listing; storage errors reach the caller untranslated, as everywhere else."""
-
-    model_type = UserModel
+#: The columns a user is read from, as Core columns: rows, not ORM entities, come back.
+_USER_ROW = select(*row_columns(UserModel, USER_COLUMNS))
+_LIVE_USER_ROW = _USER_ROW.where(UserModel.__table__.c.deleted_at.is_(None))
 
 
 class SqlUserListing:
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], cursors: CursorCodec) -> None:
-        self.rows = SqlListing[UserModel](USER_LISTING, UserRows, session_factory, cursors)
+    def __init__(self, engine: AsyncEngine, cursors: CursorCodec) -> None:
+        self.rows = SqlListing(USER_LISTING, UserModel, engine, cursors)
 
     async def page(self, query: ListQuery) -> Page[User]:
-        base = select(UserModel)
-        if not query.include_deleted:
-            base = base.where(UserModel.deleted_at.is_(None))
-        page = await self.rows.page(base, query)
+        page = await self.rows.page(_USER_ROW if query.include_deleted else _LIVE_USER_ROW, query)
         return Page(
-            items=[user_from_model(model) for model in page.items],
+            items=from_rows(page.items, User),
             total=page.total,
             limit=page.limit,
             offset=page.offset,
