@@ -29,7 +29,7 @@ CREATE_APP = (
 def packages_after_create_app(tmp_path: Path, settings: dict[str, str]) -> set[str]:
     # The embedded database and generated key go to a private folder, never the checkout's.
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/app.db", "BROKER_URL": "", **settings}
-    result = subprocess.run(  # noqa: S603 - this interpreter, our own code
+    result = subprocess.run(
         [sys.executable, "-c", CREATE_APP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
     )
     return set(result.stdout.split())
@@ -47,3 +47,26 @@ def test_a_broker_url_brings_the_message_broker_stack_alone(tmp_path: Path) -> N
     loaded = packages_after_create_app(tmp_path, {"BROKER_URL": "amqp://127.0.0.1:5672/"})
 
     assert loaded & NOT_AT_START == {"faststream", "aio_pika"}
+
+
+def test_a_serving_app_imports_the_job_stack_in_the_background(tmp_path: Path) -> None:
+    """So that the first enqueue finds it imported, instead of stalling the event loop to import it."""
+    serve = (
+        "import asyncio, sys\n"
+        "from app.interfaces.http.app import create_app\n"
+        "async def main():\n"
+        "    app = create_app()\n"
+        "    async with app.lifespan():\n"
+        "        for _ in range(600):\n"
+        "            if 'app.infrastructure.jobs.definitions' in sys.modules:\n"
+        "                break\n"
+        "            await asyncio.sleep(0.05)\n"
+        "        print('app.infrastructure.jobs.definitions' in sys.modules)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/app.db", "BROKER_URL": "", "REDIS_URL": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", serve], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90, check=True
+    )
+
+    assert result.stdout.split()[-1] == "True", result.stdout + result.stderr

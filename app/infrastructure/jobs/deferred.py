@@ -5,10 +5,16 @@ aiohttp for an admin middleware this service does not use), while most requests 
 enqueue a job. So the composition root holds this instead of a broker: the broker and the
 jobs on it are made when a job is first enqueued, or when a job worker or the scheduler
 asks for them. Nothing here imports Taskiq at module level, and nothing must.
+
+A serving process imports the stack in a thread once it serves (``warm_up``): imported by
+the first enqueue instead, it would stall the event loop, and every request on it, for as
+long as the import takes.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -21,6 +27,8 @@ from app.infrastructure.config import Settings
 from app.infrastructure.outbox.subscribers import CommittedEvents
 
 if TYPE_CHECKING:
+    from taskiq import AsyncBroker
+
     from app.infrastructure.jobs.definitions import Jobs
 
 
@@ -55,10 +63,8 @@ class DeferredJobs:
         if self._jobs is None:
             if self._use_cases is None:
                 raise RuntimeError("the jobs' use cases are not bound yet")
-            from app.infrastructure.jobs.broker import create_job_broker  # noqa: PLC0415 - Taskiq on demand
-            from app.infrastructure.jobs.definitions import Jobs  # noqa: PLC0415 - Taskiq on demand
-
-            self._jobs = Jobs(
+            create_job_broker, jobs = _job_stack()
+            self._jobs = jobs(
                 create_job_broker(self._settings),
                 welcome_emails=self._use_cases.welcome_emails,
                 account_lifecycle=self._use_cases.account_lifecycle,
@@ -67,6 +73,14 @@ class DeferredJobs:
                 welcome_sweep_cron=self._settings.welcome_sweep_cron,
             )
         return self._jobs
+
+    async def warm_up(self) -> None:
+        """Import the job stack in a thread, so that the first enqueue does not stall the event loop.
+
+        The thread shares the interpreter with the requests served meanwhile, in slices of the
+        switch interval; an enqueue that comes first waits for the import's end, no longer.
+        """
+        await asyncio.to_thread(_job_stack)
 
     async def send_email_verification(self, user_id: UUID, request_id: UUID) -> None:
         await self.jobs.send_email_verification.kiq(str(user_id), str(request_id))
@@ -92,3 +106,11 @@ class DeferredJobs:
         """Shut the broker down, if it was ever made (in-process: lets the jobs in flight finish)."""
         if self._jobs is not None:
             await self._jobs.broker.shutdown()
+
+
+def _job_stack() -> tuple[Callable[[Settings], AsyncBroker], type[Jobs]]:
+    """Taskiq and the jobs on it: imported on the first call, which is the point."""
+    from app.infrastructure.jobs.broker import create_job_broker  # noqa: PLC0415 - see the module's docstring
+    from app.infrastructure.jobs.definitions import Jobs  # noqa: PLC0415 - see the module's docstring
+
+    return create_job_broker, Jobs
