@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uuid_utils.compat as uuid_utils
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
-from taskiq import AsyncBroker
 
 from app.application.auth import purge
 from app.application.auth.api_keys import ApiKeyCommands
@@ -48,9 +47,7 @@ from app.infrastructure.db.engine import create_engine, create_session_factory
 from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.email import create_email_sender
-from app.infrastructure.jobs.broker import create_job_broker
-from app.infrastructure.jobs.definitions import Jobs
-from app.infrastructure.jobs.queue import TaskiqAccountEmailJobs
+from app.infrastructure.jobs.deferred import DeferredJobs, JobUseCases
 from app.infrastructure.messaging.broker import Broker, create_broker
 from app.infrastructure.messaging.publisher import create_publisher
 from app.infrastructure.outbox.catalog import EventCatalog
@@ -60,6 +57,9 @@ from app.infrastructure.rate_limit import Rate, RateLimiter
 from app.infrastructure.redis import create_redis
 from app.infrastructure.security.passwords import Argon2PasswordHasher
 from app.infrastructure.security.tokens import JwtAccessTokenCodec, Sha256OpaqueTokens
+
+if TYPE_CHECKING:
+    from app.infrastructure.jobs.definitions import Jobs
 
 
 def utc_now() -> datetime:
@@ -167,8 +167,8 @@ class Connections:
     #: Made from ``BROKER_URL`` (None when unset); connected by its first user, not here.
     broker: Broker | None
     relay: OutboxRelay
-    #: The job broker (Redis with ``REDIS_URL``, else in-process); ``Jobs`` registers the jobs on it.
-    job_broker: AsyncBroker
+    #: The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it, made on first use.
+    deferred_jobs: DeferredJobs
     #: Every event the service publishes (each aggregate's list, registered below).
     events: EventCatalog
     #: The relay's in-process destination (the broker, if any, is the other): this service's subscribers.
@@ -186,7 +186,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     broker = create_broker(settings)
     committed_events = CommittedEvents()
     relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
-    job_broker = create_job_broker(settings)
+    deferred_jobs = DeferredJobs(settings)
 
     def unit_of_work() -> UnitOfWork:
         return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
@@ -204,7 +204,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         redis=redis,
         broker=broker,
         relay=relay,
-        job_broker=job_broker,
+        deferred_jobs=deferred_jobs,
         events=EventCatalog(USER_EVENTS),
         committed_events=committed_events,
     )
@@ -221,7 +221,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         listing=SqlUserListing(engine, cursors),
         cursors=cursors,
         email_sender=create_email_sender(settings),
-        account_email_jobs=TaskiqAccountEmailJobs(job_broker),
+        account_email_jobs=deferred_jobs,
         links=LinkPolicy(
             public_url=settings.public_url,
             ttls={
@@ -244,9 +244,12 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
 class Container(UseCases, Connections):
     """The use cases with the connections under them and what runs them (jobs, rate limits)."""
 
-    #: The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it.
-    jobs: Jobs
     auth_rate_limiter: RateLimiter
+
+    @property
+    def jobs(self) -> Jobs:
+        """The job broker (Redis with ``REDIS_URL``, else in-process) and the jobs on it, made on first use."""
+        return self.deferred_jobs.jobs
 
     async def close(self, *, job_broker: bool = True) -> None:
         """Release every connection. ``job_broker=False`` leaves the job broker to a worker or
@@ -254,7 +257,7 @@ class Container(UseCases, Connections):
         try:
             if job_broker:
                 # First: in embedded mode it lets jobs in flight finish, and they need the database.
-                await self.jobs.broker.shutdown()
+                await self.deferred_jobs.shutdown()
         finally:
             await self._close_connections()
 
@@ -274,19 +277,17 @@ def build_container(settings: Settings) -> Container:
     """Both parts, and the jobs started by the events the use cases commit."""
     connections, adapters = build_adapters(settings)
     use_cases = build_use_cases(adapters)
-    jobs = Jobs(
-        connections.job_broker,
-        welcome_emails=use_cases.welcome_emails,
-        account_lifecycle=use_cases.account_lifecycle,
-        session_purge=use_cases.session_purge,
-        purge_cron=settings.purge_sessions_cron,
-        welcome_sweep_cron=settings.welcome_sweep_cron,
+    connections.deferred_jobs.bind(
+        JobUseCases(
+            welcome_emails=use_cases.welcome_emails,
+            account_lifecycle=use_cases.account_lifecycle,
+            session_purge=use_cases.session_purge,
+        )
     )
-    jobs.start_on(connections.committed_events)
+    connections.deferred_jobs.start_on(connections.committed_events)
     return Container(
         **_fields_of(connections),
         **_fields_of(use_cases),
-        jobs=jobs,
         auth_rate_limiter=RateLimiter(Rate.parse(settings.rate_limit_auth), connections.redis, namespace="auth"),
     )
 

@@ -1,7 +1,8 @@
 """What every serving process (HTTP, gRPC, consumer) runs beside its own work, and how it ends.
 
 Each of them relays the outbox (relays take turns, see ``OutboxRelay``), so committed
-events leave whichever processes happen to be deployed. When the process stops, the
+events leave whichever processes happen to be deployed, and imports the job stack once it
+serves rather than at its start (``DeferredJobs.warm_up``). When the process stops, the
 background tasks are cancelled and awaited before the container closes the pools they use.
 """
 
@@ -17,8 +18,11 @@ from app.bootstrap import Container
 
 @contextlib.asynccontextmanager
 async def serving(container: Container, *background: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    """Relay the outbox (and run ``background``) while the body runs; then stop them and close ``container``."""
-    tasks = [asyncio.create_task(container.relay.run(), name="outbox-relay")]
+    """Relay the outbox, import the job stack (and run ``background``) while the body runs; then stop and close."""
+    tasks = [
+        asyncio.create_task(container.relay.run(), name="outbox-relay"),
+        asyncio.create_task(container.deferred_jobs.warm_up(), name="job-stack-import"),
+    ]
     tasks += [asyncio.create_task(work) for work in background]
     try:
         yield

@@ -21,7 +21,8 @@ from app.application.ports import DependencyUnavailable
 from app.domain.users.events import UserDeactivated, UserProfileUpdated, UserRegistered
 from app.infrastructure.config import Settings
 from app.infrastructure.jobs.broker import create_job_broker
-from app.infrastructure.jobs.definitions import PURGE_SCHEDULE_ID, WELCOME_SWEEP_SCHEDULE_ID, Jobs
+from app.infrastructure.jobs.deferred import DeferredJobs, JobUseCases
+from app.infrastructure.jobs.definitions import PURGE_SCHEDULE_ID, WELCOME_SWEEP_SCHEDULE_ID
 from app.infrastructure.jobs.middleware import OUTAGE_RETRY_MAX_SECONDS, RetryWithBackoff, attempt_of, waited_of
 from app.infrastructure.outbox.envelope import envelope
 from app.infrastructure.outbox.subscribers import CommittedEvents
@@ -167,16 +168,13 @@ async def test_a_delayed_job_waits_its_delay(broker: AsyncBroker) -> None:
     assert started[0] - sent_at >= 0.3
 
 
-def jobs_of(h: Harness, settings: Settings | None = None) -> Jobs:
-    settings = settings or Settings()
-    return Jobs(
-        create_job_broker(settings),
-        welcome_emails=h.welcome_emails,
-        account_lifecycle=h.lifecycle,
-        session_purge=h.session_purge,
-        purge_cron=settings.purge_sessions_cron,
-        welcome_sweep_cron=settings.welcome_sweep_cron,
+def jobs_of(h: Harness) -> DeferredJobs:
+    """The jobs as the composition root wires them, over the harness's use cases."""
+    jobs = DeferredJobs(Settings())
+    jobs.bind(
+        JobUseCases(welcome_emails=h.welcome_emails, account_lifecycle=h.lifecycle, session_purge=h.session_purge)
     )
+    return jobs
 
 
 async def test_a_registered_user_event_sends_the_welcome_email_once_however_often_it_comes() -> None:
@@ -191,8 +189,8 @@ async def test_a_registered_user_event_sends_the_welcome_email_once_however_ofte
 
     for handed in (registered, updated, registered):  # at least once: the relay may hand it over again
         assert (await events.publish_batch([handed])).count == 1
-    await jobs.broker.wait_all()  # type: ignore[attr-defined]  # the in-process broker's
-    await jobs.broker.shutdown()
+    await jobs.jobs.broker.wait_all()  # type: ignore[attr-defined]  # the in-process broker's
+    await jobs.shutdown()
 
     assert [m.to for m in h.emails.sent] == [user.email]
 
@@ -217,7 +215,7 @@ async def test_a_subscriber_that_fails_fails_the_publish_so_the_relay_tries_agai
 
 
 async def test_the_scheduler_sees_the_purge_hourly_and_the_welcome_sweep_every_ten_minutes_by_default() -> None:
-    source = LabelScheduleSource(jobs_of(Harness()).broker)  # what `just scheduler` reads
+    source = LabelScheduleSource(jobs_of(Harness()).jobs.broker)  # what `just scheduler` reads
     await source.startup()
 
     schedules = await source.get_schedules()

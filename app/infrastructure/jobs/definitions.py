@@ -1,4 +1,4 @@
-"""The service's jobs, registered on the job broker together with the use cases they call, and what starts them.
+"""The service's jobs, registered on the job broker together with the use cases they call.
 
 Each job is a thin adapter, message arguments in, one use case called. The use cases come
 from the composition root through the broker's dependency context (``TaskiqDepends``), so
@@ -15,9 +15,6 @@ from taskiq import AsyncBroker, TaskiqDepends
 from app.application.auth.lifecycle import AccountLifecycle
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
-from app.domain.users.events import UserRegistered
-from app.infrastructure.jobs.queue import SEND_EMAIL_VERIFICATION, SEND_PASSWORD_RESET
-from app.infrastructure.outbox.subscribers import CommittedEvents
 
 log = structlog.get_logger("app.jobs")
 
@@ -89,9 +86,11 @@ class Jobs:
         )
         self.broker = broker
         self.send_welcome_email = broker.register_task(send_welcome_email, task_name="send_welcome_email")
-        # Enqueued by the use cases themselves, by name (``TaskiqAccountEmailJobs``).
-        self.send_email_verification = broker.register_task(send_email_verification, task_name=SEND_EMAIL_VERIFICATION)
-        self.send_password_reset = broker.register_task(send_password_reset, task_name=SEND_PASSWORD_RESET)
+        # Enqueued by the use cases, through ``DeferredJobs``.
+        self.send_email_verification = broker.register_task(
+            send_email_verification, task_name="send_email_verification"
+        )
+        self.send_password_reset = broker.register_task(send_password_reset, task_name="send_password_reset")
         # Read by the scheduler (``LabelScheduleSource``), each on its cron (PURGE_SESSIONS_CRON,
         # hourly by default; WELCOME_SWEEP_CRON, every ten minutes).
         self.purge_expired_sessions = broker.register_task(
@@ -105,17 +104,3 @@ class Jobs:
             schedule=[{"cron": welcome_sweep_cron, "schedule_id": WELCOME_SWEEP_SCHEDULE_ID}],
         )
         broker.add_dependency_context({Jobs: self})  # The sweep enqueues through the handles here.
-
-    def start_on(self, events: CommittedEvents) -> None:
-        """Jobs that committed events start: ``UserRegistered`` → ``send_welcome_email(user_id)``.
-
-        The relay hands an event to its subscribers once it is committed, and marks it handled
-        only once they returned: a job that could not be enqueued (Redis down) is enqueued
-        when the relay tries the event again, so none is lost (some may be enqueued twice,
-        which ``send_welcome_email`` shrugs off).
-        """
-
-        async def welcome(event: UserRegistered) -> None:
-            await self.send_welcome_email.kiq(str(event.user_id))
-
-        events.subscribe(UserRegistered, welcome)

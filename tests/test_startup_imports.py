@@ -1,0 +1,72 @@
+"""An API worker imports what serving HTTP needs, and not the other processes' stacks.
+
+Every module the HTTP app imports is paid at each start of each worker (``just serve``).
+The job stack (Taskiq, which brings aiohttp) is imported on the first enqueue
+(``DeferredJobs``), the message broker's (FastStream) only with ``BROKER_URL``, and gRPC
+never. The app is created in a fresh interpreter, as a worker creates it; nothing connects.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Top-level packages an API worker must not import at its start.
+NOT_AT_START = frozenset({"taskiq", "taskiq_redis", "aiohttp", "faststream", "aio_pika", "grpc", "google"})
+CREATE_APP = (
+    "import sys\n"
+    "from app.interfaces.http.app import create_app\n"
+    "create_app()\n"
+    "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+)
+
+
+def packages_after_create_app(tmp_path: Path, settings: dict[str, str]) -> set[str]:
+    # The embedded database and generated key go to a private folder, never the checkout's.
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/app.db", "BROKER_URL": "", **settings}
+    result = subprocess.run(
+        [sys.executable, "-c", CREATE_APP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return set(result.stdout.split())
+
+
+@pytest.mark.parametrize("redis_url", ["", "redis://127.0.0.1:6379/0"], ids=["embedded", "redis"])
+def test_the_http_app_starts_without_the_job_message_broker_or_grpc_stacks(tmp_path: Path, redis_url: str) -> None:
+    loaded = packages_after_create_app(tmp_path, {"REDIS_URL": redis_url})
+
+    assert {"litestar", "sqlalchemy"} <= loaded  # what it does need: the probe sees imports
+    assert loaded & NOT_AT_START == set()
+
+
+def test_a_broker_url_brings_the_message_broker_stack_alone(tmp_path: Path) -> None:
+    loaded = packages_after_create_app(tmp_path, {"BROKER_URL": "amqp://127.0.0.1:5672/"})
+
+    assert loaded & NOT_AT_START == {"faststream", "aio_pika"}
+
+
+def test_a_serving_app_imports_the_job_stack_in_the_background(tmp_path: Path) -> None:
+    """So that the first enqueue finds it imported, instead of stalling the event loop to import it."""
+    serve = (
+        "import asyncio, sys\n"
+        "from app.interfaces.http.app import create_app\n"
+        "async def main():\n"
+        "    app = create_app()\n"
+        "    async with app.lifespan():\n"
+        "        for _ in range(600):\n"
+        "            if 'app.infrastructure.jobs.definitions' in sys.modules:\n"
+        "                break\n"
+        "            await asyncio.sleep(0.05)\n"
+        "        print('app.infrastructure.jobs.definitions' in sys.modules)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/app.db", "BROKER_URL": "", "REDIS_URL": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", serve], cwd=ROOT, env=env, capture_output=True, text=True, timeout=90, check=True
+    )
+
+    assert result.stdout.split()[-1] == "True", result.stdout + result.stderr
