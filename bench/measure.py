@@ -12,7 +12,8 @@ class Result:
     """Completed operations over a wall-clock span, failures, and latency percentiles.
 
     A throughput that has no per-operation latency (a backlog drained as a whole) leaves
-    the percentiles unset rather than inventing them.
+    the percentiles unset rather than inventing them. ``cpu_ms`` is the CPU time the
+    measured process spent per operation, where a scenario measures it (a goal is set on it).
     """
 
     operations: int
@@ -20,6 +21,7 @@ class Result:
     errors: int
     p50_ms: float | None
     p99_ms: float | None
+    cpu_ms: float | None = None
 
     @property
     def per_second(self) -> float:

@@ -37,6 +37,10 @@ class Row:
         return _median([r.p99_ms for r in self.rounds])
 
     @property
+    def cpu_ms(self) -> float | None:
+        return _median([r.cpu_ms for r in self.rounds])
+
+    @property
     def errors(self) -> int:
         return sum(r.errors for r in self.rounds)
 
@@ -55,6 +59,7 @@ class Row:
             "per_second": round(self.per_second, 2),
             "p50_ms": _rounded(self.p50_ms, 3),
             "p99_ms": _rounded(self.p99_ms, 3),
+            "cpu_ms": _rounded(self.cpu_ms, 3),
             "errors": self.errors,
             "reference": self.reference or None,
             "reference_per_second": _rounded(self.reference_per_second, 2),
@@ -99,8 +104,8 @@ class Goal:
 
 def table(rows: Sequence[Row]) -> str:
     lines = [
-        "| scenario | per second | p50 | p99 | errors | compared with | ratio |",
-        "|---|---:|---:|---:|---:|---|---:|",
+        "| scenario | per second | p50 | p99 | CPU per operation | errors | compared with | ratio |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
         reference = row.reference_per_second
@@ -108,7 +113,7 @@ def table(rows: Sequence[Row]) -> str:
         ratio = _number(row.ratio) if row.ratio is not None else ""
         lines.append(
             f"| {row.name} | {_number(row.per_second)} | {_milliseconds(row.p50_ms)} | {_milliseconds(row.p99_ms)} "
-            f"| {row.errors} | {compared} | {ratio} |"
+            f"| {_milliseconds(row.cpu_ms)} | {row.errors} | {compared} | {ratio} |"
         )
     return "\n".join(lines)
 
@@ -131,7 +136,7 @@ def _number(value: float) -> str:
 
 
 def _milliseconds(value: float | None) -> str:
-    """A latency cell; empty for a row that measures no per-operation latency."""
+    """A latency (or CPU time) cell; empty for a row that does not measure it."""
     return "" if value is None else f"{_number(value)} ms"
 
 
@@ -152,4 +157,5 @@ def _result_json(result: Result) -> dict[str, Any]:
         "errors": result.errors,
         "p50_ms": _rounded(result.p50_ms, 3),
         "p99_ms": _rounded(result.p99_ms, 3),
+        "cpu_ms": _rounded(result.cpu_ms, 3),
     }

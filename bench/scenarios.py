@@ -13,6 +13,7 @@ warm-up: each round starts their processes afresh and times them once they are r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import secrets
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from typing import Protocol
 from urllib.parse import urlencode
 
 from app.infrastructure.config import Settings
-from bench import events, grpc_load, hashing, jobs, wrk
+from bench import events, grpc_load, hashing, inprocess, jobs, wrk
 from bench.grpc_load import GrpcLoad
 from bench.measure import Result
 from bench.wrk import Load
@@ -47,6 +48,7 @@ JOB_RATE = 50.0
 
 EVENTS_END_TO_END = "events end to end (commit, relay, RabbitMQ, 1 consumer process)"
 EVENTS_COMMIT_TO_PUBLISH = f"events commit-to-publish ({EVENT_RATE:g}/s offered)"
+EVENTS_CONSUMED = "events applied from a queued backlog (1 consumer process)"
 JOBS_DRAIN = "jobs drained by one worker process"
 JOBS_LIVE = "jobs enqueued and run at once (one worker process)"
 JOBS_ENQUEUE_TO_START = f"jobs enqueue-to-start ({JOB_RATE:g}/s offered)"
@@ -58,7 +60,13 @@ BULK_SIZE = 1000
 #: Milliseconds between the latency probe's requests: a probe, not a second load.
 PROBE_PAUSE_MS = 10
 
-FIRST_PAGE = {"email__ilike": "corp", "is_active": "true", "order_by": "-created_at", "with_total": "false"}
+FIRST_PAGE_QUERY = {
+    "email__ilike": "corp", "is_active": "true", "order_by": "-created_at", "with_total": "false", "limit": "50"
+}  # fmt: skip
+USERS_FIRST_PAGE = "GET /users: first page, filtered and ordered"
+USERS_FIRST_PAGE_IN_PROCESS = "GET /users: first page, filtered and ordered, in-process (one at a time)"
+#: Requests of the in-process page per second of a round (each costs a few milliseconds).
+IN_PROCESS_REQUESTS_PER_SECOND = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,13 +208,15 @@ class GrpcScenario:
 
 @dataclass(frozen=True, slots=True)
 class EventsScenario:
-    """The event pipeline of ``just bench-events``, its end-to-end and latency stages, in a database of its own.
+    """The event pipeline of ``just bench-events``: consumer, end-to-end and latency stages, in a database of its own.
 
-    End to end: a backlog of :data:`EVENT_BACKLOG_PER_SECOND` events per second of the
-    round, released to one consumer process (with its relay): events/s until the last is
-    applied. Then :data:`EVENT_RATE` events/s offered for the round's length, one relay
-    process: the rate committed and each event's commit-to-publish latency. Errors are the
-    retries and failures the processes logged.
+    A backlog of :data:`EVENT_BACKLOG_PER_SECOND` events per second of the round, published
+    by one relay process and applied from the queue by one consumer process: events/s and
+    the consumer's CPU time per message. End to end: another such backlog, released to one
+    consumer process (with its relay): events/s until the last is applied. Then
+    :data:`EVENT_RATE` events/s offered for the round's length, one relay process: the rate
+    committed and each event's commit-to-publish latency. Errors are the retries and
+    failures the processes logged.
     """
 
     name: str = EVENTS_END_TO_END
@@ -216,7 +226,7 @@ class EventsScenario:
 
     def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
         plan = events.Plan(
-            stages=("end-to-end", "latency"),
+            stages=("consumer", "end-to-end", "latency"),
             events=round(EVENT_BACKLOG_PER_SECOND * seconds),
             runs=1,
             consumers=(1,),
@@ -224,10 +234,13 @@ class EventsScenario:
             seconds=seconds,
         )
         measured = events.measure_pipeline(plan, targets.postgres_server, targets.broker)
-        [end_to_end] = measured["throughput"][0]["runs"]
+        [run] = measured["throughput"][0]["runs"]
         latency = measured["latency"]
+        # The run's warnings are counted once, on the end-to-end row.
+        consumed = _throughput(plan.events, run["consumer_per_s"], 0)
         return [
-            (self.name, _throughput(plan.events, end_to_end["end_to_end_per_s"], int(end_to_end["warnings"]))),
+            (self.name, _throughput(plan.events, run["end_to_end_per_s"], int(run["warnings"]))),
+            (EVENTS_CONSUMED, dataclasses.replace(consumed, cpu_ms=run["consumer_cpu_ms_per_event"])),
             (
                 EVENTS_COMMIT_TO_PUBLISH,
                 Result(
@@ -239,6 +252,27 @@ class EventsScenario:
                 ),
             ),
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class InProcessScenario:
+    """One request at a time through the app built in the bench's own process: the CPU time it costs.
+
+    What a page costs the application itself, apart from the network, the server and the
+    load around it (``bench.inprocess``); the service's admin token authenticates it.
+    """
+
+    name: str
+    path: str
+    params: dict[str, str]
+    reference: Reference | None = None
+    duration_factor: float = 1.0
+    warms_up: bool = False
+
+    def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
+        requests = max(10, round(IN_PROCESS_REQUESTS_PER_SECOND * seconds))
+        measured = inprocess.request_cpu(targets.settings, self.path, self.params, targets.admin_token, requests)
+        return [(self.name, measured)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +315,8 @@ def scenarios(cursor_depth: int) -> Sequence[Scenario]:
         WrkScenario(ME_BEARER, lambda t: _me(t.service, _bearer(t.user_token))),
         WrkScenario(ME_API_KEY, lambda t: _me(t.service, {"X-API-Key": t.api_key})),
         GrpcScenario(),
-        WrkScenario("GET /users: first page, filtered and ordered", _first_page),
+        WrkScenario(USERS_FIRST_PAGE, _first_page),
+        InProcessScenario(USERS_FIRST_PAGE_IN_PROCESS, USERS, FIRST_PAGE_QUERY),
         WrkScenario(f"GET /users: cursor page at depth {cursor_depth:,}", _deep_page),
         ProbedScenario(
             LOGIN,
@@ -323,7 +358,7 @@ def _throughput(operations: int, per_second: float, errors: int) -> Result:
 
 
 def _first_page(t: Targets) -> Load:
-    query = urlencode({**FIRST_PAGE, "limit": "50"})
+    query = urlencode(FIRST_PAGE_QUERY)
     return Load(f"{t.service}{USERS}?{query}", READ_CONNECTIONS, headers=_bearer(t.admin_token))
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import aio_pika
 import grpc
 
+from app.application.auth.dto import ClientInfo
+from app.bootstrap import build_container
 from app.infrastructure.config import load_settings
 from app.infrastructure.messaging.publisher import INBOUND_QUEUE
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc
@@ -48,6 +51,29 @@ async def test_the_health_scenario_measures_a_real_server(database_url: str, red
     assert 0 < result.p50_ms <= result.p99_ms
     assert len(rss) == 1
     assert all(10 * 2**20 < size < 2**30 for size in rss.values())
+
+
+async def test_the_in_process_listing_scenario_counts_the_cpu_of_each_page(database_url: str, redis_url: str) -> None:
+    settings = load_settings(service_env(database_url, redis_url, workers=1), env_file=None)
+    container = build_container(settings)
+    try:
+        await container.users.create_admin(EMAIL, PASSWORD)
+        token = (await container.auth.issue_tokens(EMAIL, PASSWORD, ClientInfo())).access_token
+    finally:
+        await container.close()
+    [scenario] = [s for s in scenarios.scenarios(cursor_depth=1) if isinstance(s, scenarios.InProcessScenario)]
+    targets = Targets("", settings, "", "", "", "", token, "", "")
+
+    [(name, result)] = await asyncio.to_thread(scenario.run, targets, 0.5)
+
+    assert name == scenarios.USERS_FIRST_PAGE_IN_PROCESS
+    assert (result.operations, result.errors) == (25, 0)
+    assert result.cpu_ms is not None
+    assert result.p50_ms is not None
+    assert 0 < result.cpu_ms < 1000
+    # Another token is refused, and counted as an error rather than measured as a page.
+    [(_, refused)] = await asyncio.to_thread(scenario.run, replace(targets, admin_token="not a token"), 0.2)
+    assert refused.errors == refused.operations == 10
 
 
 def _access_token(address: str) -> str:
@@ -118,9 +144,15 @@ async def test_the_event_pipeline_scenario_measures_real_processes(postgres_serv
 
     rows = await asyncio.to_thread(scenarios.EventsScenario().run, targets, 0.5)
 
-    named = _assert_named(rows, [scenarios.EVENTS_END_TO_END, scenarios.EVENTS_COMMIT_TO_PUBLISH])
+    named = _assert_named(
+        rows, [scenarios.EVENTS_END_TO_END, scenarios.EVENTS_CONSUMED, scenarios.EVENTS_COMMIT_TO_PUBLISH]
+    )
     assert named[scenarios.EVENTS_END_TO_END].operations == 50
     assert named[scenarios.EVENTS_END_TO_END].p99_ms is None
+    consumed = named[scenarios.EVENTS_CONSUMED]
+    assert consumed.operations == 50
+    assert consumed.cpu_ms is not None
+    assert 0 < consumed.cpu_ms < 1000
     latency = named[scenarios.EVENTS_COMMIT_TO_PUBLISH]
     assert latency.operations == 250
     assert latency.p50_ms is not None

@@ -22,6 +22,8 @@ from app.infrastructure.messaging.broker import Broker, broker_kind, connect_bro
 from app.infrastructure.outbox.destination import Confirmed
 
 if TYPE_CHECKING:
+    from aio_pika import RobustExchange
+    from aiormq.abc import AbstractChannel
     from faststream.kafka import KafkaBroker
     from faststream.rabbit import RabbitBroker
     from faststream.redis import RedisBroker
@@ -30,6 +32,7 @@ EVENTS = "app.events"
 INBOUND_QUEUE = "app.inbound"
 DEAD_LETTER_QUEUE = "app.inbound.dlq"
 PUBLISH_TIMEOUT_SECONDS = 5.0
+_PERSISTENT = 2  # AMQP delivery mode: written to disk by durable queues
 
 
 class OneAtATime:
@@ -59,32 +62,38 @@ class RabbitPublisher:
     Waiting for each confirm before the next publish held the relay to one event per
     broker round trip (a quorum queue confirms once its log is written); pipelined, a
     batch costs little more than writing it (docs/benchmarks.md has the figures).
+
+    The frames go straight to the AMQP channel (aiormq, under FastStream and aio-pika):
+    FastStream's publish pipeline (its middlewares, a publish command, an aio-pika message
+    per envelope) cost more CPU than the framing itself and added nothing an envelope
+    needs. The channel is the broker's own confirming one, so a publish here is confirmed
+    exactly as FastStream's would be, and it is restored with the broker's robust connection.
     """
 
     def __init__(self, broker: RabbitBroker) -> None:
         from faststream.rabbit import ExchangeType, RabbitExchange  # noqa: PLC0415 - see broker.py
+        from pamqp.commands import Basic  # noqa: PLC0415 - likewise
 
         self._broker = broker
         self._exchange = RabbitExchange(EVENTS, type=ExchangeType.TOPIC, durable=True)
-        self._declared = False
+        self._declared: RobustExchange | None = None
+        self._properties = Basic.Properties
 
     async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
         """Start every publish in order on the broker's one confirming channel, then await the confirms.
 
         Order on the wire is the order of ``envelopes``: the tasks start in that order, and
-        with the connection up and the exchange declared (done first, here) each reaches the
-        channel's first-come-first-served lock, which numbers and writes the frames, before
-        it first waits for anything; while the connection is being restored they all wait
-        for it in that same order. RabbitMQ routes one channel's messages in publish order.
+        with the channel open (awaited first, here) each reaches the channel's
+        first-come-first-served lock, which numbers and writes the frames, before it first
+        waits for anything. RabbitMQ routes one channel's messages in publish order.
         """
         try:
-            await connect_broker(self._broker, PUBLISH_TIMEOUT_SECONDS)
-            if not self._declared:
-                await self._broker.declare_exchange(self._exchange)
-                self._declared = True
+            channel = await self._channel()
         except Exception as exc:  # noqa: BLE001 - nothing sent: the whole batch is retried
             return Confirmed(0, exc)
-        outcomes = await asyncio.gather(*(self._publish(envelope) for envelope in envelopes), return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(self._publish(channel, envelope) for envelope in envelopes), return_exceptions=True
+        )
         for count, outcome in enumerate(outcomes):
             if isinstance(outcome, Exception):
                 return Confirmed(count, outcome)
@@ -92,14 +101,22 @@ class RabbitPublisher:
                 raise outcome
         return Confirmed(len(envelopes))
 
-    async def _publish(self, envelope: dict[str, Any]) -> None:
-        await self._broker.publish(
+    async def _channel(self) -> AbstractChannel:
+        """The open confirming channel, the connection (re)established and the exchange declared first."""
+        await connect_broker(self._broker, PUBLISH_TIMEOUT_SECONDS)
+        if self._declared is None:
+            self._declared = await self._broker.declare_exchange(self._exchange)
+        async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):  # a robust connection may be reconnecting
+            return await self._declared.channel.get_underlay_channel()
+
+    async def _publish(self, channel: AbstractChannel, envelope: dict[str, Any]) -> None:
+        await channel.basic_publish(
             msgspec.json.encode(envelope),
-            exchange=self._exchange,
+            exchange=EVENTS,
             routing_key=envelope["type"],
-            message_id=envelope["id"],
-            persist=True,
-            content_type="application/json",
+            properties=self._properties(
+                message_id=envelope["id"], content_type="application/json", delivery_mode=_PERSISTENT
+            ),
             # An event nobody subscribed to is not an error: the exchange drops it.
             mandatory=False,
             timeout=PUBLISH_TIMEOUT_SECONDS,

@@ -28,12 +28,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Boolean, ColumnElement, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.infrastructure.outbox.destination import Confirmed, EventPublisher
@@ -156,8 +159,6 @@ class OutboxRelay:
         """
         handed, failures = 0, {}
         async with self._engine.begin() as connection:
-            if not destinations or not await self._take_turn(connection):
-                return 0, {}
             for destination in destinations:
                 rows = (await connection.execute(self._pending(destination))).all()
                 if not rows:
@@ -166,7 +167,7 @@ class OutboxRelay:
                 if confirmed.count:
                     taken = [row.id for row in rows[: confirmed.count]]
                     await connection.execute(
-                        update(OutboxModel).where(OutboxModel.id.in_(taken)).values({destination.done: _now()})
+                        update(OutboxModel).where(self._among(taken)).values({destination.done: _now()})
                     )
                     handed = max(handed, confirmed.count)
                 if confirmed.error is not None:  # The first envelope not confirmed is the one that failed.
@@ -186,19 +187,34 @@ class OutboxRelay:
             )
         return int(result.rowcount or 0)
 
+    def _among(self, ids: list[UUID]) -> ColumnElement[bool]:
+        """``id = ANY(:ids)`` on PostgreSQL: one statement whatever the count, prepared once.
+
+        (An ``IN`` list renders one parameter per id: a statement, and a server-side prepare,
+        for every batch size.)
+        """
+        if self._postgres:
+            return OutboxModel.id == any_(bindparam("ids", ids, type_=ARRAY(PG_UUID(as_uuid=True))))
+        return OutboxModel.id.in_(ids)
+
     def _pending(self, destination: _Destination) -> Any:
+        """The destination's oldest events it has not had; on PostgreSQL, only if this relay has the turn.
+
+        The turn (the transaction-scoped advisory lock, which the same transaction may take
+        again) is taken by the statement itself: an uncorrelated subquery that PostgreSQL
+        evaluates once, before reading any row, so the turn costs no round trip of its own,
+        and a relay without it reads and locks nothing.
+        """
         statement = (
             select(OutboxModel.id, OutboxModel.envelope)
             .where(destination.done.is_(None))
             .order_by(OutboxModel.id)
             .limit(self._batch_size)
         )
-        return statement.with_for_update(skip_locked=True) if self._postgres else statement
-
-    async def _take_turn(self, connection: AsyncConnection) -> bool:
         if not self._postgres:  # embedded mode: one process, one relay
-            return True
-        return bool(await connection.scalar(select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY))))
+            return statement
+        turn = select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY, type_=Boolean)).scalar_subquery()
+        return statement.where(turn).with_for_update(skip_locked=True)
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
