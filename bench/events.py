@@ -343,6 +343,32 @@ class RelayGate:
             await self._connection.close()  # Also lets go of the lock if it was never opened.
 
 
+class ConsumerGate:
+    """Holds every consumer's first batch off by a SHARE lock on the inbox, which each claim (an insert) waits for.
+
+    A consumer applies a queued backlog as soon as it subscribes, a small one in a single
+    batch: without the gate it could be done before its CPU time was first read, and the
+    figure would count nothing. Reads of the inbox are not held.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._connection: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> ConsumerGate:
+        self._connection = await asyncpg.connect(self._dsn)
+        await self._connection.execute("BEGIN; LOCK TABLE inbox IN SHARE MODE")
+        return self
+
+    async def open(self) -> None:
+        assert self._connection is not None  # noqa: S101 - opened by __aenter__
+        await self._connection.execute("COMMIT")
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._connection is not None:
+            await self._connection.close()  # Also lets go of the lock if it was never opened.
+
+
 def completion_bound(events: int) -> float:
     """Seconds a stage of ``events`` may take before it counts as a failure."""
     return START_SECONDS + events / SLOWEST_EVENTS_PER_SECOND
@@ -388,13 +414,16 @@ async def relay_stage(pipeline: Pipeline, producer: Producer, events: int, batch
 async def consumer_stage(pipeline: Pipeline, events: int, consumers: int) -> dict[str, float]:
     """Start consumer processes on the queued backlog; the rate between the first and the last application.
 
-    Their CPU time is counted from the moment all are subscribed, over what they applied since.
+    Their CPU time is counted from the moment all are subscribed (their first claims held
+    until then by :class:`ConsumerGate`), over what they applied since.
     """
-    with pipeline.processes(CONSUMER_PROCESS, consumers, 2 * completion_bound(events)):
-        await pipeline.consumers_subscribed(consumers)
-        cpu, before = pipeline.cpu_seconds(), await pipeline.count("SELECT count(*) FROM inbox")
-        await all_applied(pipeline, events)
-        cpu = pipeline.cpu_seconds() - cpu
+    async with ConsumerGate(pipeline.dsn) as gate:
+        with pipeline.processes(CONSUMER_PROCESS, consumers, 2 * completion_bound(events)):
+            await pipeline.consumers_subscribed(consumers)
+            cpu, before = pipeline.cpu_seconds(), await pipeline.count("SELECT count(*) FROM inbox")
+            await gate.open()
+            await all_applied(pipeline, events)
+            cpu = pipeline.cpu_seconds() - cpu
     span = await pipeline.value("SELECT extract(epoch FROM max(processed_at) - min(processed_at)) FROM inbox")
     return {
         "consumer_per_s": (events - 1) / float(span),
