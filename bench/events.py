@@ -465,8 +465,12 @@ async def latency_stage(
 
     async def commit() -> None:
         async with slots:
+            # Timed from when the transaction is sent, not from when its answer is read: a relay
+            # woken by the commit can publish before this coroutine runs again, which would
+            # read as a negative latency. The transaction's own round trip is counted with it.
+            sent = time.time()
             seqs = await producer.commit(per_commit)
-            committed.update(dict.fromkeys(seqs, time.time()))
+            committed.update(dict.fromkeys(seqs, sent))
 
     with pipeline.processes(RELAY_PROCESS, 1, seconds + 2 * completion_bound(total)):
         await pipeline.relays_listening(1)
