@@ -9,9 +9,11 @@ use cases they exercise are wired by the very function the service runs.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uuid_utils.compat as uuid_utils
 from redis.asyncio import Redis
@@ -40,11 +42,12 @@ from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.ports import UserListing
 from app.domain.auth.model import TokenPurpose
+from app.domain.organizations.events import ORGANIZATION_EVENTS
 from app.domain.users.events import USER_EVENTS
 from app.infrastructure.auth_cache import NoPrincipalCache, RedisPrincipalCache
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
-from app.infrastructure.db.uow import SqlAlchemyUnitOfWork
+from app.infrastructure.db.uow import Reactions, SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.email import create_email_sender
 from app.infrastructure.jobs.deferred import DeferredJobs, JobUseCases
@@ -60,6 +63,9 @@ from app.infrastructure.security.tokens import JwtAccessTokenCodec, Sha256Opaque
 
 if TYPE_CHECKING:
     from app.infrastructure.jobs.definitions import Jobs
+
+
+UnitOfWorkT = TypeVar("UnitOfWorkT", bound=SqlAlchemyUnitOfWork)
 
 
 def utc_now() -> datetime:
@@ -188,8 +194,14 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
     deferred_jobs = DeferredJobs(settings)
 
-    def unit_of_work() -> UnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
+    #: What contexts do in the transaction of another's event (registered here, by event class).
+    reactions: Reactions = {}
+
+    def units_of_work(kind: Callable[..., UnitOfWorkT]) -> Callable[[], UnitOfWorkT]:
+        """A factory of one context's unit of work (``SqlAlchemyUnitOfWork`` or a subclass of it)."""
+        return partial(kind, session_factory, principal_cache, relay, reactions)
+
+    unit_of_work: Callable[[], UnitOfWork] = units_of_work(SqlAlchemyUnitOfWork)
 
     policy = TokenPolicy(
         access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
@@ -205,7 +217,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         broker=broker,
         relay=relay,
         deferred_jobs=deferred_jobs,
-        events=EventCatalog(USER_EVENTS),
+        events=EventCatalog(USER_EVENTS, ORGANIZATION_EVENTS),
         committed_events=committed_events,
     )
     return connections, Adapters(

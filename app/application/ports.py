@@ -1,7 +1,10 @@
-"""Ports every context shares: the unit of work over all repositories, time, ids, outages.
+"""Ports every context shares: the unit of work over the accounts' repositories, time, ids, outages.
 
 A context's own ports live with it (``app.application.auth.ports``,
 ``app.application.users.ports``); infrastructure provides the adapters, tests provide fakes.
+A context with repositories of its own extends the unit of work with them
+(``app.application.organizations.ports.OrganizationUnitOfWork``), so adding one touches
+no other context's port.
 """
 
 from __future__ import annotations
@@ -93,6 +96,14 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     async def commit(self) -> None: ...
+
+    async def scope_to(self, organization_id: UUID) -> None:
+        """Confine the transaction (and any later one of this unit of work) to one organization.
+
+        Tenant-scoped repositories filter by it, and on PostgreSQL row-level security
+        enforces it as well, so a statement that forgot its filter still sees only this
+        organization's rows. Called by the membership check, once it has passed.
+        """
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -24,7 +24,9 @@ def test_the_document_names_every_channel(tmp_path: Path) -> None:
     assert set(document["channels"]) == {
         "app.inbound",
         *(f"app.events:{t}" for t in ("user.registered", "user.profile_updated", "user.deactivated",
-                                       "user.password_changed", "user.role_changed", "user.email_verified")),
+                                       "user.password_changed", "user.role_changed", "user.email_verified",
+                                       "organization.created", "organization.member_joined",
+                                       "organization.member_removed", "organization.member_role_changed")),
     }  # fmt: skip
     actions = {operation["action"] for operation in document["operations"].values()}
     assert actions == {"send", "receive"}

@@ -360,6 +360,7 @@ class FakeUnitOfWork:
         self._database = database
         self._tables: _Tables | None = None
         self._used = False
+        self.organization_id: UUID | None = None
 
     @property
     def users(self) -> FakeUserRepository:
@@ -406,6 +407,9 @@ class FakeUnitOfWork:
             _Table(db.sent_emails),
         )
         return self
+
+    async def scope_to(self, organization_id: UUID) -> None:
+        self.organization_id = organization_id
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as SqlSession
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.infrastructure.config import Settings
+from app.infrastructure.db.tenancy import ScopedSession
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -100,7 +101,8 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[SqlSession]:
     # expire_on_commit=False: entities are converted before commit, nothing lazy-loads after.
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    # ScopedSession: a unit of work confined to an organization stays confined (``tenancy``).
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False, sync_session_class=ScopedSession)
 
 
 async def ping(engine: AsyncEngine, timeout: float) -> None:  # noqa: ASYNC109 - a probe sets its own bound

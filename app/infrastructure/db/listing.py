@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Literal, cast
+from uuid import UUID
 
 from advanced_alchemy.filters import (
     CollectionFilter,
@@ -48,6 +49,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from app.application.listing import CursorCodec, FieldKind, Filter, ListQuery, Operator, Page, ResourceSpec
 from app.infrastructure.db.listing_sql import contains, json_member_text, startswith
+from app.infrastructure.db.tenancy import scope_statement
 from app.infrastructure.db.uow import translate_storage_error
 
 ListingFilter = StatementFilter | ColumnElement[bool]
@@ -234,16 +236,20 @@ class SqlListing:
             )
         return statement
 
-    async def page(self, base: Select[Any], query: ListQuery) -> Page[Row[Any]]:
+    async def page(self, base: Select[Any], query: ListQuery, *, organization_id: UUID | None = None) -> Page[Row[Any]]:
         """One page of ``base``'s rows, its total when asked for, and the cursor of the next page.
 
         ``base`` selects table columns (not an ORM entity), so the page is plain result rows.
+        A tenant-scoped resource's ``base`` filters by its organization, and ``organization_id``
+        scopes the transaction to it as well (``tenancy``), so row-level security agrees.
         """
         try:
             # A connection, not an ORM session: nothing here needs one, and it costs per call.
             async with self._engine.connect() as connection:
                 if self._plan_per_execution:
                     await connection.execute(_PLAN_PER_EXECUTION)
+                    if organization_id is not None:
+                        await connection.execute(scope_statement(organization_id))
                 items = list((await connection.execute(self.statement(base, query))).all())
                 has_next = len(items) > query.limit
                 items = items[: query.limit]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from functools import cached_property
-from types import TracebackType
-from typing import Protocol, Self
+from types import MappingProxyType, TracebackType
+from typing import Any, ClassVar, Protocol, Self
 from uuid import UUID
 
 from sqlalchemy import exc as sa_exc
@@ -13,15 +13,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.application.ports import DependencyUnavailable
 from app.domain.errors import DomainError, EmailAlreadyRegistered
+from app.domain.events import DomainEvent
 from app.infrastructure.db.account_tokens import SqlAccountTokenRepository
 from app.infrastructure.db.auth_repositories import SqlApiKeyRepository, SqlRefreshTokenRepository, SqlSessionRepository
 from app.infrastructure.db.claims import SqlInbox, SqlSentEmails
 from app.infrastructure.db.models import UQ_USERS_EMAIL
 from app.infrastructure.db.repositories import PendingChanges, SqlUserRepository
+from app.infrastructure.db.tenancy import TenantScope
 from app.infrastructure.outbox.writer import OutboxWakeup, write_events
 
+ConstraintErrors = Mapping[str, Callable[[], DomainError]]
 #: Unique constraints whose violation is a client error, by name: no check-then-insert race.
-_CONSTRAINT_ERRORS: dict[str, Callable[[], DomainError]] = {UQ_USERS_EMAIL: EmailAlreadyRegistered}
+_CONSTRAINT_ERRORS: ConstraintErrors = MappingProxyType({UQ_USERS_EMAIL: EmailAlreadyRegistered})
+
+#: What one context does in the same transaction when another's aggregate records an event
+#: (a member leaves an organization: their tasks are unassigned), as SQL on the session.
+Reaction = Callable[[AsyncSession, Any], Awaitable[None]]
+Reactions = Mapping[type[DomainEvent], Sequence[Reaction]]
 
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError, TimeoutError)
 
@@ -38,15 +46,28 @@ class CacheInvalidator(Protocol):
 
 
 class SqlAlchemyUnitOfWork:
+    """The accounts' repositories in one transaction; a context with repositories of its own
+    subclasses it (``organizations.uow``), adding them and the constraints they name."""
+
+    #: A subclass adds its own: ``{**SqlAlchemyUnitOfWork.constraint_errors, NAME: Error}``.
+    constraint_errors: ClassVar[ConstraintErrors] = _CONSTRAINT_ERRORS
+
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], caches: CacheInvalidator, outbox: OutboxWakeup
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        caches: CacheInvalidator,
+        outbox: OutboxWakeup,
+        reactions: Reactions = MappingProxyType({}),
     ) -> None:
         self._session_factory = session_factory
         self._caches = caches
         self._outbox = outbox
+        self._reactions = reactions
         # What the transaction implies beyond its SQL: events to write to the outbox with
         # it, and users whose cached authentication to retire once it has committed.
         self._changes = PendingChanges()
+        #: The organization the unit of work is confined to (``scope_to``), for tenant-scoped repositories.
+        self.tenant = TenantScope()
 
     async def __aenter__(self) -> Self:
         self._session = self._session_factory()
@@ -91,12 +112,18 @@ class SqlAlchemyUnitOfWork:
             if exc is None:
                 raise translate_storage_error(close_error) from close_error
         if isinstance(exc, Exception):
-            translated = translate_storage_error(exc)
+            translated = translate_storage_error(exc, self.constraint_errors)
             if translated is not exc:
                 raise translated from exc
 
+    async def scope_to(self, organization_id: UUID) -> None:
+        await self._session.run_sync(self.tenant.enter, organization_id)
+
     async def commit(self) -> None:
         events, touched = self._changes.events, self._changes.touched_users
+        for event in events:
+            for reaction in self._reactions.get(type(event), ()):
+                await reaction(self._session, event)
         if events:
             await write_events(self._session, events)
         await self._session.commit()
@@ -107,7 +134,7 @@ class SqlAlchemyUnitOfWork:
             await self._caches.invalidate(touched)
 
 
-def translate_storage_error(error: Exception) -> Exception:
+def translate_storage_error(error: Exception, constraint_errors: ConstraintErrors = _CONSTRAINT_ERRORS) -> Exception:
     """Map a storage failure to what the application understands, or return it unchanged.
 
     advanced-alchemy wraps driver errors in its own types, so the whole cause chain is
@@ -120,7 +147,7 @@ def translate_storage_error(error: Exception) -> Exception:
     for cause in _causes(error):
         if isinstance(cause, sa_exc.IntegrityError):
             message = str(cause.orig)
-            for constraint, domain_error in _CONSTRAINT_ERRORS.items():
+            for constraint, domain_error in constraint_errors.items():
                 if constraint in message:
                     return domain_error()
             return error

@@ -1,0 +1,1 @@
+"""The tenancy's storage: organizations, memberships and invitations."""
