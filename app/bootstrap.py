@@ -37,6 +37,15 @@ from app.application.auth.queries import AuthQueries
 from app.application.inbound import InboundMessages
 from app.application.listing import CursorCodec
 from app.application.notifications import EmailSender, WelcomeEmails
+from app.application.organizations.commands import OrganizationCommands
+from app.application.organizations.invitations import InvitationPolicy, Invitations
+from app.application.organizations.members import MemberCommands
+from app.application.organizations.ports import (
+    InvitationEmailJobs,
+    MemberListing,
+    OrganizationListing,
+    OrganizationUnitOfWorkFactory,
+)
 from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
@@ -47,6 +56,8 @@ from app.domain.users.events import USER_EVENTS
 from app.infrastructure.auth_cache import NoPrincipalCache, RedisPrincipalCache
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
+from app.infrastructure.db.organizations.listing import SqlMemberListing, SqlOrganizationListing
+from app.infrastructure.db.organizations.uow import SqlOrganizationUnitOfWork
 from app.infrastructure.db.uow import Reactions, SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.email import create_email_sender
@@ -87,16 +98,22 @@ class Adapters:
     """Everything the use cases are built over: one implementation of each port."""
 
     uow: UnitOfWorkFactory
+    #: The tenancy's unit of work: the accounts' repositories and the organizations'.
+    organization_uow: OrganizationUnitOfWorkFactory
     hasher: PasswordHasher
     access_tokens: AccessTokenCodec
     secrets: OpaqueTokens
     principal_cache: PrincipalCache
     listing: UserListing
+    organization_listing: OrganizationListing
+    member_listing: MemberListing
     cursors: CursorCodec
     email_sender: EmailSender
     #: Enqueues the jobs that mail account links (verification, password reset).
     account_email_jobs: AccountEmailJobs
+    invitation_email_jobs: InvitationEmailJobs
     links: LinkPolicy
+    invitation_policy: InvitationPolicy
     clock: Clock
     ids: IdFactory
     policy: TokenPolicy
@@ -116,6 +133,9 @@ class UseCases:
     welcome_emails: WelcomeEmails
     account_lifecycle: AccountLifecycle
     session_purge: SessionPurge
+    organizations: OrganizationCommands
+    members: MemberCommands
+    invitations: Invitations
 
 
 def build_use_cases(adapters: Adapters) -> UseCases:
@@ -160,6 +180,19 @@ def build_use_cases(adapters: Adapters) -> UseCases:
             ids=a.ids,
         ),
         session_purge=SessionPurge(uow=a.uow, clock=a.clock, batch_size=a.limits.purge_batch_size),
+        organizations=OrganizationCommands(
+            uow=a.organization_uow, listing=a.organization_listing, cursors=a.cursors, clock=a.clock, ids=a.ids
+        ),
+        members=MemberCommands(uow=a.organization_uow, listing=a.member_listing, cursors=a.cursors, clock=a.clock),
+        invitations=Invitations(
+            uow=a.organization_uow,
+            jobs=a.invitation_email_jobs,
+            secrets=a.secrets,
+            sender=a.email_sender,
+            policy=a.invitation_policy,
+            clock=a.clock,
+            ids=a.ids,
+        ),
     )
 
 
@@ -222,6 +255,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     )
     return connections, Adapters(
         uow=unit_of_work,
+        organization_uow=units_of_work(SqlOrganizationUnitOfWork),
         hasher=Argon2PasswordHasher(
             time_cost=settings.password_hash_time_cost,
             memory_kib=settings.password_hash_memory_kib,
@@ -231,15 +265,21 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         secrets=Sha256OpaqueTokens(),
         principal_cache=principal_cache,
         listing=SqlUserListing(engine, cursors),
+        organization_listing=SqlOrganizationListing(engine, cursors),
+        member_listing=SqlMemberListing(engine, cursors),
         cursors=cursors,
         email_sender=create_email_sender(settings),
         account_email_jobs=deferred_jobs,
+        invitation_email_jobs=deferred_jobs,
         links=LinkPolicy(
             public_url=settings.public_url,
             ttls={
                 TokenPurpose.EMAIL_VERIFICATION: timedelta(seconds=settings.email_verification_ttl_seconds),
                 TokenPurpose.PASSWORD_RESET: timedelta(seconds=settings.password_reset_ttl_seconds),
             },
+        ),
+        invitation_policy=InvitationPolicy(
+            public_url=settings.public_url, ttl=timedelta(seconds=settings.invitation_ttl_seconds)
         ),
         clock=utc_now,
         ids=uuid_utils.uuid7,
@@ -293,6 +333,7 @@ def build_container(settings: Settings) -> Container:
         JobUseCases(
             welcome_emails=use_cases.welcome_emails,
             account_lifecycle=use_cases.account_lifecycle,
+            invitations=use_cases.invitations,
             session_purge=use_cases.session_purge,
         )
     )

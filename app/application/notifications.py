@@ -142,15 +142,32 @@ def password_reset_message(user: User, link: str, reference: str) -> EmailMessag
     )
 
 
-def compose(*, to: User, subject: str, paragraphs: list[str], link: str | None, reference: str) -> EmailMessage:
-    """One message as plain text and as HTML, from the same paragraphs (and link, if any)."""
-    greeting = f"Hello {to.first_name}," if to.first_name else "Hello,"
+def invitation_message(*, to: str, organization: str, role: str, link: str, reference: str) -> EmailMessage:
+    """An invitation to an address that may have no account yet: the link works once signed in as it."""
+    return compose(
+        to=to,
+        subject=f"You are invited to {organization}",
+        paragraphs=[
+            f"you are invited to join {organization} as {role}. Sign in (or sign up) as {to} and open this link:",
+        ],
+        link=link,
+        reference=reference,
+    )
+
+
+def compose(*, to: User | str, subject: str, paragraphs: list[str], link: str | None, reference: str) -> EmailMessage:
+    """One message as plain text and as HTML, from the same paragraphs (and link, if any).
+
+    ``to`` is a user (greeted by name) or a bare address.
+    """
+    first_name = to.first_name if isinstance(to, User) else None
+    greeting = f"Hello {first_name}," if first_name else "Hello,"
     text_parts = [greeting, *paragraphs, *([link] if link else [])]
     html_parts = [f"<p>{html.escape(part)}</p>" for part in [greeting, *paragraphs]]
     if link:
         html_parts.append(f'<p><a href="{html.escape(link)}">{html.escape(link)}</a></p>')
     return EmailMessage(
-        to=to.email,
+        to=to.email if isinstance(to, User) else to,
         subject=subject,
         text="\n\n".join(text_parts) + "\n",
         html="<html><body>" + "".join(html_parts) + "</body></html>\n",

@@ -78,6 +78,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # How long a verification link and a password-reset link stay usable.
     email_verification_ttl_seconds: PositiveInt = 172_800
     password_reset_ttl_seconds: PositiveInt = 3600
+    # How long an invitation to an organization stays usable (at most 90 days).
+    invitation_ttl_seconds: Annotated[int, msgspec.Meta(gt=0, le=7_776_000)] = 604_800
     cors_origins: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"

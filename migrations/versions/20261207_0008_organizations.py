@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("organization_id", advanced_alchemy.types.guid.GUID(length=16), nullable=False),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
-        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=True),
         sa.Column("invited_by", advanced_alchemy.types.guid.GUID(length=16), nullable=True),
         sa.Column("created_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
         sa.Column("expires_at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),

@@ -36,6 +36,8 @@ from app.application.auth.purge import SessionPurge
 from app.application.auth.queries import AuthQueries
 from app.application.listing import CursorCodec, ListQuery, Page
 from app.application.notifications import EmailMessage, WelcomeEmails
+from app.application.organizations.invitations import InvitationPolicy
+from app.application.organizations.ports import OrganizationUnitOfWork
 from app.application.ports import DependencyUnavailable
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
@@ -545,12 +547,16 @@ class FakeAccountEmailJobs:
 
     verifications: list[tuple[UUID, UUID]] = field(default_factory=list)
     resets: list[tuple[str, UUID]] = field(default_factory=list)
+    invitations: list[UUID] = field(default_factory=list)
 
     async def send_email_verification(self, user_id: UUID, request_id: UUID) -> None:
         self.verifications.append((user_id, request_id))
 
     async def send_password_reset(self, email: str, request_id: UUID) -> None:
         self.resets.append((email, request_id))
+
+    async def send_invitation_email(self, invitation_id: UUID) -> None:
+        self.invitations.append(invitation_id)
 
 
 #: Where unit-test links point, and how long they live.
@@ -565,6 +571,18 @@ class UnusedListing:
 
     async def page(self, query: ListQuery) -> Page[User]:
         raise AssertionError("listing belongs in the integration tests")
+
+
+class UnusedTenantListing:
+    """The organizations' and members' listings: SQL, tested on real databases too."""
+
+    async def page(self, owner_id: UUID, query: ListQuery) -> Page[Any]:
+        raise AssertionError("listing belongs in the integration tests")
+
+
+def unused_organization_uow() -> OrganizationUnitOfWork:
+    """The tenancy's use cases are tested end to end on PostgreSQL, where its locks and indexes are."""
+    raise AssertionError("the tenancy's use cases belong in the end-to-end tests")
 
 
 @dataclass
@@ -595,6 +613,11 @@ class Harness:
                 secrets=Sha256OpaqueTokens(),
                 principal_cache=NoPrincipalCache(),
                 listing=UnusedListing(),
+                organization_uow=unused_organization_uow,
+                organization_listing=UnusedTenantListing(),
+                member_listing=UnusedTenantListing(),
+                invitation_email_jobs=self.email_jobs,
+                invitation_policy=InvitationPolicy(public_url=LINKS.public_url, ttl=timedelta(days=7)),
                 cursors=CursorCodec(b"unit-test-cursor-key"),
                 email_sender=self.emails,
                 account_email_jobs=self.email_jobs,

@@ -172,7 +172,12 @@ def jobs_of(h: Harness) -> DeferredJobs:
     """The jobs as the composition root wires them, over the harness's use cases."""
     jobs = DeferredJobs(Settings())
     jobs.bind(
-        JobUseCases(welcome_emails=h.welcome_emails, account_lifecycle=h.lifecycle, session_purge=h.session_purge)
+        JobUseCases(
+            welcome_emails=h.welcome_emails,
+            account_lifecycle=h.lifecycle,
+            invitations=h.use_cases.invitations,
+            session_purge=h.session_purge,
+        )
     )
     return jobs
 

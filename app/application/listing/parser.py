@@ -60,6 +60,8 @@ def parse_list_query(params: Mapping[str, Sequence[str]], spec: ResourceSpec, cu
     ordering = _reserved(given, "order_by", lambda raw: _parse_ordering(raw, spec), spec.default_ordering, errors)
     token = _reserved(given, "cursor", str, None, errors)
     filters = _parse_filters(given, spec, errors)
+    if include_deleted and not spec.soft_deletes:
+        errors.append(FieldError("include_deleted", "This listing keeps no deleted rows to show"))
     if token is not None and given.get("offset"):
         errors.append(FieldError("offset", "Cannot be combined with cursor, which already says where the page starts"))
     query = ListQuery(
@@ -207,8 +209,8 @@ def _resolve_field(name: str, spec: ResourceSpec) -> FieldSpec:
         if not _JSON_KEY.match(key):
             raise ValueError(f"Filter a member of {document} as {document}.<key>, key of 1-64 letters, digits, _ or -")
         return FieldSpec(name, FieldKind.STRING)
-    members = ", ".join(f"{document}.<key>" for document in sorted(spec.json_fields))
-    raise ValueError(f"Unknown field; filter by {', '.join(spec.fields)}, {members}")
+    fields = [*spec.fields, *(f"{document}.<key>" for document in sorted(spec.json_fields))]
+    raise ValueError(f"Unknown field; filter by {', '.join(fields)}")
 
 
 def _parse_filter(field: FieldSpec, op: Operator, raw: str) -> Filter:

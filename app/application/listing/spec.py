@@ -106,12 +106,14 @@ class ResourceSpec:
     """What one resource lets clients filter and sort by: an allow-list, nothing implicit.
 
     ``json_fields`` name JSON columns whose top-level members are filterable as
-    ``<name>.<key>`` and compare as text.
+    ``<name>.<key>`` and compare as text. ``soft_deletes`` says whether the resource keeps
+    deleted rows that ``include_deleted`` could show; without them the parameter is refused.
     """
 
     fields: Mapping[str, FieldSpec]
     json_fields: frozenset[str]
     default_ordering: tuple[Ordering, ...]
+    soft_deletes: bool = True
     sortable: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -119,9 +121,13 @@ class ResourceSpec:
 
     @classmethod
     def of(
-        cls, *fields: FieldSpec, json_fields: frozenset[str], default_ordering: tuple[Ordering, ...]
+        cls,
+        *fields: FieldSpec,
+        json_fields: frozenset[str],
+        default_ordering: tuple[Ordering, ...],
+        soft_deletes: bool = True,
     ) -> ResourceSpec:
-        return cls(MappingProxyType({spec.name: spec for spec in fields}), json_fields, default_ordering)
+        return cls(MappingProxyType({spec.name: spec for spec in fields}), json_fields, default_ordering, soft_deletes)
 
     def filter_parameters(self) -> Iterator[tuple[str, FieldSpec, Operator]]:
         """Every ``<field>__<op>`` query parameter of a declared field, in declaration order."""
@@ -132,14 +138,16 @@ class ResourceSpec:
     def help_text(self) -> str:
         """The listing's language in a few lines of Markdown, for the API documentation."""
         members = " ".join(f"`{name}.<key>`" for name in sorted(self.json_fields))
+        json_members = f" and {members} (any operator of a string)" if members else ""
+        include_deleted = ", `include_deleted` (false)" if self.soft_deletes else ""
         return (
             "Filters are `<field>__<op>=<value>` (a bare `<field>=<value>` means `eq`). Operators: "
             f"`{' '.join(Operator)}`; `in`/`not_in` take comma-separated values; `like`/`ilike` match a "
-            f"substring literally. Fields: `{' '.join(self.fields)}` and {members} (any operator of a string).\n\n"
+            f"substring literally. Fields: `{' '.join(self.fields)}`{json_members}.\n\n"
             f"`order_by`: comma-separated among `{' '.join(self.sortable)}`, `-` first for descending "
             f"(ties are broken by `id`); `limit` 1-{MAX_LIMIT} ({DEFAULT_LIMIT}), `offset` (0), `cursor` "
-            "(the previous page's `next_cursor`; not with `offset`), `with_total` (true), `include_deleted` "
-            "(false). Every bad parameter is named in the 422."
+            f"(the previous page's `next_cursor`; not with `offset`), `with_total` (true){include_deleted}. "
+            "Every bad parameter is named in the 422."
         )
 
 

@@ -46,6 +46,7 @@ from advanced_alchemy.filters import (
 from sqlalchemy import Column, ColumnElement, Row, Select, and_, case, false, func, inspect, literal, or_, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from app.application.listing import CursorCodec, FieldKind, Filter, ListQuery, Operator, Page, ResourceSpec
 from app.infrastructure.db.listing_sql import contains, json_member_text, startswith
@@ -156,8 +157,14 @@ class SqlListing:
         model: type[DeclarativeBase],
         engine: AsyncEngine,
         cursors: CursorCodec,
+        *,
+        joined: Mapping[str, KeyedColumnElement[Any]] = MappingProxyType({}),
+        tiebreak: KeyedColumnElement[Any] | None = None,
     ) -> None:
-        table = model.__table__.columns
+        """``joined`` names fields served by another table of the ``base`` statement (a member's
+        ``email``); ``tiebreak`` breaks ties when the model's primary key is not one column."""
+        table: dict[str, KeyedColumnElement[Any]] = {column.key: column for column in model.__table__.columns}
+        table |= joined
         self._engine = engine
         self._plan_per_execution = engine.dialect.name == "postgresql"
         self._cursors = cursors
@@ -176,8 +183,9 @@ class SqlListing:
                 self._sort[name] = (case(ranks, value=column), _ranked(attrgetter(name), ranks))
             elif field.sortable:
                 self._sort[name] = (column, attrgetter(name))
-        (self._id,) = inspect(model).primary_key
-        self._read_id = attrgetter(self._id.name)
+        (primary_key,) = inspect(model).primary_key if tiebreak is None else (tiebreak,)
+        self._id = cast("KeyedColumnElement[Any]", primary_key)
+        self._read_id = attrgetter(self._id.key)
 
     def column(self, field: str) -> ColumnElement[Any]:
         """The column of a declared field, or the text of a member of a declared JSON column."""

@@ -22,6 +22,7 @@ from uuid import UUID
 from app.application.auth.lifecycle import AccountLifecycle
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
+from app.application.organizations.invitations import Invitations
 from app.domain.users.events import UserRegistered
 from app.infrastructure.config import Settings
 from app.infrastructure.outbox.subscribers import CommittedEvents
@@ -38,11 +39,13 @@ class JobUseCases:
 
     welcome_emails: WelcomeEmails
     account_lifecycle: AccountLifecycle
+    invitations: Invitations
     session_purge: SessionPurge
 
 
 class DeferredJobs:
-    """The process's ``Jobs``, built on first use; also the use cases' ``AccountEmailJobs``.
+    """The process's ``Jobs``, built on first use; also the use cases' ``AccountEmailJobs``
+    and ``InvitationEmailJobs``.
 
     The use cases are built over this object before the jobs that call them exist, so
     they are handed over afterwards (``bind``); a job can be enqueued only once they are.
@@ -68,6 +71,7 @@ class DeferredJobs:
                 create_job_broker(self._settings),
                 welcome_emails=self._use_cases.welcome_emails,
                 account_lifecycle=self._use_cases.account_lifecycle,
+                invitations=self._use_cases.invitations,
                 session_purge=self._use_cases.session_purge,
                 purge_cron=self._settings.purge_sessions_cron,
                 welcome_sweep_cron=self._settings.welcome_sweep_cron,
@@ -87,6 +91,9 @@ class DeferredJobs:
 
     async def send_password_reset(self, email: str, request_id: UUID) -> None:
         await self.jobs.send_password_reset.kiq(email, str(request_id))
+
+    async def send_invitation_email(self, invitation_id: UUID) -> None:
+        await self.jobs.send_invitation_email.kiq(str(invitation_id))
 
     def start_on(self, events: CommittedEvents) -> None:
         """Jobs that committed events start: ``UserRegistered`` → ``send_welcome_email(user_id)``.

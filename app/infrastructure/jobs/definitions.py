@@ -15,6 +15,7 @@ from taskiq import AsyncBroker, TaskiqDepends
 from app.application.auth.lifecycle import AccountLifecycle
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
+from app.application.organizations.invitations import Invitations
 
 log = structlog.get_logger("app.jobs")
 
@@ -61,6 +62,14 @@ async def send_password_reset(email: str, request_id: str, lifecycle: AccountLif
     return sent
 
 
+async def send_invitation_email(invitation_id: str, invitations: Invitations = TaskiqDepends()) -> bool:
+    """Mail an invitation its link, once (see ``Invitations.send_email``)."""
+    sent = await invitations.send_email(UUID(invitation_id))
+    # "skipped": sent before, or the invitation was replaced, revoked, accepted or has expired meanwhile.
+    log.info("invitation_email_sent" if sent else "invitation_email_skipped", invitation_id=invitation_id)
+    return sent
+
+
 async def purge_expired_sessions(purge: SessionPurge = TaskiqDepends()) -> int:
     """Delete ended sessions and their refresh tokens (see ``SessionPurge``)."""
     purged = await purge.purge()
@@ -77,12 +86,18 @@ class Jobs:
         *,
         welcome_emails: WelcomeEmails,
         account_lifecycle: AccountLifecycle,
+        invitations: Invitations,
         session_purge: SessionPurge,
         purge_cron: str,
         welcome_sweep_cron: str,
     ) -> None:
         broker.add_dependency_context(
-            {WelcomeEmails: welcome_emails, AccountLifecycle: account_lifecycle, SessionPurge: session_purge}
+            {
+                WelcomeEmails: welcome_emails,
+                AccountLifecycle: account_lifecycle,
+                Invitations: invitations,
+                SessionPurge: session_purge,
+            }
         )
         self.broker = broker
         self.send_welcome_email = broker.register_task(send_welcome_email, task_name="send_welcome_email")
@@ -91,6 +106,7 @@ class Jobs:
             send_email_verification, task_name="send_email_verification"
         )
         self.send_password_reset = broker.register_task(send_password_reset, task_name="send_password_reset")
+        self.send_invitation_email = broker.register_task(send_invitation_email, task_name="send_invitation_email")
         # Read by the scheduler (``LabelScheduleSource``), each on its cron (PURGE_SESSIONS_CRON,
         # hourly by default; WELCOME_SWEEP_CRON, every ten minutes).
         self.purge_expired_sessions = broker.register_task(

@@ -21,6 +21,7 @@ from app.interfaces.http.controllers.admin import AdminUsersController
 from app.interfaces.http.controllers.api_keys import ApiKeysController
 from app.interfaces.http.controllers.auth import AuthController, SignInController
 from app.interfaces.http.controllers.health import HealthController
+from app.interfaces.http.controllers.organizations import InvitationAcceptController, OrganizationsController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
 from app.interfaces.http.docs_ui import assets_router
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             ApiKeysController,
             MeController,
             AdminUsersController,
+            OrganizationsController,
+            InvitationAcceptController,
             HealthController,
             *docs_assets,
         ],

@@ -70,5 +70,8 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "administration": Provide(lambda: container.administration, use_cache=True, sync_to_thread=False),
         "api_keys": Provide(lambda: container.api_keys, use_cache=True, sync_to_thread=False),
         "account_lifecycle": Provide(lambda: container.account_lifecycle, use_cache=True, sync_to_thread=False),
+        "organizations": Provide(lambda: container.organizations, use_cache=True, sync_to_thread=False),
+        "members": Provide(lambda: container.members, use_cache=True, sync_to_thread=False),
+        "invitations": Provide(lambda: container.invitations, use_cache=True, sync_to_thread=False),
         "principal": Provide(provide_principal),
     }

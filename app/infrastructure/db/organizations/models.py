@@ -67,7 +67,8 @@ class InvitationModel(UUIDv7Base):
     organization_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
     role: Mapped[str] = mapped_column(String(16))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: NULL until the invitation's email went out: the job that sends it issues the token.
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     invited_by: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
