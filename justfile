@@ -137,7 +137,7 @@ makemigration MSG: sync
 create-admin EMAIL: sync
     @{{litestar}} create-admin "{{EMAIL}}"
 
-# Add demo accounts (an admin and a few users; again is harmless) and print how to sign in.
+# Add demo accounts (an admin, a few users, an organization of them; again is harmless) and print how to sign in.
 [group('database')]
 [no-exit-message]
 demo: sync migrate

@@ -9,9 +9,13 @@ The passwords are published here on purpose: the command refuses to run in produ
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from uuid import UUID
 
+from app.application.organizations.dto import OrganizationCreateBody
 from app.bootstrap import Container
 from app.domain.errors import EmailAlreadyRegistered
+from app.domain.organizations.errors import SlugTaken
+from app.domain.organizations.values import OrgRole
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - published demo credentials, refused in production
 DEMO_ADMIN = "admin@example.com"
@@ -21,6 +25,11 @@ DEMO_USERS = (
     ("grace@example.com", "Grace", "Hopper"),
     ("alan@example.com", "Alan", "Turing"),
 )
+
+#: The demo organization: its name and slug, its owner, and its other members with their roles.
+DEMO_ORGANIZATION = ("Analytical Engines", "analytical-engines")
+DEMO_OWNER = "ada@example.com"
+DEMO_MEMBERS = (("grace@example.com", OrgRole.ADMIN), ("alan@example.com", OrgRole.MEMBER))
 
 DemoStep = Callable[[Container], Awaitable[list[str]]]
 
@@ -42,6 +51,35 @@ async def add_users(container: Container) -> list[str]:
     return lines
 
 
+async def demo_organization_id(container: Container) -> UUID | None:
+    """The demo organization's id, if its owner has it (what later steps add their data to)."""
+    owner = await _user_id(container, DEMO_OWNER)
+    page = await container.organizations.list_mine(owner, {"slug": [DEMO_ORGANIZATION[1]]})
+    return page.items[0].id if page.items else None
+
+
+async def add_organization(container: Container) -> list[str]:
+    name, slug = DEMO_ORGANIZATION
+    owner = await _user_id(container, DEMO_OWNER)
+    try:
+        created = await container.organizations.create(owner, OrganizationCreateBody(name=name, slug=slug))
+        organization_id, lines = created.id, [f"Added organization {slug} (owner {DEMO_OWNER})"]
+    except SlugTaken:
+        found = await demo_organization_id(container)
+        if found is None:
+            return [f"Skipped organization {slug}: the slug belongs to someone else"]
+        organization_id, lines = found, [f"Kept organization {slug}"]
+    for email, role in DEMO_MEMBERS:
+        joined = await container.members.admit(organization_id, await _user_id(container, email), role)
+        lines.append(f"{'Added' if joined else 'Kept'} member {email} ({role}) of {slug}")
+    return lines
+
+
+async def _user_id(container: Container, email: str) -> UUID:
+    (user,) = (await container.administration.list_users({"email": [email]})).items
+    return user.id
+
+
 async def how_to_sign_in(container: Container) -> list[str]:
     settings = container.settings
     base = f"http://{settings.host}:{settings.port}"
@@ -54,7 +92,7 @@ async def how_to_sign_in(container: Container) -> list[str]:
     ]
 
 
-DEMO_STEPS: tuple[DemoStep, ...] = (add_admin, add_users, how_to_sign_in)
+DEMO_STEPS: tuple[DemoStep, ...] = (add_admin, add_users, add_organization, how_to_sign_in)
 
 
 async def add_demo_data(container: Container) -> list[str]:

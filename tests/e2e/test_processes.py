@@ -185,6 +185,9 @@ async def test_demo_fills_the_embedded_database_and_can_run_again(tmp_path: Path
 
     assert "Added admin admin@example.com" in first
     assert "Kept admin admin@example.com" in again
+    assert "Added organization analytical-engines" in first
+    assert "Kept organization analytical-engines" in again
+    assert first.count("Added member ") == again.count("Kept member ") == 2
     assert first.count("Added user ") == again.count("Kept user ") >= 2
     assert "Added" not in again
     assert "/schema" in first
@@ -194,6 +197,11 @@ async def test_demo_fills_the_embedded_database_and_can_run_again(tmp_path: Path
     assert roles.pop("admin@example.com") == "admin"
     assert len(roles) == first.count("Added user ")
     assert set(roles.values()) == {"user"}
+    with sqlite3.connect(database) as connection:
+        members = connection.execute(
+            "SELECT u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.email"
+        ).fetchall()
+    assert members == [("ada@example.com", "owner"), ("alan@example.com", "member"), ("grace@example.com", "admin")]
     async with running("dev", env, tmp_path) as client:
         for email in ["admin@example.com", *roles]:
             signed_in = await client.post("/api/v1/auth/tokens", json={"email": email, "password": "demo-password"})

@@ -21,10 +21,13 @@ from sqlalchemy.orm import DeclarativeBase
 from app.application.auth.dto import SessionRead
 from app.application.users.dto import AddressBody, AddressRead, AdminUserCreate, UserRead
 from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session, TokenPurpose
+from app.domain.organizations.membership import Membership
+from app.domain.organizations.model import Invitation, Organization
 from app.domain.users.model import PROFILE_FIELDS, User
 from app.domain.users.values import Address, Role
 from app.infrastructure.db.mapping import from_row, to_row
 from app.infrastructure.db.models import AccountTokenModel, ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
+from app.infrastructure.db.organizations.models import InvitationModel, MembershipModel, OrganizationModel
 from app.interfaces.grpc.v1 import users_pb2
 
 #: What an entity holds that is no column: the events it has yet to hand to the unit of work.
@@ -51,6 +54,9 @@ def _columns(model: type[DeclarativeBase]) -> set[str]:
         (ApiKey, ApiKeyModel),
         (RefreshToken, RefreshTokenModel),
         (AccountToken, AccountTokenModel),
+        (Organization, OrganizationModel),
+        (Membership, MembershipModel),
+        (Invitation, InvitationModel),
     ],
 )
 def test_every_stored_field_of_an_entity_is_a_column_of_its_table(

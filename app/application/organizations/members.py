@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from app.application.listing import CursorCodec, Page, parse_list_query
-from app.application.organizations.access import enter_organization
+from app.application.organizations.access import OrganizationNotFound, enter_organization
 from app.application.organizations.dto import MemberRead
 from app.application.organizations.listing import MEMBER_LISTING
 from app.application.organizations.owners import ensure_an_owner_remains, enter_locked, member
@@ -63,6 +63,23 @@ class MemberCommands:
             await uow.memberships.remove(target)
             uow.organizations.record(organization)
             await uow.commit()
+
+    async def admit(self, organization_id: UUID, user_id: UUID, role: OrgRole) -> bool:
+        """Make a user a member without an invitation: the operator's path (demo data), not a client's.
+
+        False when the user already is a member (nothing changes); ``OrganizationNotFound`` if the
+        organization is missing or deleted.
+        """
+        async with self.uow() as uow:
+            organization = await uow.organizations.get(organization_id, for_update=True)
+            if organization is None:
+                raise OrganizationNotFound()
+            if await uow.memberships.get(organization_id, user_id) is not None:
+                return False
+            await uow.memberships.add(organization.admit(user_id, role, self.clock()))
+            uow.organizations.record(organization)
+            await uow.commit()
+        return True
 
 
 async def _read(uow: OrganizationUnitOfWork, membership: Membership) -> MemberRead:
