@@ -12,7 +12,9 @@ import aio_pika
 import pytest
 from sqlalchemy import select
 
+from app.application.organizations.dto import OrganizationCreateBody
 from app.bootstrap import Container, build_container
+from app.domain.organizations.values import OrgRole
 from app.infrastructure.config import Settings
 from app.infrastructure.outbox.model import OutboxModel
 from tests.conftest import make_settings
@@ -95,3 +97,25 @@ async def test_events_committed_while_the_broker_is_down_arrive_after(
         late = [m for m in await received(queue, 6, within=60) if b"first@" not in m.body]
 
     assert [json.loads(m.body)["data"]["email"] for m in late] == [f"user{i}@example.com" for i in range(5)]
+
+
+async def test_organization_events_reach_a_bound_queue_in_the_order_of_the_changes(
+    settings: Settings, broker_url: str
+) -> None:
+    async with bound_queue(broker_url, "organization.#") as queue, relaying(settings, broker_url) as container:
+        ada = await container.users.sign_up("ada@example.com", PASSWORD, {})
+        grace = await container.users.sign_up("grace@example.com", PASSWORD, {})
+        created = await container.organizations.create(ada.id, OrganizationCreateBody(name="Acme"))
+        await container.members.admit(created.id, grace.id, OrgRole.MEMBER)
+        await container.members.change_role(ada.id, created.id, grace.id, OrgRole.ADMIN)
+        await container.members.remove(grace.id, created.id, grace.id)
+        messages = await received(queue, 5)
+
+    org, ada_id, grace_id = str(created.id), str(ada.id), str(grace.id)
+    assert [(m.routing_key, json.loads(m.body)["data"]) for m in messages] == [
+        ("organization.created", {"organization_id": org, "created_by": ada_id}),
+        ("organization.member_joined", {"organization_id": org, "user_id": ada_id, "role": "owner"}),
+        ("organization.member_joined", {"organization_id": org, "user_id": grace_id, "role": "member"}),
+        ("organization.member_role_changed", {"organization_id": org, "user_id": grace_id, "role": "admin"}),
+        ("organization.member_removed", {"organization_id": org, "user_id": grace_id}),
+    ]

@@ -6,6 +6,7 @@ in the API process, as in embedded mode; the mail goes to a real SMTP server (``
 
 from __future__ import annotations
 
+import asyncio
 import email.message
 import re
 from collections.abc import AsyncIterator
@@ -278,3 +279,18 @@ async def test_a_refused_send_is_retried_and_still_sent_once(database_url: str, 
         bob = await registered(client, "bob@example.com")
         assert (await accept(client, bob, token)).status_code == 200
         assert len(invitations_to(smtp, "bob@example.com")) == 1
+
+
+async def test_a_token_accepted_twice_at_once_admits_once(database_url: str, smtp: SmtpSink) -> None:
+    async with mailing_api(database_url, smtp) as (container, client):
+        owner, org = await acme(client)
+        await invited(client, owner, org, "bob@example.com")
+        token = await emailed_token(smtp, "bob@example.com")
+        bob = await registered(client, "bob@example.com")
+
+        responses = await asyncio.gather(accept(client, bob, token), accept(client, bob, token))
+
+        assert sorted(r.status_code for r in responses) == [200, 422]
+        bob_id = await user_id(client, bob)
+        joined = [data for kind, data in await events(container.engine) if kind == "organization.member_joined"]
+        assert [data["user_id"] for data in joined].count(bob_id) == 1

@@ -56,6 +56,7 @@ def test_account_links_default_to_the_local_server_and_take_a_base_path() -> Non
     defaults = _load()
     assert (defaults.public_url, defaults.require_verified_email) == ("http://127.0.0.1:8000", False)
     assert (defaults.email_verification_ttl_seconds, defaults.password_reset_ttl_seconds) == (172_800, 3600)
+    assert defaults.invitation_ttl_seconds == 604_800
     assert _load(PUBLIC_URL="https://example.org/accounts/").public_url == "https://example.org/accounts/"
 
 
@@ -115,6 +116,8 @@ def test_values_are_parsed_to_their_types() -> None:
         ("PUBLIC_URL", "https:///path"),
         ("EMAIL_VERIFICATION_TTL_SECONDS", "0"),
         ("PASSWORD_RESET_TTL_SECONDS", "-60"),
+        ("INVITATION_TTL_SECONDS", "0"),
+        ("INVITATION_TTL_SECONDS", str(90 * 86_400 + 1)),
     ],
 )
 def test_an_invalid_value_is_refused_naming_the_variable(variable: str, value: str) -> None:

@@ -96,11 +96,13 @@ class Invitations:
         """Join with the invitation's role; 422 on ``token`` for a bad one, 403 for another address, 409 if in."""
         now = self.clock()
         async with self.uow() as uow:
-            invitation = await uow.invitations.by_token(self.secrets.hash(token))
-            if invitation is None or invitation.is_expired(now):
-                raise ValidationFailed.single("token", _BAD_TOKEN)
-            organization = await uow.organizations.get(invitation.organization_id, for_update=True)
-            if organization is None:  # deleted: its invitations with it
+            found = await uow.invitations.by_token(self.secrets.hash(token))
+            # The organization's lock first, then the invitation's, in the order inviting takes
+            # them (replacing an invitation deletes its row under the organization's lock).
+            organization = await uow.organizations.get(found.organization_id, for_update=True) if found else None
+            invitation = await uow.invitations.get(found.id, for_update=True) if found else None
+            if organization is None or invitation is None or invitation.is_expired(now):
+                # Unknown, spent, revoked, replaced, expired, or its organization deleted.
                 raise ValidationFailed.single("token", _BAD_TOKEN)
             if not invitation.is_for(user.email):
                 raise Forbidden("The invitation is for another email address")

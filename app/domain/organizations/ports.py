@@ -59,7 +59,7 @@ class InvitationRepository(Protocol):
     async def get(self, invitation_id: UUID, *, for_update: bool = False) -> Invitation | None: ...
 
     async def by_token(self, token_hash: str) -> Invitation | None:
-        """The pending invitation with this token, locked until the transaction ends."""
+        """The pending invitation with this token (not locked: lock its organization, then ``get`` it)."""
 
     async def pending(self, organization_id: UUID, now: datetime) -> list[Invitation]:
         """The organization's unexpired invitations, newest first."""

@@ -148,7 +148,7 @@ class SqlInvitationRepository:
         return await self._one(statement.with_for_update() if for_update else statement)
 
     async def by_token(self, token_hash: str) -> Invitation | None:
-        return await self._one(_INVITATION.where(InvitationModel.token_hash == token_hash).with_for_update())
+        return await self._one(_INVITATION.where(InvitationModel.token_hash == token_hash))
 
     async def pending(self, organization_id: UUID, now: datetime) -> list[Invitation]:
         statement = _INVITATION.where(
