@@ -88,9 +88,13 @@ SEMANTIC_RULES = [
     # The token must be one the service mailed, unspent and unexpired.
     "POST /api/v1/auth/email-verification/confirm",
     "POST /api/v1/auth/password-reset/confirm",
+    # The token must be one the service mailed for an invitation still pending.
+    "POST /api/v1/invitations/accept",
     # At most 50 filters in all; a cursor made by the service for this very listing; a real
     # date-time (the documented pattern is its syntax: 0000-00-00 has it).
     "GET /api/v1/users",
+    "GET /api/v1/organizations",
+    "GET /api/v1/organizations/{org_id}/members",
     # meta's numbers lie within ±(2^53 - 1) at any depth: said in words, as for NUL above.
     *(operation for operation in WITH_META if "/users/bulk" not in operation),
 ]
