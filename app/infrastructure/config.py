@@ -73,7 +73,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # Signing in needs a verified email address (the link in the welcome email) besides the password.
     require_verified_email: bool = False
     # Where users reach the service: the base of the links in emails (…/verify-email?token=…,
-    # …/reset-password?token=…), which a front end serves and confirms through the API.
+    # …/reset-password?token=…, …/accept-invitation?token=…), which a front end serves and
+    # confirms through the API.
     public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")] = "http://127.0.0.1:8000"
     # How long a verification link and a password-reset link stay usable.
     email_verification_ttl_seconds: PositiveInt = 172_800
