@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, delete, false, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,7 +48,10 @@ class SqlOrganizationRepository:
 
     async def get(self, organization_id: UUID, *, for_update: bool = False) -> Organization | None:
         statement = _LIVE_ORGANIZATION.where(_organizations.c.id == organization_id)
-        # SQLite has no row locks (and needs none: it runs one writer at a time); it omits FOR UPDATE.
+        if for_update and self._db.get_bind().dialect.name != "postgresql":
+            # SQLite has no row locks (it omits FOR UPDATE), but one write lock for the whole
+            # database, held to the end of the transaction: a write that changes nothing takes it.
+            await self._db.execute(update(OrganizationModel).where(false()).values(name=OrganizationModel.name))
         row = (await self._db.execute(statement.with_for_update() if for_update else statement)).one_or_none()
         return from_row(row, Organization) if row is not None else None
 
