@@ -21,6 +21,7 @@ from app.application.listing import (
     Page,
     parse_list_query,
 )
+from app.application.organizations.listing import MEMBER_LISTING, ORGANIZATION_LISTING
 from app.application.users.listing import USER_LISTING
 from app.domain.errors import ValidationFailed
 
@@ -453,3 +454,23 @@ def test_a_page_serializes_as_the_contract_says() -> None:
         "offset": None,
         "next_cursor": "c",
     }
+
+
+# --------------------------------------------------------------------------- resources without deleted rows
+
+
+def test_a_listing_without_deleted_rows_refuses_include_deleted_and_does_not_offer_it() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        parse_list_query({"include_deleted": "true"}, MEMBER_LISTING, CURSORS)
+
+    assert [error.field for error in caught.value.errors] == ["include_deleted"]
+    assert parse_list_query({"include_deleted": "false"}, MEMBER_LISTING, CURSORS).include_deleted is False
+    assert "include_deleted" not in MEMBER_LISTING.help_text()
+    assert "include_deleted" in USER_LISTING.help_text()
+
+
+def test_an_unknown_field_of_a_listing_without_json_members_names_only_fields() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        parse_list_query({"password_hash": "x"}, ORGANIZATION_LISTING, CURSORS)
+
+    assert caught.value.errors[0].message == "Unknown field; filter by name, slug, created_at"
