@@ -38,15 +38,21 @@ from app.application.inbound import InboundMessages
 from app.application.listing import CursorCodec
 from app.application.notifications import EmailSender, WelcomeEmails
 from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
+from app.application.tasks.ports import TaskListing, TaskUnitOfWorkFactory
+from app.application.tasks.use_cases import TaskUseCases
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.ports import UserListing
 from app.domain.auth.model import TokenPurpose
-from app.domain.organizations.events import ORGANIZATION_EVENTS
+from app.domain.organizations.events import ORGANIZATION_EVENTS, MemberRemoved
+from app.domain.tasks.events import TASK_EVENTS
 from app.domain.users.events import USER_EVENTS
 from app.infrastructure.auth_cache import NoPrincipalCache, RedisPrincipalCache
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
+from app.infrastructure.db.tasks.listing import SqlTaskListing
+from app.infrastructure.db.tasks.reactions import unassign_removed_member
+from app.infrastructure.db.tasks.uow import SqlTaskUnitOfWork
 from app.infrastructure.db.uow import Reactions, SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.email import create_email_sender
@@ -101,6 +107,9 @@ class Adapters:
     ids: IdFactory
     policy: TokenPolicy
     limits: Limits
+    #: The tasks context's unit of work (the tenancy's, with the tasks) and its listing.
+    task_uow: TaskUnitOfWorkFactory
+    task_listing: TaskListing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,6 +125,7 @@ class UseCases:
     welcome_emails: WelcomeEmails
     account_lifecycle: AccountLifecycle
     session_purge: SessionPurge
+    tasks: TaskUseCases
 
 
 def build_use_cases(adapters: Adapters) -> UseCases:
@@ -160,6 +170,7 @@ def build_use_cases(adapters: Adapters) -> UseCases:
             ids=a.ids,
         ),
         session_purge=SessionPurge(uow=a.uow, clock=a.clock, batch_size=a.limits.purge_batch_size),
+        tasks=TaskUseCases(uow=a.task_uow, listing=a.task_listing, cursors=a.cursors, clock=a.clock, ids=a.ids),
     )
 
 
@@ -195,7 +206,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     deferred_jobs = DeferredJobs(settings)
 
     #: What contexts do in the transaction of another's event (registered here, by event class).
-    reactions: Reactions = {}
+    reactions: Reactions = {MemberRemoved: [unassign_removed_member]}
 
     def units_of_work(kind: Callable[..., UnitOfWorkT]) -> Callable[[], UnitOfWorkT]:
         """A factory of one context's unit of work (``SqlAlchemyUnitOfWork`` or a subclass of it)."""
@@ -217,7 +228,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         broker=broker,
         relay=relay,
         deferred_jobs=deferred_jobs,
-        events=EventCatalog(USER_EVENTS, ORGANIZATION_EVENTS),
+        events=EventCatalog(USER_EVENTS, ORGANIZATION_EVENTS, TASK_EVENTS),
         committed_events=committed_events,
     )
     return connections, Adapters(
@@ -248,6 +259,8 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
             bulk_max_passwords=settings.bulk_max_passwords,
             welcome_grace=timedelta(seconds=settings.welcome_sweep_after_seconds),
         ),
+        task_uow=units_of_work(SqlTaskUnitOfWork),
+        task_listing=SqlTaskListing(engine, cursors),
     )
 
 

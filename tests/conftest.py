@@ -40,7 +40,21 @@ from tests.support.servers import (
 )
 from tests.support.smtp import SmtpSink, smtp_sink
 
-TABLES = ("invitations", "memberships", "organizations", "account_tokens", "api_keys", "refresh_tokens", "sessions", "sent_emails", "users", "outbox", "inbox")
+TABLES = (
+    "task_notices",
+    "tasks",
+    "invitations",
+    "memberships",
+    "organizations",
+    "account_tokens",
+    "api_keys",
+    "refresh_tokens",
+    "sessions",
+    "sent_emails",
+    "users",
+    "outbox",
+    "inbox",
+)
 
 
 def alembic_config(database_url: str) -> Config:

@@ -37,12 +37,14 @@ from app.application.auth.queries import AuthQueries
 from app.application.listing import CursorCodec, ListQuery, Page
 from app.application.notifications import EmailMessage, WelcomeEmails
 from app.application.ports import DependencyUnavailable
+from app.application.tasks.ports import TaskUnitOfWork
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import UserRead
 from app.bootstrap import Adapters, Limits, UseCases, build_use_cases
 from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session, TokenPurpose
 from app.domain.errors import EmailAlreadyRegistered, Unauthorized
+from app.domain.tasks.model import Task
 from app.domain.users.events import UserEvent
 from app.domain.users.model import User
 from app.infrastructure.auth_cache import NoPrincipalCache
@@ -567,6 +569,18 @@ class UnusedListing:
         raise AssertionError("listing belongs in the integration tests")
 
 
+class UnusedTaskListing:
+    """As ``UnusedListing``, for an organization's tasks."""
+
+    async def page(self, organization_id: UUID, query: ListQuery) -> Page[Task]:
+        raise AssertionError("listing belongs in the integration tests")
+
+
+def unused_task_unit_of_work() -> TaskUnitOfWork:
+    """The tasks' use cases run on real databases (row-level security is half of what they do)."""
+    raise AssertionError("the tasks' use cases belong in the integration and end-to-end tests")
+
+
 @dataclass
 class Harness:
     """The real use cases wired to the fakes by ``app.bootstrap.build_use_cases``, as the service wires them.
@@ -603,6 +617,8 @@ class Harness:
                 ids=self.ids,
                 policy=self.policy,
                 limits=LIMITS,
+                task_uow=unused_task_unit_of_work,
+                task_listing=UnusedTaskListing(),
             )
         )
 

@@ -60,6 +60,8 @@ SAMPLES: dict[str, tuple[str, Any, str, Any]] = {
 }
 _EVERYWHERE = {Operator.EQ, Operator.NE, Operator.IN, Operator.NOT_IN, Operator.ISNULL}
 _RANGES = {Operator.GT, Operator.GTE, Operator.LT, Operator.LTE}
+#: Every operator but ``contains``, which is the array fields' (and theirs alone).
+_STRINGS = set(Operator) - {Operator.CONTAINS}
 #: The documented table of which operators apply to which field; everything else is refused.
 ALLOWED: dict[str, set[Operator]] = {
     "id": _EVERYWHERE,
@@ -67,9 +69,9 @@ ALLOWED: dict[str, set[Operator]] = {
     "role": _EVERYWHERE,
     "birthday": _EVERYWHERE | _RANGES,
     "created_at": _EVERYWHERE | _RANGES,
-    "email": set(Operator),
-    "meta.plan": set(Operator),
-    "address.city": set(Operator),
+    "email": _STRINGS,
+    "meta.plan": _STRINGS,
+    "address.city": _STRINGS,
 }
 
 
