@@ -21,6 +21,7 @@ from app.interfaces.http.controllers.admin import AdminUsersController
 from app.interfaces.http.controllers.api_keys import ApiKeysController
 from app.interfaces.http.controllers.auth import AuthController, SignInController
 from app.interfaces.http.controllers.health import HealthController
+from app.interfaces.http.controllers.tasks import TasksController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
 from app.interfaces.http.docs_ui import assets_router
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             ApiKeysController,
             MeController,
             AdminUsersController,
+            TasksController,
             HealthController,
             *docs_assets,
         ],

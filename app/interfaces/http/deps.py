@@ -70,5 +70,6 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "administration": Provide(lambda: container.administration, use_cache=True, sync_to_thread=False),
         "api_keys": Provide(lambda: container.api_keys, use_cache=True, sync_to_thread=False),
         "account_lifecycle": Provide(lambda: container.account_lifecycle, use_cache=True, sync_to_thread=False),
+        "tasks": Provide(lambda: container.tasks, use_cache=True, sync_to_thread=False),
         "principal": Provide(provide_principal),
     }
