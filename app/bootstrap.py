@@ -38,6 +38,7 @@ from app.application.inbound import InboundMessages
 from app.application.listing import CursorCodec
 from app.application.notifications import EmailSender, WelcomeEmails
 from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
+from app.application.tasks.notifications import TaskEmails
 from app.application.tasks.ports import TaskListing, TaskUnitOfWorkFactory
 from app.application.tasks.use_cases import TaskUseCases
 from app.application.users.admin import UserAdministration
@@ -86,6 +87,8 @@ class Limits:
     #: How long after sign-up the sweep takes over a welcome email the event did not send.
     welcome_grace: timedelta
     purge_batch_size: int = purge.BATCH_SIZE
+    #: How far ahead of a task's due date its assignee is reminded (``TASK_REMINDER_WINDOW_SECONDS``).
+    task_reminder_window: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +129,7 @@ class UseCases:
     account_lifecycle: AccountLifecycle
     session_purge: SessionPurge
     tasks: TaskUseCases
+    task_emails: TaskEmails
 
 
 def build_use_cases(adapters: Adapters) -> UseCases:
@@ -171,6 +175,9 @@ def build_use_cases(adapters: Adapters) -> UseCases:
         ),
         session_purge=SessionPurge(uow=a.uow, clock=a.clock, batch_size=a.limits.purge_batch_size),
         tasks=TaskUseCases(uow=a.task_uow, listing=a.task_listing, cursors=a.cursors, clock=a.clock, ids=a.ids),
+        task_emails=TaskEmails(
+            uow=a.task_uow, sender=a.email_sender, clock=a.clock, reminder_window=a.limits.task_reminder_window
+        ),
     )
 
 
@@ -258,6 +265,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         limits=Limits(
             bulk_max_passwords=settings.bulk_max_passwords,
             welcome_grace=timedelta(seconds=settings.welcome_sweep_after_seconds),
+            task_reminder_window=timedelta(seconds=settings.task_reminder_window_seconds),
         ),
         task_uow=units_of_work(SqlTaskUnitOfWork),
         task_listing=SqlTaskListing(engine, cursors),
@@ -307,6 +315,7 @@ def build_container(settings: Settings) -> Container:
             welcome_emails=use_cases.welcome_emails,
             account_lifecycle=use_cases.account_lifecycle,
             session_purge=use_cases.session_purge,
+            task_emails=use_cases.task_emails,
         )
     )
     connections.deferred_jobs.start_on(connections.committed_events)

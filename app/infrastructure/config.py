@@ -78,6 +78,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # How long a verification link and a password-reset link stay usable.
     email_verification_ttl_seconds: PositiveInt = 172_800
     password_reset_ttl_seconds: PositiveInt = 3600
+    # How far ahead of a task's due date its assignee is reminded (once per due date).
+    task_reminder_window_seconds: PositiveInt = 86_400
     cors_origins: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"

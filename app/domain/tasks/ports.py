@@ -28,6 +28,6 @@ class TaskRepository(Protocol):
     async def save(self, task: Task) -> None:
         """Stage the changes made to a loaded task."""
 
-    async def due_for_reminder(self, due_before: datetime, *, limit: int) -> list[Task]:
-        """The organization's open, assigned tasks due before ``due_before`` whose due date has no reminder yet,
-        soonest first."""
+    async def due_for_reminder(self, due_from: datetime, due_before: datetime, *, limit: int) -> list[Task]:
+        """The organization's open, assigned tasks due in ``[due_from, due_before)`` whose due date
+        has had no reminder yet, soonest first."""

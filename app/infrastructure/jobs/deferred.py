@@ -22,6 +22,8 @@ from uuid import UUID
 from app.application.auth.lifecycle import AccountLifecycle
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
+from app.application.tasks.notifications import TaskEmails
+from app.domain.tasks.events import TaskAssigned
 from app.domain.users.events import UserRegistered
 from app.infrastructure.config import Settings
 from app.infrastructure.outbox.subscribers import CommittedEvents
@@ -39,6 +41,7 @@ class JobUseCases:
     welcome_emails: WelcomeEmails
     account_lifecycle: AccountLifecycle
     session_purge: SessionPurge
+    task_emails: TaskEmails
 
 
 class DeferredJobs:
@@ -69,6 +72,7 @@ class DeferredJobs:
                 welcome_emails=self._use_cases.welcome_emails,
                 account_lifecycle=self._use_cases.account_lifecycle,
                 session_purge=self._use_cases.session_purge,
+                task_emails=self._use_cases.task_emails,
                 purge_cron=self._settings.purge_sessions_cron,
                 welcome_sweep_cron=self._settings.welcome_sweep_cron,
             )
@@ -89,18 +93,25 @@ class DeferredJobs:
         await self.jobs.send_password_reset.kiq(email, str(request_id))
 
     def start_on(self, events: CommittedEvents) -> None:
-        """Jobs that committed events start: ``UserRegistered`` → ``send_welcome_email(user_id)``.
+        """Jobs that committed events start: ``UserRegistered`` → ``send_welcome_email(user_id)``,
+        ``TaskAssigned`` → ``send_task_assigned_email(organization_id, task_id, assignee_id, assigned_at)``.
 
         The relay hands an event to its subscribers once it is committed, and marks it handled
         only once they returned: a job that could not be enqueued (Redis down) is enqueued
         when the relay tries the event again, so none is lost (some may be enqueued twice,
-        which ``send_welcome_email`` shrugs off).
+        which the jobs shrug off: each email is a claim).
         """
 
         async def welcome(event: UserRegistered) -> None:
             await self.jobs.send_welcome_email.kiq(str(event.user_id))
 
+        async def assigned(event: TaskAssigned) -> None:
+            await self.jobs.send_task_assigned_email.kiq(
+                str(event.organization_id), str(event.task_id), str(event.assignee_id), event.occurred_at.isoformat()
+            )
+
         events.subscribe(UserRegistered, welcome)
+        events.subscribe(TaskAssigned, assigned)
 
     async def shutdown(self) -> None:
         """Shut the broker down, if it was ever made (in-process: lets the jobs in flight finish)."""

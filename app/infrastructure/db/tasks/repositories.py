@@ -58,7 +58,7 @@ class SqlTaskRepository(TenantScopedRepository):
         await self._db.execute(statement)
         self._changes.collect([task])
 
-    async def due_for_reminder(self, due_before: datetime, *, limit: int) -> list[Task]:
+    async def due_for_reminder(self, due_from: datetime, due_before: datetime, *, limit: int) -> list[Task]:
         reminded = select(TaskNoticeModel.task_id).where(
             TaskNoticeModel.task_id == TASKS.c.id,
             TaskNoticeModel.kind == NoticeKind.DUE.value,
@@ -71,6 +71,7 @@ class SqlTaskRepository(TenantScopedRepository):
                 TASKS.c.deleted_at.is_(None),
                 TASKS.c.assignee_id.is_not(None),
                 TASKS.c.status.in_(_OPEN),
+                TASKS.c.due_at >= due_from,
                 TASKS.c.due_at < due_before,
                 ~reminded.exists(),
             )
