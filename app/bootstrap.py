@@ -38,6 +38,7 @@ from app.application.inbound import InboundMessages
 from app.application.listing import CursorCodec
 from app.application.notifications import EmailSender, WelcomeEmails
 from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
+from app.application.tasks.inbound import TaskInbound
 from app.application.tasks.notifications import TaskEmails
 from app.application.tasks.ports import TaskListing, TaskUnitOfWorkFactory
 from app.application.tasks.use_cases import TaskUseCases
@@ -136,8 +137,11 @@ def build_use_cases(adapters: Adapters) -> UseCases:
     """The second part: the use cases over any set of adapters, real or fake."""
     a = adapters
     links = AccountLinks(secrets=a.secrets, policy=a.links, clock=a.clock)
+    tasks = TaskUseCases(uow=a.task_uow, listing=a.task_listing, cursors=a.cursors, clock=a.clock, ids=a.ids)
     return UseCases(
-        inbound=InboundMessages(uow=a.uow, clock=a.clock),
+        inbound=InboundMessages(
+            uow=a.uow, clock=a.clock, handlers=[TaskInbound(uow=a.task_uow, tasks=tasks, clock=a.clock)]
+        ),
         auth=AuthCommands(
             uow=a.uow,
             hasher=a.hasher,
@@ -174,7 +178,7 @@ def build_use_cases(adapters: Adapters) -> UseCases:
             ids=a.ids,
         ),
         session_purge=SessionPurge(uow=a.uow, clock=a.clock, batch_size=a.limits.purge_batch_size),
-        tasks=TaskUseCases(uow=a.task_uow, listing=a.task_listing, cursors=a.cursors, clock=a.clock, ids=a.ids),
+        tasks=tasks,
         task_emails=TaskEmails(
             uow=a.task_uow, sender=a.email_sender, clock=a.clock, reminder_window=a.limits.task_reminder_window
         ),

@@ -39,16 +39,22 @@ class TaskUseCases:
 
     async def create(self, actor: UUID, organization_id: UUID, data: TaskCreate) -> TaskRead:
         """A task of the organization created by ``actor``, a member of it (``created_by``)."""
-        fields = data.fields()
         async with self.uow() as uow:
-            await enter_organization(uow, organization_id, actor)
-            await _check_assignee(uow, organization_id, fields)
-            task = Task.create(
-                id=self.ids(), organization_id=organization_id, created_by=actor, now=self.clock(), fields=fields
-            )
-            await uow.tasks.add(task)
+            task = await self.add(uow, actor, organization_id, data)
             await uow.commit()
         return TaskRead.from_entity(task)
+
+    async def add(self, uow: TaskUnitOfWork, actor: UUID, organization_id: UUID, data: TaskCreate) -> Task:
+        """``create`` inside the caller's unit of work (which commits): for a caller with more to do in the
+        same transaction, such as claiming the inbound message that asks for the task."""
+        fields = data.fields()
+        await enter_organization(uow, organization_id, actor)
+        await _check_assignee(uow, organization_id, fields)
+        task = Task.create(
+            id=self.ids(), organization_id=organization_id, created_by=actor, now=self.clock(), fields=fields
+        )
+        await uow.tasks.add(task)
+        return task
 
     async def get(self, actor: UUID, organization_id: UUID, task_id: UUID) -> TaskRead:
         async with self.uow() as uow:

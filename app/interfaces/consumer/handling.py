@@ -29,7 +29,7 @@ import msgspec
 import structlog
 from faststream import StreamMessage
 
-from app.application.inbound import DeactivateUser, InboundMessages, MergeUserMeta, PoisonMessage
+from app.application.inbound import InboundMessages, PoisonMessage, UserMessage
 
 log = structlog.get_logger("app.consumer")
 
@@ -131,14 +131,19 @@ class InboundHandler:
 
         Each delivery's ``settled`` is resolved as ``settle`` would return for it alone.
         """
-        together: list[tuple[Delivery, UUID, DeactivateUser | MergeUserMeta]] = []
+        together: list[tuple[Delivery, UUID, UserMessage]] = []
         alone: list[Delivery] = []
         for delivery in deliveries:
             try:
                 envelope = _decode(delivery.body)
-                together.append((delivery, envelope.id, self._inbound.parse(envelope.type, envelope.data)))
+                payload = self._inbound.parse(envelope.type, envelope.data)
             except PoisonMessage:
                 alone.append(delivery)  # settled alone, which dead-letters it with its reason
+                continue
+            if self._inbound.batchable(payload):
+                together.append((delivery, envelope.id, payload))
+            else:
+                alone.append(delivery)  # another context's message: applied by its own handler
         if together:
             try:
                 applied = await self._inbound.apply_batch(
