@@ -12,13 +12,17 @@ import aio_pika
 import pytest
 from sqlalchemy import select
 
+from app.application.tasks.dto import TaskCreate, TaskPatch
 from app.bootstrap import Container, build_container
+from app.domain.organizations.values import OrgRole
+from app.domain.tasks.values import TaskStatus
 from app.infrastructure.config import Settings
 from app.infrastructure.outbox.model import OutboxModel
 from tests.conftest import make_settings
-from tests.support.events import bound_queue, received
+from tests.support.events import arriving, bound_queue, received
 from tests.support.factories import AdminUserCreateFactory
 from tests.support.servers import RabbitServer
+from tests.support.tenancy import create_organization
 
 PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.usefixtures("clean_database")
@@ -95,3 +99,29 @@ async def test_events_committed_while_the_broker_is_down_arrive_after(
         late = [m for m in await received(queue, 6, within=60) if b"first@" not in m.body]
 
     assert [json.loads(m.body)["data"]["email"] for m in late] == [f"user{i}@example.com" for i in range(5)]
+
+
+async def test_each_change_to_a_task_is_published_with_its_organization(settings: Settings, broker_url: str) -> None:
+    async with bound_queue(broker_url, "task.#") as queue, relaying(settings, broker_url) as container:
+        lead = (await container.users.sign_up("lead@example.com", PASSWORD, {})).id
+        ada = (await container.users.sign_up("ada@example.com", PASSWORD, {})).id
+        org_id = await create_organization(container.engine, {lead: OrgRole.ADMIN, ada: OrgRole.MEMBER})
+        task = await container.tasks.create(lead, org_id, TaskCreate(title="Publish", assignee_id=ada))
+        await container.tasks.update(ada, org_id, task.id, TaskPatch(title="Publish it"))
+        await container.tasks.update(ada, org_id, task.id, TaskPatch(status=TaskStatus.DONE))
+        await container.tasks.update(ada, org_id, task.id, TaskPatch(title="Publish it"))  # no change: no event
+        await container.tasks.delete(lead, org_id, task.id)
+        messages = await received(queue, 6)
+        later = await arriving(queue, 1.0)
+
+    published = [(m.routing_key, json.loads(m.body)["data"]) for m in messages]
+    ids = {"task_id": str(task.id), "organization_id": str(org_id)}
+    assert published == [
+        ("task.created", {**ids, "created_by": str(lead)}),
+        ("task.assigned", {**ids, "assignee_id": str(ada)}),
+        ("task.updated", {**ids, "changed": ["title"]}),
+        ("task.updated", {**ids, "changed": ["status"]}),
+        ("task.completed", {**ids, "completed_by": str(ada)}),
+        ("task.deleted", ids),
+    ]
+    assert {m.message_id for m in later} <= {m.message_id for m in messages}  # redeliveries at most
