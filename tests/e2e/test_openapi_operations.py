@@ -127,6 +127,7 @@ def test_the_task_listing_documents_its_filters_and_contains(document: Document)
     assert {name for name in given if "__" in name} == {name for name, _, _ in TASK_LISTING.filter_parameters()}
     assert given["tags__contains"]["schema"]["type"] == "string"
     assert "tags__eq" not in given
+    assert "include_deleted" not in given  # a deleted task is gone for its members
     assert given["priority__eq"]["schema"]["enum"] == ["low", "normal", "high", "urgent"]
     assert re.fullmatch(given["order_by"]["schema"]["pattern"], "-priority,due_at")
     assert not re.fullmatch(given["order_by"]["schema"]["pattern"], "tags")

@@ -240,7 +240,8 @@ async def test_each_filter_selects_its_tasks(org: Org) -> None:
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"tags": "urgent"}, "tags"), ({"tags__like": "u"}, "tags__like"), ({"order_by": "tags"}, "order_by"),
-     ({"priority": "highest"}, "priority"), ({"status__contains": "todo"}, "status__contains")],
+     ({"priority": "highest"}, "priority"), ({"status__contains": "todo"}, "status__contains"),
+     ({"include_deleted": "true"}, "include_deleted")],
 )  # fmt: skip
 async def test_a_filter_that_does_not_apply_is_named(org: Org, params: dict[str, str], field: str) -> None:
     with pytest.raises(ValidationFailed) as refused:

@@ -95,14 +95,14 @@ class FieldSpec:
     ``choices`` are an enum's values in rank order: sorting by the field sorts by rank.
     """
 
-    def __post_init__(self) -> None:
-        if self.sortable and self.kind is FieldKind.STRING_ARRAY:
-            raise ValueError(f"{self.name}: an array field cannot be sortable")
-
     name: str
     kind: FieldKind
     sortable: bool = False
     choices: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.sortable and self.kind is FieldKind.STRING_ARRAY:
+            raise ValueError(f"{self.name}: an array field cannot be sortable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,22 +116,33 @@ class ResourceSpec:
     """What one resource lets clients filter and sort by: an allow-list, nothing implicit.
 
     ``json_fields`` name JSON columns whose top-level members are filterable as
-    ``<name>.<key>`` and compare as text.
+    ``<name>.<key>`` and compare as text. ``lists_deleted``: whether ``include_deleted``
+    may show soft-deleted rows; a resource whose deleted rows are gone for its clients
+    (a task) refuses the parameter, naming it, as it refuses any unknown one.
     """
 
     fields: Mapping[str, FieldSpec]
     json_fields: frozenset[str]
     default_ordering: tuple[Ordering, ...]
+    lists_deleted: bool = True
     sortable: tuple[str, ...] = field(init=False)
+    #: The parameters that are not filters: paging, ordering, and ``include_deleted`` where it applies.
+    reserved_parameters: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sortable", tuple(name for name, spec in self.fields.items() if spec.sortable))
+        reserved = RESERVED_PARAMETERS if self.lists_deleted else RESERVED_PARAMETERS - {"include_deleted"}
+        object.__setattr__(self, "reserved_parameters", reserved)
 
     @classmethod
     def of(
-        cls, *fields: FieldSpec, json_fields: frozenset[str], default_ordering: tuple[Ordering, ...]
+        cls,
+        *fields: FieldSpec,
+        json_fields: frozenset[str],
+        default_ordering: tuple[Ordering, ...],
+        lists_deleted: bool = True,
     ) -> ResourceSpec:
-        return cls(MappingProxyType({spec.name: spec for spec in fields}), json_fields, default_ordering)
+        return cls(MappingProxyType({spec.name: spec for spec in fields}), json_fields, default_ordering, lists_deleted)
 
     def filter_parameters(self) -> Iterator[tuple[str, FieldSpec, Operator]]:
         """Every ``<field>__<op>`` query parameter of a declared field, in declaration order."""
@@ -150,6 +161,7 @@ class ResourceSpec:
             else ""
         )
         scalar_operators = " ".join(op for op in Operator if op is not Operator.CONTAINS)
+        deleted = ", `include_deleted` (false)" if self.lists_deleted else ""
         return (
             "Filters are `<field>__<op>=<value>` (a bare `<field>=<value>` means `eq`). Operators: "
             f"`{scalar_operators}`; `in`/`not_in` take comma-separated values; `like`/`ilike` match a "
@@ -157,8 +169,8 @@ class ResourceSpec:
             "(any operator of a string).\n\n"
             f"`order_by`: comma-separated among `{' '.join(self.sortable)}`, `-` first for descending "
             f"(ties are broken by `id`); `limit` 1-{MAX_LIMIT} ({DEFAULT_LIMIT}), `offset` (0), `cursor` "
-            "(the previous page's `next_cursor`; not with `offset`), `with_total` (true), `include_deleted` "
-            "(false). Every bad parameter is named in the 422."
+            f"(the previous page's `next_cursor`; not with `offset`), `with_total` (true){deleted}. "
+            "Every bad parameter is named in the 422."
         )
 
 

@@ -19,4 +19,6 @@ TASK_LISTING = ResourceSpec.of(
     FieldSpec("tags", FieldKind.STRING_ARRAY),
     json_fields=frozenset({"meta"}),
     default_ordering=(Ordering("created_at", descending=True),),
+    # A deleted task is gone for every member (404): no listing shows it.
+    lists_deleted=False,
 )

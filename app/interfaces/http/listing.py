@@ -82,7 +82,11 @@ def listing_parameters(spec: ResourceSpec) -> list[Parameter]:
             "Comma-separated sort keys, each once, `-` first for descending; ties are broken by `id`",
         ),
         _query("with_total", Schema(type=OpenAPIType.BOOLEAN, default=True), "Count the matching rows"),
-        _query("include_deleted", Schema(type=OpenAPIType.BOOLEAN, default=False), "Show soft-deleted rows too"),
+        *(
+            [_query("include_deleted", Schema(type=OpenAPIType.BOOLEAN, default=False), "Show soft-deleted rows too")]
+            if spec.lists_deleted
+            else []
+        ),
         *(
             _query(name, _value_schema(field, op), f"`{field.name}` {op}")
             for name, field, op in spec.filter_parameters()
