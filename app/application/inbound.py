@@ -6,7 +6,7 @@ invalid data, unknown user, deactivating the last active admin): it is dead-lett
 once. Anything else that fails (``DependencyUnavailable``) is worth retrying.
 
 The users' messages are applied here; another context's messages come with their own
-handler (an :class:`InboundHandler`, such as the tasks' ``task.create``), registered by the
+handler (a :class:`ContextMessage`, such as the tasks' ``task.create``), registered by the
 composition root, and are applied one at a time.
 
 ``apply_batch`` applies many of the users' messages in one transaction with set-based statements: one
@@ -58,7 +58,7 @@ class MergeUserMeta(InboundMessage):
     meta: MetaField
 
 
-class InboundHandler(Protocol):
+class ContextMessage(Protocol):
     """Another context's inbound message and how it is applied: once per message id (its own inbox
     claim, in the transaction of the change), ``PoisonMessage`` when it can never succeed."""
 
@@ -73,7 +73,7 @@ UserMessage = DeactivateUser | MergeUserMeta
 
 
 class InboundMessages:
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, handlers: Sequence[InboundHandler] = ()) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, handlers: Sequence[ContextMessage] = ()) -> None:
         self._uow = uow
         self._clock = clock
         own: Mapping[type[UserMessage], Callable[[UnitOfWork, User, Any], Awaitable[None]]] = {

@@ -188,6 +188,7 @@ async def test_a_task_reads_back_as_the_contract_describes(client: Client, tenan
         ({"title": "ok", "tags": ["fine", "x" * 51]}, "tags.1"),
         ({"title": "ok", "tags": [""]}, "tags.0"),
         ({"title": "ok", "due_at": "2027-01-01T12:00:00"}, "due_at"),
+        ({"title": "ok", "due_at": "9999-12-31T23:00:00-05:00"}, "due_at"),  # past year 9999 in UTC
         ({"title": "ok", "meta": {"big": "x" * 17_000}}, "meta"),
         ({"title": "ok", "meta": []}, "meta"),
         ({"title": "ok", "created_by": "0192f6f1-8a4c-7d3e-9b1a-2f3c4d5e6f70"}, "created_by"),

@@ -7,13 +7,14 @@ size as JSON) is checked when the body becomes domain values, naming the field.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 
 from app.application.users.dto import TEXT_PATTERN, Input, MetaField, check_meta
+from app.application.validation import in_utc
 from app.domain.tasks.model import Task
 from app.domain.tasks.values import (
     DESCRIPTION_MAX_LENGTH,
@@ -74,7 +75,7 @@ def _domain_values(fields: dict[str, Any]) -> dict[str, Any]:
     if "meta" in fields:
         check_meta(fields["meta"])
     if isinstance(due_at := fields.get("due_at"), datetime):
-        fields["due_at"] = due_at.astimezone(UTC)
+        fields["due_at"] = in_utc(due_at, field="due_at")
     return fields
 
 

@@ -10,7 +10,9 @@ Whatever the broker, a message ends in one of three ways: applied (or found to b
 duplicate), dead-lettered with a reason, or handed back for a later delivery.
 
 ``Batches`` gathers the messages a consumer holds at once (RabbitMQ's prefetch) and
-applies them together in one transaction (``InboundHandler.settle_many``). A batch that
+applies the users' messages among them together in one transaction
+(``InboundHandler.settle_many``); another context's messages (``task.create``) are
+settled alone, through their own handler. A batch that
 cannot be applied whole because of one message is rolled back and each of its messages is
 then settled alone, in order, so a poison message holds back or dead-letters none of its
 neighbours; a batch that fails for a transient reason is retried as each of its messages
