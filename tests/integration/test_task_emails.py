@@ -145,6 +145,7 @@ async def test_due_reminders_go_out_once_per_due_date_however_many_schedulers_ru
     await _due(mailing, other, "Soon elsewhere", timedelta(hours=20))
     await _due(mailing, acme, "Later", timedelta(days=2))
     await _due(mailing, acme, "Overdue", -timedelta(hours=1))
+    just_due = await _due(mailing, acme, "Fell due since the last scan", -timedelta(minutes=5))
     await _due(mailing, acme, "Done", timedelta(hours=2), status="done")
     await _due(mailing, acme, "Unassigned", timedelta(hours=2), assignee_id=None)
     deleted = await _due(mailing, acme, "Deleted", timedelta(hours=2))
@@ -154,8 +155,9 @@ async def test_due_reminders_go_out_once_per_due_date_however_many_schedulers_ru
 
     runs = await asyncio.gather(mailing.task_emails.send_due_reminders(), mailing.task_emails.send_due_reminders())
 
-    assert sum(runs) == 2
-    assert sorted(_addressees(smtp)) == ["ada.acme@example.com", "ada.other@example.com"]
+    assert sum(runs) == 3
+    assert sorted(_addressees(smtp)) == ["ada.acme@example.com", "ada.acme@example.com", "ada.other@example.com"]
+    assert sum(just_due.title in str(m.get_body(("plain",))) for m in _task_emails(smtp)) == 1
     assert await mailing.task_emails.send_due_reminders() == 0
 
     # A new due date is reminded of anew; the old one's reminder does not count for it.
@@ -163,7 +165,7 @@ async def test_due_reminders_go_out_once_per_due_date_however_many_schedulers_ru
         acme.lead, acme.org_id, soon.id, TaskPatch(due_at=datetime.now(UTC) + timedelta(hours=5))
     )
     assert await mailing.task_emails.send_due_reminders() == 1
-    assert len(_task_emails(smtp)) == 3
+    assert len(_task_emails(smtp)) == 4
     body = _task_emails(smtp)[-1].get_body(("plain",))
     assert body is not None
     assert "Soon" in body.get_content()

@@ -28,6 +28,10 @@ from app.domain.users.model import User
 Message = Callable[[User, Task, str, datetime], EmailMessage]
 #: Organizations read per round trip, and tasks reminded of per organization per round trip.
 BATCH_SIZE = 500
+#: How long past its due date a task is still reminded of: the scans' period (every 15
+#: minutes), so that a task falling due between two scans (created due in ten minutes, say)
+#: is reminded by the next one. A task overdue for longer was due before any scan could see it.
+LATE_BY_AT_MOST = timedelta(minutes=15)
 
 
 class TaskEmails:
@@ -90,7 +94,7 @@ class TaskEmails:
         while True:
             async with self._uow() as uow:
                 await uow.scope_to(organization_id)
-                due = await uow.tasks.due_for_reminder(now, now + self._window, limit=self._batch_size)
+                due = await uow.tasks.due_for_reminder(*self._due_between(now), limit=self._batch_size)
             for task in due:
                 sent += await self._remind_one(organization_id, task.id, now)
             if len(due) < self._batch_size:
@@ -103,7 +107,8 @@ class TaskEmails:
             task = await uow.tasks.get(task_id, for_update=True)
             if task is None or not task.status.is_open or task.assignee_id is None or task.due_at is None:
                 return 0
-            if not now <= task.due_at < now + self._window:
+            due_from, due_before = self._due_between(now)
+            if not due_from <= task.due_at < due_before:
                 return 0
             if not await self._send_once(
                 uow, task, task.assignee_id, NoticeKind.DUE, moment=task.due_at, message=reminder_message
@@ -111,6 +116,10 @@ class TaskEmails:
                 return 0
             await uow.commit()
         return 1
+
+    def _due_between(self, now: datetime) -> tuple[datetime, datetime]:
+        """The due dates a scan at ``now`` reminds of: within the window ahead, or fallen due since the last scan."""
+        return now - LATE_BY_AT_MOST, now + self._window
 
     async def _send_once(
         self,
