@@ -217,7 +217,7 @@ async def test_the_listing_over_rest(client: Client, tenancy: Tenancy) -> None:
         await _task(client, tenancy, title=f"Task {n}", priority=priority, tags=["even" if n % 2 == 0 else "odd"])
     headers = tenancy.callers["member"].headers
 
-    ranked = await client.get(tenancy.tasks(), params={"order_by": "-priority"}, headers=headers)
+    ranked = await client.get(f"{tenancy.tasks()}/", params={"order_by": "-priority"}, headers=headers)
     assert [item["priority"] for item in ranked.json()["items"]] == ["urgent", "high", "normal", "low"]
     even = await client.get(tenancy.tasks(), params={"tags__contains": "even", "order_by": "title"}, headers=headers)
     assert [item["title"] for item in even.json()["items"]] == ["Task 0", "Task 2"]
