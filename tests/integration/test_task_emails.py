@@ -17,9 +17,12 @@ from uuid import UUID
 import pytest
 
 from app.application.tasks.dto import TaskCreate, TaskPatch, TaskRead
-from app.bootstrap import Container, build_container
+from app.application.tasks.notifications import TaskEmails
+from app.application.users.dto import AdminUserPatch
+from app.bootstrap import Container, build_container, utc_now
 from app.domain.organizations.values import OrgRole
 from app.infrastructure.config import Settings
+from app.infrastructure.email import create_email_sender
 from tests.conftest import make_settings
 from tests.support.factories import PASSWORD
 from tests.support.smtp import SmtpSink
@@ -29,8 +32,13 @@ MAIL_WITHIN_SECONDS = 10.0
 
 
 @pytest.fixture
-async def mailing(settings: Settings, smtp: SmtpSink) -> AsyncIterator[Container]:
-    container = build_container(make_settings(settings.database_url, SMTP_URL=smtp.url))
+def smtp_settings(settings: Settings, smtp: SmtpSink) -> Settings:
+    return make_settings(settings.database_url, SMTP_URL=smtp.url)
+
+
+@pytest.fixture
+async def mailing(smtp_settings: Settings) -> AsyncIterator[Container]:
+    container = build_container(smtp_settings)
     yield container
     await container.close()
 
@@ -169,3 +177,23 @@ async def test_due_reminders_go_out_once_per_due_date_however_many_schedulers_ru
     body = _task_emails(smtp)[-1].get_body(("plain",))
     assert body is not None
     assert "Soon" in body.get_content()
+
+
+async def test_a_scan_moves_past_tasks_it_skips(mailing: Container, smtp: SmtpSink, smtp_settings: Settings) -> None:
+    """Tasks of a deactivated assignee stay unclaimed: a scan in batches must not read them forever."""
+    team = await _team(mailing)
+    for n in range(3):
+        await _due(mailing, team, f"Skipped {n}", timedelta(hours=1 + n))
+    await _due(mailing, team, "Reminded", timedelta(hours=5), assignee_id=team.bob)
+    await mailing.administration.update(team.ada, AdminUserPatch(is_active=False))
+    in_pairs = TaskEmails(
+        uow=mailing.tasks.uow,
+        sender=create_email_sender(smtp_settings),
+        clock=utc_now,
+        reminder_window=timedelta(days=1),
+        batch_size=2,
+    )
+
+    async with asyncio.timeout(MAIL_WITHIN_SECONDS):
+        assert await in_pairs.send_due_reminders() == 1
+    assert _addressees(smtp) == ["bob.acme@example.com"]

@@ -89,16 +89,23 @@ class TaskEmails:
 
     async def _remind(self, organization_id: UUID, now: datetime) -> int:
         """One organization's reminders: its due tasks scanned in batches, each sent in a transaction of its own,
-        so that a failed send rolls back its own claim only."""
+        so that a failed send rolls back its own claim only.
+
+        The scan moves on by position, not by what was claimed: a task skipped (its assignee
+        deactivated) stays unclaimed, and must not come back in the next batch.
+        """
         sent = 0
+        due_from, due_before = self._due_between(now)
+        after: tuple[datetime, UUID] | None = None
         while True:
             async with self._uow() as uow:
                 await uow.scope_to(organization_id)
-                due = await uow.tasks.due_for_reminder(*self._due_between(now), limit=self._batch_size)
+                due = await uow.tasks.due_for_reminder(due_from, due_before, after=after, limit=self._batch_size)
             for task in due:
                 sent += await self._remind_one(organization_id, task.id, now)
             if len(due) < self._batch_size:
                 return sent
+            after = (due[-1].due_at or due_before, due[-1].id)  # every task scanned has a due date
 
     async def _remind_one(self, organization_id: UUID, task_id: UUID, now: datetime) -> int:
         async with self._uow() as uow:

@@ -28,6 +28,8 @@ class TaskRepository(Protocol):
     async def save(self, task: Task) -> None:
         """Stage the changes made to a loaded task."""
 
-    async def due_for_reminder(self, due_from: datetime, due_before: datetime, *, limit: int) -> list[Task]:
+    async def due_for_reminder(
+        self, due_from: datetime, due_before: datetime, *, after: tuple[datetime, UUID] | None = None, limit: int
+    ) -> list[Task]:
         """The organization's open, assigned tasks due in ``[due_from, due_before)`` whose due date
-        has had no reminder yet, soonest first."""
+        has had no reminder yet, in ``(due_at, id)`` order, after the position ``after`` if given."""

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.application.tasks.ports import NoticeKind
@@ -58,7 +58,9 @@ class SqlTaskRepository(TenantScopedRepository):
         await self._db.execute(statement)
         self._changes.collect([task])
 
-    async def due_for_reminder(self, due_from: datetime, due_before: datetime, *, limit: int) -> list[Task]:
+    async def due_for_reminder(
+        self, due_from: datetime, due_before: datetime, *, after: tuple[datetime, UUID] | None = None, limit: int
+    ) -> list[Task]:
         reminded = select(TaskNoticeModel.task_id).where(
             TaskNoticeModel.task_id == TASKS.c.id,
             TaskNoticeModel.kind == NoticeKind.DUE.value,
@@ -78,6 +80,11 @@ class SqlTaskRepository(TenantScopedRepository):
             .order_by(TASKS.c.due_at, TASKS.c.id)
             .limit(limit)
         )
+        if after is not None:
+            due_at, task_id = after
+            statement = statement.where(
+                or_(TASKS.c.due_at > due_at, and_(TASKS.c.due_at == due_at, TASKS.c.id > task_id))
+            )
         return from_rows((await self._db.execute(statement)).all(), Task)
 
     def _own(self, task: Task) -> None:
