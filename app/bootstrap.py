@@ -47,17 +47,25 @@ from app.application.organizations.ports import (
     OrganizationUnitOfWorkFactory,
 )
 from app.application.ports import Clock, IdFactory, UnitOfWork, UnitOfWorkFactory
+from app.application.tasks.inbound import TaskInbound
+from app.application.tasks.notifications import TaskEmails
+from app.application.tasks.ports import TaskListing, TaskUnitOfWorkFactory
+from app.application.tasks.use_cases import TaskUseCases
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.ports import UserListing
 from app.domain.auth.model import TokenPurpose
-from app.domain.organizations.events import ORGANIZATION_EVENTS
+from app.domain.organizations.events import ORGANIZATION_EVENTS, MemberRemoved
+from app.domain.tasks.events import TASK_EVENTS
 from app.domain.users.events import USER_EVENTS
 from app.infrastructure.auth_cache import NoPrincipalCache, RedisPrincipalCache
 from app.infrastructure.config import Settings
 from app.infrastructure.db.engine import create_engine, create_session_factory
 from app.infrastructure.db.organizations.listing import SqlMemberListing, SqlOrganizationListing
 from app.infrastructure.db.organizations.uow import SqlOrganizationUnitOfWork
+from app.infrastructure.db.tasks.listing import SqlTaskListing
+from app.infrastructure.db.tasks.reactions import unassign_removed_member
+from app.infrastructure.db.tasks.uow import SqlTaskUnitOfWork
 from app.infrastructure.db.uow import Reactions, SqlAlchemyUnitOfWork
 from app.infrastructure.db.user_listing import SqlUserListing
 from app.infrastructure.email import create_email_sender
@@ -91,6 +99,8 @@ class Limits:
     #: How long after sign-up the sweep takes over a welcome email the event did not send.
     welcome_grace: timedelta
     purge_batch_size: int = purge.BATCH_SIZE
+    #: How far ahead of a task's due date its assignee is reminded (``TASK_REMINDER_WINDOW_SECONDS``).
+    task_reminder_window: timedelta = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +128,9 @@ class Adapters:
     ids: IdFactory
     policy: TokenPolicy
     limits: Limits
+    #: The tasks context's unit of work (the tenancy's, with the tasks) and its listing.
+    task_uow: TaskUnitOfWorkFactory
+    task_listing: TaskListing
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,14 +149,19 @@ class UseCases:
     organizations: OrganizationCommands
     members: MemberCommands
     invitations: Invitations
+    tasks: TaskUseCases
+    task_emails: TaskEmails
 
 
 def build_use_cases(adapters: Adapters) -> UseCases:
     """The second part: the use cases over any set of adapters, real or fake."""
     a = adapters
     links = AccountLinks(secrets=a.secrets, policy=a.links, clock=a.clock)
+    tasks = TaskUseCases(uow=a.task_uow, listing=a.task_listing, cursors=a.cursors, clock=a.clock, ids=a.ids)
     return UseCases(
-        inbound=InboundMessages(uow=a.uow, clock=a.clock),
+        inbound=InboundMessages(
+            uow=a.uow, clock=a.clock, handlers=[TaskInbound(uow=a.task_uow, tasks=tasks, clock=a.clock)]
+        ),
         auth=AuthCommands(
             uow=a.uow,
             hasher=a.hasher,
@@ -193,6 +211,10 @@ def build_use_cases(adapters: Adapters) -> UseCases:
             clock=a.clock,
             ids=a.ids,
         ),
+        tasks=tasks,
+        task_emails=TaskEmails(
+            uow=a.task_uow, sender=a.email_sender, clock=a.clock, reminder_window=a.limits.task_reminder_window
+        ),
     )
 
 
@@ -228,7 +250,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     deferred_jobs = DeferredJobs(settings)
 
     #: What contexts do in the transaction of another's event (registered here, by event class).
-    reactions: Reactions = {}
+    reactions: Reactions = {MemberRemoved: [unassign_removed_member]}
 
     def units_of_work(kind: Callable[..., UnitOfWorkT]) -> Callable[[], UnitOfWorkT]:
         """A factory of one context's unit of work (``SqlAlchemyUnitOfWork`` or a subclass of it)."""
@@ -250,7 +272,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         broker=broker,
         relay=relay,
         deferred_jobs=deferred_jobs,
-        events=EventCatalog(USER_EVENTS, ORGANIZATION_EVENTS),
+        events=EventCatalog(USER_EVENTS, ORGANIZATION_EVENTS, TASK_EVENTS),
         committed_events=committed_events,
     )
     return connections, Adapters(
@@ -287,7 +309,10 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         limits=Limits(
             bulk_max_passwords=settings.bulk_max_passwords,
             welcome_grace=timedelta(seconds=settings.welcome_sweep_after_seconds),
+            task_reminder_window=timedelta(seconds=settings.task_reminder_window_seconds),
         ),
+        task_uow=units_of_work(SqlTaskUnitOfWork),
+        task_listing=SqlTaskListing(engine, cursors),
     )
 
 
@@ -335,6 +360,7 @@ def build_container(settings: Settings) -> Container:
             account_lifecycle=use_cases.account_lifecycle,
             invitations=use_cases.invitations,
             session_purge=use_cases.session_purge,
+            task_emails=use_cases.task_emails,
         )
     )
     connections.deferred_jobs.start_on(connections.committed_events)

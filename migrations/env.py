@@ -12,6 +12,7 @@ from app.infrastructure.config import load_settings_or_exit
 from app.infrastructure.db.engine import create_engine
 from app.infrastructure.db.models import UserModel
 from app.infrastructure.db.organizations import models as organization_models  # noqa: F401 - joins the metadata
+from app.infrastructure.db.tasks import models as task_models  # noqa: F401 - joins the metadata
 from app.infrastructure.outbox import model as outbox_model  # noqa: F401 - the outbox table joins the metadata
 
 config = context.config

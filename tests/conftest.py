@@ -41,6 +41,8 @@ from tests.support.servers import (
 from tests.support.smtp import SmtpSink, smtp_sink
 
 TABLES = (
+    "task_notices",
+    "tasks",
     "invitations",
     "memberships",
     "organizations",

@@ -5,7 +5,11 @@ message means. ``PoisonMessage`` is a message that can never succeed (unknown ty
 invalid data, unknown user, deactivating the last active admin): it is dead-lettered at
 once. Anything else that fails (``DependencyUnavailable``) is worth retrying.
 
-``apply_batch`` applies many messages in one transaction with set-based statements: one
+The users' messages are applied here; another context's messages come with their own
+handler (a :class:`ContextMessage`, such as the tasks' ``task.create``), registered by the
+composition root, and are applied one at a time.
+
+``apply_batch`` applies many of the users' messages in one transaction with set-based statements: one
 inbox claim, one row lock, one statement per message type (per round, see ``_rounds``),
 one commit. It refuses (``PoisonMessage``, everything rolled back) as soon as any message
 could not be applied, so that its caller tries each message alone through ``apply``, the
@@ -17,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeGuard
 from uuid import UUID
 
 import msgspec
@@ -54,33 +58,59 @@ class MergeUserMeta(InboundMessage):
     meta: MetaField
 
 
+class ContextMessage(Protocol):
+    """Another context's inbound message and how it is applied: once per message id (its own inbox
+    claim, in the transaction of the change), ``PoisonMessage`` when it can never succeed."""
+
+    @property
+    def message(self) -> type[InboundMessage]: ...
+
+    async def apply(self, message_id: UUID, payload: Any) -> bool:
+        """Apply the parsed message; False when it had already been applied (a no-op)."""
+
+
+UserMessage = DeactivateUser | MergeUserMeta
+
+
 class InboundMessages:
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, handlers: Sequence[ContextMessage] = ()) -> None:
         self._uow = uow
         self._clock = clock
-        handlers: Mapping[type[DeactivateUser | MergeUserMeta], Callable[[UnitOfWork, User, Any], Awaitable[None]]] = {
+        own: Mapping[type[UserMessage], Callable[[UnitOfWork, User, Any], Awaitable[None]]] = {
             DeactivateUser: self._deactivate,
             MergeUserMeta: self._merge_meta,
         }
-        self._handlers = {message.type: (message, handler) for message, handler in handlers.items()}
+        self._handlers = {message.type: (message, handler) for message, handler in own.items()}
+        self._others = {handler.message.type: handler for handler in handlers}
+        self._types: dict[str, type[InboundMessage]] = {
+            **{name: message for name, (message, _) in self._handlers.items()},
+            **{name: handler.message for name, handler in self._others.items()},
+        }
 
     @property
     def messages(self) -> tuple[type[InboundMessage], ...]:
         """The messages applied, for the AsyncAPI document."""
-        return tuple(message for message, _ in self._handlers.values())
+        return tuple(self._types.values())
 
-    def parse(self, message_type: str, data: Any) -> DeactivateUser | MergeUserMeta:
+    def parse(self, message_type: str, data: Any) -> InboundMessage:
         """The message's typed data; ``PoisonMessage`` for an unknown type or invalid data."""
-        if message_type not in self._handlers:
+        if message_type not in self._types:
             raise PoisonMessage(f"unknown type {message_type!r}")
         try:
-            return msgspec.convert(data, self._handlers[message_type][0])
+            return msgspec.convert(data, self._types[message_type])
         except msgspec.ValidationError as exc:
             raise PoisonMessage(f"invalid data: {exc}") from None
+
+    @staticmethod
+    def batchable(payload: InboundMessage) -> TypeGuard[UserMessage]:
+        """Whether ``apply_batch`` takes the message: the users' messages; others are applied alone."""
+        return isinstance(payload, DeactivateUser | MergeUserMeta)
 
     async def apply(self, message_id: UUID, message_type: str, data: Any) -> bool:
         """Apply one message; returns False when it had already been applied (a no-op)."""
         payload = self.parse(message_type, data)
+        if not self.batchable(payload):
+            return await self._others[message_type].apply(message_id, payload)
         _, handler = self._handlers[message_type]
         async with self._uow() as uow:
             if not await uow.inbox.claim(message_id, message_type, self._clock()):
@@ -92,7 +122,7 @@ class InboundMessages:
             await uow.commit()
         return True
 
-    async def apply_batch(self, messages: Sequence[tuple[UUID, DeactivateUser | MergeUserMeta]]) -> list[bool]:
+    async def apply_batch(self, messages: Sequence[tuple[UUID, UserMessage]]) -> list[bool]:
         """Apply parsed messages in one transaction, in their order; for each, whether it was applied.
 
         False: a duplicate (claimed before, or earlier in ``messages``). ``PoisonMessage`` if

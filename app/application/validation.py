@@ -1,8 +1,9 @@
-"""Turning value-object errors into field errors, all at once."""
+"""Turning value-object errors into field errors, all at once; instants into UTC, or a field error."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from app.domain.errors import FieldError, ValidationFailed
@@ -27,3 +28,12 @@ def validate_fields(**parsers: Callable[[], Any]) -> dict[str, Any]:
     if errors:
         raise ValidationFailed(errors)
     return values
+
+
+def in_utc(moment: datetime, *, field: str) -> datetime:
+    """``moment`` in UTC, as it is stored; an offset that carries it past year 9999 (or before
+    year 1) is the client's mistake, named as ``field``, not a 500 from the conversion."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed.single(field, "Out of range once in UTC (years 1 to 9999)") from None

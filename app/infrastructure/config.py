@@ -81,6 +81,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     password_reset_ttl_seconds: PositiveInt = 3600
     # How long an invitation to an organization stays usable (at most 90 days).
     invitation_ttl_seconds: Annotated[int, msgspec.Meta(gt=0, le=7_776_000)] = 604_800
+    # How far ahead of a task's due date its assignee is reminded (once per due date).
+    task_reminder_window_seconds: PositiveInt = 86_400
     cors_origins: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "console"

@@ -26,7 +26,9 @@ def test_the_document_names_every_channel(tmp_path: Path) -> None:
         *(f"app.events:{t}" for t in ("user.registered", "user.profile_updated", "user.deactivated",
                                        "user.password_changed", "user.role_changed", "user.email_verified",
                                        "organization.created", "organization.member_joined",
-                                       "organization.member_removed", "organization.member_role_changed")),
+                                       "organization.member_removed", "organization.member_role_changed",
+                                       "task.created", "task.updated", "task.assigned", "task.completed",
+                                       "task.deleted")),
     }  # fmt: skip
     actions = {operation["action"] for operation in document["operations"].values()}
     assert actions == {"send", "receive"}

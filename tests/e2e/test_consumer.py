@@ -33,6 +33,7 @@ from sqlalchemy.engine import make_url
 from app.application.auth.dto import ClientInfo
 from app.bootstrap import Container
 from app.domain.errors import Unauthorized
+from app.domain.organizations.values import OrgRole
 from app.infrastructure.config import Settings
 from app.infrastructure.db.models import InboxModel
 from app.infrastructure.outbox.model import OutboxModel
@@ -40,6 +41,7 @@ from app.interfaces.consumer import create_app as create_consumer
 from app.interfaces.consumer.handling import raw_body
 from app.interfaces.consumer.streams import CONSUMER_GROUP, headers_as_text
 from tests.support.processes import free_port, kill, started, stop
+from tests.support.tenancy import create_organization
 from tests.support.waiting import until
 
 PASSWORD = "correct horse battery"
@@ -699,3 +701,43 @@ async def test_a_consumer_killed_mid_batch_loses_nothing_and_applies_each_messag
     assert sorted(e["data"]["user_id"] for e in published if e["type"] == "user.profile_updated") == sorted(
         map(str, others)
     )
+
+
+async def test_rabbitmq_creates_a_task_once_and_dead_letters_one_for_a_non_member(
+    settings: Settings, broker_url: str, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``task.create`` rides along with the users' messages: applied alone, once, as if its creator created it."""
+    member, _ = await signed_up(container)
+    stranger, _ = await signed_up(container)
+    org_id = await create_organization(container.engine, {member: OrgRole.MEMBER})
+    create = envelope(
+        "task.create", organization_id=str(org_id), created_by=str(member), title="From the CRM",
+        priority="high", due_at="2027-01-01T12:00:00Z", tags=["crm"],
+    )  # fmt: skip
+    poisoned = {
+        encoded(envelope("task.create", organization_id=str(org_id), created_by=str(stranger), title="x")): "member",
+        encoded(envelope("task.create", organization_id=str(uuid.uuid4()), created_by=str(member), title="x")): (
+            "unknown organization"
+        ),
+        encoded(envelope("task.create", organization_id=str(org_id), created_by=str(member), title="")): "invalid data",
+    }
+    merge = envelope("user.meta.merge", user_id=str(member), meta={"crm": True})
+
+    async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url):
+        for _ in range(2):  # the same envelope twice: applied once
+            await rabbit_send(broker_url, encoded(create), create["id"])
+        await rabbit_send(broker_url, encoded(merge), merge["id"])
+        for body in poisoned:
+            await rabbit_send(broker_url, body)
+        assert_reasons(await rabbit_dead_letters(broker_url, len(poisoned)), poisoned)
+
+        async def applied() -> bool:
+            return (
+                await applied_count(container, create["id"]) == 1 and await applied_count(container, merge["id"]) == 1
+            )
+
+        await until(applied, "the task and the merge", WITHIN_SECONDS)
+
+    page = await container.tasks.list(member, org_id, {})
+    (task,) = page.items
+    assert (task.title, task.created_by, task.priority, task.tags) == ("From the CRM", member, "high", ["crm"])

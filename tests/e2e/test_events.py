@@ -13,14 +13,17 @@ import pytest
 from sqlalchemy import select
 
 from app.application.organizations.dto import OrganizationCreateBody
+from app.application.tasks.dto import TaskCreate, TaskPatch
 from app.bootstrap import Container, build_container
 from app.domain.organizations.values import OrgRole
+from app.domain.tasks.values import TaskStatus
 from app.infrastructure.config import Settings
 from app.infrastructure.outbox.model import OutboxModel
 from tests.conftest import make_settings
-from tests.support.events import bound_queue, received
+from tests.support.events import arriving, bound_queue, received
 from tests.support.factories import AdminUserCreateFactory
 from tests.support.servers import RabbitServer
+from tests.support.tenancy import create_organization
 
 PASSWORD = "correct horse battery"
 pytestmark = pytest.mark.usefixtures("clean_database")
@@ -119,3 +122,29 @@ async def test_organization_events_reach_a_bound_queue_in_the_order_of_the_chang
         ("organization.member_role_changed", {"organization_id": org, "user_id": grace_id, "role": "admin"}),
         ("organization.member_removed", {"organization_id": org, "user_id": grace_id}),
     ]
+
+
+async def test_each_change_to_a_task_is_published_with_its_organization(settings: Settings, broker_url: str) -> None:
+    async with bound_queue(broker_url, "task.#") as queue, relaying(settings, broker_url) as container:
+        lead = (await container.users.sign_up("lead@example.com", PASSWORD, {})).id
+        ada = (await container.users.sign_up("ada@example.com", PASSWORD, {})).id
+        org_id = await create_organization(container.engine, {lead: OrgRole.ADMIN, ada: OrgRole.MEMBER})
+        task = await container.tasks.create(lead, org_id, TaskCreate(title="Publish", assignee_id=ada))
+        await container.tasks.update(ada, org_id, task.id, TaskPatch(title="Publish it"))
+        await container.tasks.update(ada, org_id, task.id, TaskPatch(status=TaskStatus.DONE))
+        await container.tasks.update(ada, org_id, task.id, TaskPatch(title="Publish it"))  # no change: no event
+        await container.tasks.delete(lead, org_id, task.id)
+        messages = await received(queue, 6)
+        later = await arriving(queue, 1.0)
+
+    published = [(m.routing_key, json.loads(m.body)["data"]) for m in messages]
+    ids = {"task_id": str(task.id), "organization_id": str(org_id)}
+    assert published == [
+        ("task.created", {**ids, "created_by": str(lead)}),
+        ("task.assigned", {**ids, "assignee_id": str(ada)}),
+        ("task.updated", {**ids, "changed": ["title"]}),
+        ("task.updated", {**ids, "changed": ["status"]}),
+        ("task.completed", {**ids, "completed_by": str(ada)}),
+        ("task.deleted", ids),
+    ]
+    assert {m.message_id for m in later} <= {m.message_id for m in messages}  # redeliveries at most

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from httpx import ASGITransport
@@ -23,7 +24,10 @@ from openapi_python_client import generate
 from openapi_python_client.config import Config, ConfigFile, MetaType
 from openapi_python_client.parser.errors import ErrorLevel
 
-from tests.e2e.helpers import Client, create
+from app.bootstrap import Container
+from app.domain.organizations.values import OrgRole
+from tests.e2e.helpers import Client, bearer, create, registered
+from tests.support.tenancy import create_organization
 
 PACKAGE = "generated_app_client"
 
@@ -85,3 +89,28 @@ async def test_a_generated_client_lists_users_with_a_filter_an_ordering_and_a_cu
     )
     assert [user.first_name for user in second.items] == ["Alan", "Ada"]
     assert second.next_cursor is None
+
+
+async def test_a_generated_client_creates_and_lists_an_organizations_tasks(
+    app: Litestar, client: Client, container: Container, generated_package: Path
+) -> None:
+    tokens = await registered(client, "member@example.com")
+    me = (await client.get("/api/v1/users/me", headers=bearer(tokens))).json()
+    org_id = await create_organization(container.engine, {UUID(me["id"]): OrgRole.MEMBER})
+
+    package = await generated_client(client, generated_package)
+    create_task = importlib.import_module(f"{PACKAGE}.api.tasks.create_task")
+    list_tasks = importlib.import_module(f"{PACKAGE}.api.tasks.list_tasks")
+    task_create = importlib.import_module(f"{PACKAGE}.models.task_create")
+    transport = ASGITransport(app=app)  # type: ignore[arg-type]
+    api = package.AuthenticatedClient(
+        base_url=str(client.base_url), token=tokens["access_token"], httpx_args={"transport": transport}
+    )
+    for title, priority, tags in [("Low", "low", ["ops"]), ("Urgent", "urgent", ["ops", "db"]), ("Other", "high", [])]:
+        body = task_create.TaskCreate.from_dict({"title": title, "priority": priority, "tags": tags})
+        created = await create_task.asyncio(org_id=org_id, client=api, body=body)
+        assert created.title == title
+
+    page = await list_tasks.asyncio(org_id=org_id, client=api, tags_contains="ops", order_by="-priority")
+    assert [task.title for task in page.items] == ["Urgent", "Low"]
+    assert page.total == 2

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from app.application.listing import FieldKind, Operator
+from app.application.tasks.listing import TASK_LISTING
 from app.application.users.listing import USER_LISTING
 from tests.e2e.helpers import Client, assert_problem, bearer, create, error_fields
 
@@ -95,3 +96,38 @@ async def test_paging_outside_its_documented_bounds_is_refused(
     response = await client.get("/api/v1/users", params={name: value}, headers=bearer(admin))
 
     assert error_fields(assert_problem(response, 422, "validation_failed")) == {name}
+
+
+#: Every task route's operation and the problems it documents (404: not a member, or no such task).
+_TASKS = "/api/v1/organizations/{org_id}/tasks"
+_TASK = _TASKS + "/{task_id}"
+TASK_OPERATIONS = {
+    (_TASKS, "post"): ("createTask", {"400", "401", "404", "413", "422"}),
+    (_TASKS, "get"): ("listTasks", {"400", "401", "404", "422"}),
+    (_TASK, "get"): ("getTask", {"400", "401", "404"}),
+    (_TASK, "patch"): ("updateTask", {"400", "401", "403", "404", "413", "422"}),
+    (_TASK, "delete"): ("deleteTask", {"400", "401", "403", "404"}),
+}
+
+
+@pytest.mark.parametrize(("path", "method"), TASK_OPERATIONS)
+def test_each_task_route_names_its_operation_and_problems(document: Document, path: str, method: str) -> None:
+    operation = document["paths"][path][method]
+    operation_id, problem_statuses = TASK_OPERATIONS[path, method]
+
+    assert operation["operationId"] == operation_id
+    assert problem_statuses <= set(operation["responses"])
+    for status in problem_statuses:
+        assert "application/problem+json" in operation["responses"][status]["content"]
+
+
+def test_the_task_listing_documents_its_filters_and_contains(document: Document) -> None:
+    given = {p["name"]: p for p in document["paths"][_TASKS]["get"]["parameters"]}
+
+    assert {name for name in given if "__" in name} == {name for name, _, _ in TASK_LISTING.filter_parameters()}
+    assert given["tags__contains"]["schema"]["type"] == "string"
+    assert "tags__eq" not in given
+    assert "include_deleted" not in given  # a deleted task is gone for its members
+    assert given["priority__eq"]["schema"]["enum"] == ["low", "normal", "high", "urgent"]
+    assert re.fullmatch(given["order_by"]["schema"]["pattern"], "-priority,due_at")
+    assert not re.fullmatch(given["order_by"]["schema"]["pattern"], "tags")

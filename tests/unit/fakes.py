@@ -39,12 +39,14 @@ from app.application.notifications import EmailMessage, WelcomeEmails
 from app.application.organizations.invitations import InvitationPolicy
 from app.application.organizations.ports import OrganizationUnitOfWork
 from app.application.ports import DependencyUnavailable
+from app.application.tasks.ports import TaskUnitOfWork
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import UserRead
 from app.bootstrap import Adapters, Limits, UseCases, build_use_cases
 from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session, TokenPurpose
 from app.domain.errors import EmailAlreadyRegistered, Unauthorized
+from app.domain.tasks.model import Task
 from app.domain.users.events import UserEvent
 from app.domain.users.model import User
 from app.infrastructure.auth_cache import NoPrincipalCache
@@ -585,6 +587,18 @@ def unused_organization_uow() -> OrganizationUnitOfWork:
     raise AssertionError("the tenancy's use cases belong in the end-to-end tests")
 
 
+class UnusedTaskListing:
+    """As ``UnusedListing``, for an organization's tasks."""
+
+    async def page(self, organization_id: UUID, query: ListQuery) -> Page[Task]:
+        raise AssertionError("listing belongs in the integration tests")
+
+
+def unused_task_unit_of_work() -> TaskUnitOfWork:
+    """The tasks' use cases run on real databases (row-level security is half of what they do)."""
+    raise AssertionError("the tasks' use cases belong in the integration and end-to-end tests")
+
+
 @dataclass
 class Harness:
     """The real use cases wired to the fakes by ``app.bootstrap.build_use_cases``, as the service wires them.
@@ -626,6 +640,8 @@ class Harness:
                 ids=self.ids,
                 policy=self.policy,
                 limits=LIMITS,
+                task_uow=unused_task_unit_of_work,
+                task_listing=UnusedTaskListing(),
             )
         )
 

@@ -19,15 +19,19 @@ import pytest
 from sqlalchemy.orm import DeclarativeBase
 
 from app.application.auth.dto import SessionRead
+from app.application.tasks.dto import TaskRead
 from app.application.users.dto import AddressBody, AddressRead, AdminUserCreate, UserRead
 from app.domain.auth.model import AccountToken, ApiKey, RefreshToken, Session, TokenPurpose
 from app.domain.organizations.membership import Membership
 from app.domain.organizations.model import Invitation, Organization
+from app.domain.tasks.model import Task
+from app.domain.tasks.values import TaskPriority, TaskStatus
 from app.domain.users.model import PROFILE_FIELDS, User
 from app.domain.users.values import Address, Role
 from app.infrastructure.db.mapping import from_row, to_row
 from app.infrastructure.db.models import AccountTokenModel, ApiKeyModel, RefreshTokenModel, SessionModel, UserModel
 from app.infrastructure.db.organizations.models import InvitationModel, MembershipModel, OrganizationModel
+from app.infrastructure.db.tasks.models import TaskModel
 from app.interfaces.grpc.v1 import users_pb2
 
 #: What an entity holds that is no column: the events it has yet to hand to the unit of work.
@@ -57,6 +61,7 @@ def _columns(model: type[DeclarativeBase]) -> set[str]:
         (Organization, OrganizationModel),
         (Membership, MembershipModel),
         (Invitation, InvitationModel),
+        (Task, TaskModel),
     ],
 )
 def test_every_stored_field_of_an_entity_is_a_column_of_its_table(
@@ -69,6 +74,25 @@ def test_the_user_body_and_message_carry_the_entity_s_fields_but_the_hidden_ones
     shown = _names(User) - NOT_SHOWN
     assert set(UserRead.__struct_fields__) == shown
     assert {field.name for field in users_pb2.User.DESCRIPTOR.fields} == shown
+
+
+def test_the_task_body_carries_the_entity_s_fields_but_its_deletion() -> None:
+    assert set(TaskRead.__struct_fields__) == _names(Task) - {"deleted_at", "_events"}
+
+
+def test_a_task_comes_back_from_its_row_as_it_went_in() -> None:
+    task = Task.create(
+        id=UUID(int=3),
+        organization_id=UUID(int=4),
+        created_by=UUID(int=5),
+        now=NOW,
+        fields={"title": "T", "status": TaskStatus.DONE, "priority": TaskPriority.URGENT, "assignee_id": UUID(int=6),
+                "due_at": NOW + timedelta(days=1), "tags": ("a", "b"), "meta": {"k": [1, "x"]}},
+    )  # fmt: skip
+    task.pull_events()
+    row = to_row(task, tuple(_columns(TaskModel)))
+    assert type(row["status"]) is str
+    assert from_row(SimpleNamespace(**row), Task) == task
 
 
 def test_an_address_has_one_field_list_in_every_layer() -> None:

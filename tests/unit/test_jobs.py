@@ -22,7 +22,7 @@ from app.domain.users.events import UserDeactivated, UserProfileUpdated, UserReg
 from app.infrastructure.config import Settings
 from app.infrastructure.jobs.broker import create_job_broker
 from app.infrastructure.jobs.deferred import DeferredJobs, JobUseCases
-from app.infrastructure.jobs.definitions import PURGE_SCHEDULE_ID, WELCOME_SWEEP_SCHEDULE_ID
+from app.infrastructure.jobs.definitions import DUE_REMINDERS_SCHEDULE_ID, PURGE_SCHEDULE_ID, WELCOME_SWEEP_SCHEDULE_ID
 from app.infrastructure.jobs.middleware import OUTAGE_RETRY_MAX_SECONDS, RetryWithBackoff, attempt_of, waited_of
 from app.infrastructure.outbox.envelope import envelope
 from app.infrastructure.outbox.subscribers import CommittedEvents
@@ -177,6 +177,7 @@ def jobs_of(h: Harness) -> DeferredJobs:
             account_lifecycle=h.lifecycle,
             invitations=h.use_cases.invitations,
             session_purge=h.session_purge,
+            task_emails=h.use_cases.task_emails,
         )
     )
     return jobs
@@ -219,7 +220,8 @@ async def test_a_subscriber_that_fails_fails_the_publish_so_the_relay_tries_agai
     assert isinstance(confirmed.error, ConnectionError)
 
 
-async def test_the_scheduler_sees_the_purge_hourly_and_the_welcome_sweep_every_ten_minutes_by_default() -> None:
+async def test_the_scheduler_sees_the_periodic_jobs_on_their_default_schedules() -> None:
+    """The purge hourly, the welcome sweep every ten minutes, the due-date reminders every fifteen."""
     source = LabelScheduleSource(jobs_of(Harness()).jobs.broker)  # what `just scheduler` reads
     await source.startup()
 
@@ -227,5 +229,6 @@ async def test_the_scheduler_sees_the_purge_hourly_and_the_welcome_sweep_every_t
 
     assert sorted((s.task_name, s.cron, s.schedule_id) for s in schedules) == [
         ("purge_expired_sessions", "0 * * * *", PURGE_SCHEDULE_ID),
+        ("send_due_reminders", "*/15 * * * *", DUE_REMINDERS_SCHEDULE_ID),
         ("send_owed_welcome_emails", "*/10 * * * *", WELCOME_SWEEP_SCHEDULE_ID),
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
 import msgspec
@@ -12,6 +12,7 @@ from app.application.auth.dto import ApiKeyCreated, ApiKeyRead
 from app.application.auth.ports import OpaqueTokens
 from app.application.auth.principal import Principal
 from app.application.ports import Clock, IdFactory, UnitOfWorkFactory
+from app.application.validation import in_utc
 from app.domain.auth.model import ApiKey
 from app.domain.errors import NotFound, ValidationFailed
 
@@ -31,7 +32,7 @@ class ApiKeyCommands:
     async def create(self, principal: Principal, name: str, expires_at: datetime | None) -> ApiKeyCreated:
         now = self.clock()
         if expires_at is not None:
-            expires_at = _in_utc(expires_at)
+            expires_at = in_utc(expires_at, field="expires_at")
             if expires_at <= now:
                 raise ValidationFailed.single("expires_at", "Must be in the future")
         secret, _ = self.secrets.new()
@@ -68,12 +69,3 @@ class ApiKeyCommands:
 
 def _read(key: ApiKey) -> ApiKeyRead:
     return msgspec.convert(key, ApiKeyRead, from_attributes=True)
-
-
-def _in_utc(moment: datetime) -> datetime:
-    """``moment`` in UTC, as it is stored; an offset that carries it past year 9999 (or before
-    year 1) is the client's mistake, not a 500 from the conversion."""
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValidationFailed.single("expires_at", "Out of range once in UTC (years 1 to 9999)") from None

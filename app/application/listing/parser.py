@@ -30,7 +30,6 @@ from app.application.listing.spec import (
     MAX_LIMIT,
     MAX_OFFSET,
     OPERATORS_BY_KIND,
-    RESERVED_PARAMETERS,
     FieldKind,
     FieldSpec,
     Filter,
@@ -56,12 +55,10 @@ def parse_list_query(params: Mapping[str, Sequence[str]], spec: ResourceSpec, cu
     limit = _reserved(given, "limit", _parse_limit, DEFAULT_LIMIT, errors)
     offset = _reserved(given, "offset", _parse_offset, 0, errors)
     with_total = _reserved(given, "with_total", parse_bool, True, errors)
-    include_deleted = _reserved(given, "include_deleted", parse_bool, False, errors)
+    include_deleted = spec.lists_deleted and _reserved(given, "include_deleted", parse_bool, False, errors)
     ordering = _reserved(given, "order_by", lambda raw: _parse_ordering(raw, spec), spec.default_ordering, errors)
     token = _reserved(given, "cursor", str, None, errors)
     filters = _parse_filters(given, spec, errors)
-    if include_deleted and not spec.soft_deletes:
-        errors.append(FieldError("include_deleted", "This listing keeps no deleted rows to show"))
     if token is not None and given.get("offset"):
         errors.append(FieldError("offset", "Cannot be combined with cursor, which already says where the page starts"))
     query = ListQuery(
@@ -157,7 +154,7 @@ def _parse_filters(given: Mapping[str, list[str]], spec: ResourceSpec, errors: l
     """Every non-reserved parameter is a filter; repeated ones are ANDed, up to MAX_FILTERS in all."""
     filters: list[Filter] = []
     for name, values in given.items():
-        if name in RESERVED_PARAMETERS or not values:
+        if name in spec.reserved_parameters or not values:
             continue
         if len(filters) + len(values) > MAX_FILTERS:
             errors.append(FieldError(name, f"At most {MAX_FILTERS} filters per request"))

@@ -12,6 +12,8 @@ Choices the contract leaves open, decided here:
   datetimes; not to uuids, booleans or enums, whose order means nothing to a client.
 * ``like``/``ilike``/``startswith``/``istartswith`` apply to strings and JSON members
   only, and match the value literally (``%``, ``_`` and ``\\`` are not wildcards).
+* ``contains`` applies to array fields only, and only it does: the row's array holds the
+  value (``tags__contains=urgent``). An array is never null (an empty one holds nothing).
 * ``ne`` and ``not_in`` also match rows where the field is null: "not Ada" includes
   users with no first name, which is what a client filtering a table expects, unlike
   SQL's three-valued logic. ``gt``/``lt``… never match null.
@@ -56,6 +58,7 @@ class Operator(StrEnum):
     STARTSWITH = "startswith"
     ISTARTSWITH = "istartswith"
     ISNULL = "isnull"
+    CONTAINS = "contains"
 
 
 class FieldKind(StrEnum):
@@ -65,6 +68,8 @@ class FieldKind(StrEnum):
     DATE = "date"
     DATETIME = "datetime"
     ENUM = "enum"
+    #: An array of strings (a task's ``tags``), filtered by membership; never sortable.
+    STRING_ARRAY = "string_array"
 
 
 _EVERY_KIND = (Operator.EQ, Operator.NE, Operator.IN, Operator.NOT_IN, Operator.ISNULL)
@@ -78,6 +83,7 @@ OPERATORS_BY_KIND: Mapping[FieldKind, tuple[Operator, ...]] = MappingProxyType(
         FieldKind.DATE: _EVERY_KIND + _RANGE,
         FieldKind.DATETIME: _EVERY_KIND + _RANGE,
         FieldKind.STRING: _EVERY_KIND + _RANGE + _TEXT_MATCH,
+        FieldKind.STRING_ARRAY: (Operator.CONTAINS,),
     }
 )
 
@@ -94,6 +100,10 @@ class FieldSpec:
     sortable: bool = False
     choices: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.sortable and self.kind is FieldKind.STRING_ARRAY:
+            raise ValueError(f"{self.name}: an array field cannot be sortable")
+
 
 @dataclass(frozen=True, slots=True)
 class Ordering:
@@ -106,18 +116,23 @@ class ResourceSpec:
     """What one resource lets clients filter and sort by: an allow-list, nothing implicit.
 
     ``json_fields`` name JSON columns whose top-level members are filterable as
-    ``<name>.<key>`` and compare as text. ``soft_deletes`` says whether the resource keeps
-    deleted rows that ``include_deleted`` could show; without them the parameter is refused.
+    ``<name>.<key>`` and compare as text. ``lists_deleted``: whether ``include_deleted``
+    may show soft-deleted rows; a resource whose deleted rows are gone for its clients
+    (a task) refuses the parameter, naming it, as it refuses any unknown one.
     """
 
     fields: Mapping[str, FieldSpec]
     json_fields: frozenset[str]
     default_ordering: tuple[Ordering, ...]
-    soft_deletes: bool = True
+    lists_deleted: bool = True
     sortable: tuple[str, ...] = field(init=False)
+    #: The parameters that are not filters: paging, ordering, and ``include_deleted`` where it applies.
+    reserved_parameters: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sortable", tuple(name for name, spec in self.fields.items() if spec.sortable))
+        reserved = RESERVED_PARAMETERS if self.lists_deleted else RESERVED_PARAMETERS - {"include_deleted"}
+        object.__setattr__(self, "reserved_parameters", reserved)
 
     @classmethod
     def of(
@@ -125,9 +140,9 @@ class ResourceSpec:
         *fields: FieldSpec,
         json_fields: frozenset[str],
         default_ordering: tuple[Ordering, ...],
-        soft_deletes: bool = True,
+        lists_deleted: bool = True,
     ) -> ResourceSpec:
-        return cls(MappingProxyType({spec.name: spec for spec in fields}), json_fields, default_ordering, soft_deletes)
+        return cls(MappingProxyType({spec.name: spec for spec in fields}), json_fields, default_ordering, lists_deleted)
 
     def filter_parameters(self) -> Iterator[tuple[str, FieldSpec, Operator]]:
         """Every ``<field>__<op>`` query parameter of a declared field, in declaration order."""
@@ -138,15 +153,23 @@ class ResourceSpec:
     def help_text(self) -> str:
         """The listing's language in a few lines of Markdown, for the API documentation."""
         members = " ".join(f"`{name}.<key>`" for name in sorted(self.json_fields))
+        arrays = [name for name, spec in self.fields.items() if spec.kind is FieldKind.STRING_ARRAY]
+        contains = (
+            f" `contains` (of array fields: `{' '.join(arrays)}`, and their only one) matches rows whose array "
+            "holds the value."
+            if arrays
+            else ""
+        )
+        scalar_operators = " ".join(op for op in Operator if op is not Operator.CONTAINS)
         json_members = f" and {members} (any operator of a string)" if members else ""
-        include_deleted = ", `include_deleted` (false)" if self.soft_deletes else ""
+        deleted = ", `include_deleted` (false)" if self.lists_deleted else ""
         return (
             "Filters are `<field>__<op>=<value>` (a bare `<field>=<value>` means `eq`). Operators: "
-            f"`{' '.join(Operator)}`; `in`/`not_in` take comma-separated values; `like`/`ilike` match a "
-            f"substring literally. Fields: `{' '.join(self.fields)}`{json_members}.\n\n"
+            f"`{scalar_operators}`; `in`/`not_in` take comma-separated values; `like`/`ilike` match a "
+            f"substring literally.{contains} Fields: `{' '.join(self.fields)}`{json_members}.\n\n"
             f"`order_by`: comma-separated among `{' '.join(self.sortable)}`, `-` first for descending "
             f"(ties are broken by `id`); `limit` 1-{MAX_LIMIT} ({DEFAULT_LIMIT}), `offset` (0), `cursor` "
-            f"(the previous page's `next_cursor`; not with `offset`), `with_total` (true){include_deleted}. "
+            f"(the previous page's `next_cursor`; not with `offset`), `with_total` (true){deleted}. "
             "Every bad parameter is named in the 422."
         )
 

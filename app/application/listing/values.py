@@ -83,5 +83,7 @@ _VALUE_PARSERS: Mapping[FieldKind, Callable[[str, FieldSpec], Any]] = MappingPro
         FieldKind.DATE: _parse_date,
         FieldKind.DATETIME: _parse_datetime,
         FieldKind.ENUM: _parse_enum,
+        # The value is one element of the array: a string.
+        FieldKind.STRING_ARRAY: _parse_string,
     }
 )

@@ -11,7 +11,7 @@ ORGANIZATION_LISTING = ResourceSpec.of(
     FieldSpec("created_at", FieldKind.DATETIME, sortable=True),
     json_fields=frozenset(),
     default_ordering=(Ordering("created_at", descending=True),),
-    soft_deletes=False,
+    lists_deleted=False,
 )
 
 MEMBER_LISTING = ResourceSpec.of(
@@ -21,5 +21,5 @@ MEMBER_LISTING = ResourceSpec.of(
     FieldSpec("joined_at", FieldKind.DATETIME, sortable=True),
     json_fields=frozenset(),
     default_ordering=(Ordering("joined_at"),),
-    soft_deletes=False,
+    lists_deleted=False,
 )

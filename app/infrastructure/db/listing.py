@@ -49,7 +49,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from app.application.listing import CursorCodec, FieldKind, Filter, ListQuery, Operator, Page, ResourceSpec
-from app.infrastructure.db.listing_sql import contains, json_member_text, startswith
+from app.infrastructure.db.listing_sql import array_contains, contains, json_member_text, startswith
 from app.infrastructure.db.tenancy import scope_statement
 from app.infrastructure.db.uow import translate_storage_error
 
@@ -83,6 +83,7 @@ _FILTERS: Mapping[Operator, Callable[[ColumnElement[Any], Any], ListingFilter]] 
         # advanced-alchemy's "istartswith" does not escape the wildcards.
         Operator.ISTARTSWITH: lambda column, value: column.istartswith(value, autoescape=True),
         Operator.ISNULL: lambda column, value: NullFilter(column) if value else NotNullFilter(column),
+        Operator.CONTAINS: array_contains,
     }
 )
 

@@ -2,6 +2,8 @@
 
 * ``like``/``startswith`` are case-sensitive on both (SQLite's ``LIKE`` is not, so there
   they use ``instr``); ``%``, ``_`` and the escape character are literal.
+* ``contains`` of an array: ``@>`` on PostgreSQL's ``text[]``, ``json_each`` over SQLite's
+  JSON array; the same rows either way.
 * A JSON member compares as text: strings as themselves, ``true``/``false``, integers as
   their digits. (Other number spellings and nested values may render differently.)
 """
@@ -104,3 +106,33 @@ def contains(column: ColumnElement[Any], value: str) -> ColumnElement[bool]:
 def startswith(column: ColumnElement[Any], value: str) -> ColumnElement[bool]:
     """``column`` begins with ``value``, case-sensitively and literally."""
     return _case_sensitive(_StartsWith, column, f"{escape_like_value(value)}%", value)
+
+
+class _ArrayContains(FunctionElement[bool]):
+    """An array column holds a value: PostgreSQL's ``@>`` on a ``text[]`` (which a GIN index
+    serves), a JSON array's members on SQLite."""
+
+    name = "listing_array_contains"
+    inherit_cache = True
+    type = Boolean()
+
+
+@compiles(_ArrayContains)
+def _array_contains_default(element: _ArrayContains, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = element.clauses.clauses
+    return f"({compiler.process(column, **kw)} @> ARRAY[CAST({compiler.process(value, **kw)} AS TEXT)])"
+
+
+@compiles(_ArrayContains, "sqlite")
+def _array_contains_sqlite(element: _ArrayContains, compiler: SQLCompiler, **kw: Any) -> str:
+    column, value = element.clauses.clauses
+    # Compiled clauses only: the column is the spec's, the value a bound parameter.
+    return (
+        f"EXISTS (SELECT 1 FROM json_each({compiler.process(column, **kw)}) "  # noqa: S608
+        f"WHERE json_each.value = {compiler.process(value, **kw)})"
+    )
+
+
+def array_contains(column: ColumnElement[Any], value: str) -> ColumnElement[bool]:
+    """``column`` (an array of strings) holds ``value``."""
+    return _ArrayContains(column, bindparam(None, value, type_=String(), unique=True))

@@ -23,6 +23,8 @@ from app.application.auth.lifecycle import AccountLifecycle
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
 from app.application.organizations.invitations import Invitations
+from app.application.tasks.notifications import TaskEmails
+from app.domain.tasks.events import TaskAssigned
 from app.domain.users.events import UserRegistered
 from app.infrastructure.config import Settings
 from app.infrastructure.outbox.subscribers import CommittedEvents
@@ -41,6 +43,7 @@ class JobUseCases:
     account_lifecycle: AccountLifecycle
     invitations: Invitations
     session_purge: SessionPurge
+    task_emails: TaskEmails
 
 
 class DeferredJobs:
@@ -73,6 +76,7 @@ class DeferredJobs:
                 account_lifecycle=self._use_cases.account_lifecycle,
                 invitations=self._use_cases.invitations,
                 session_purge=self._use_cases.session_purge,
+                task_emails=self._use_cases.task_emails,
                 purge_cron=self._settings.purge_sessions_cron,
                 welcome_sweep_cron=self._settings.welcome_sweep_cron,
             )
@@ -96,18 +100,25 @@ class DeferredJobs:
         await self.jobs.send_invitation_email.kiq(str(invitation_id))
 
     def start_on(self, events: CommittedEvents) -> None:
-        """Jobs that committed events start: ``UserRegistered`` → ``send_welcome_email(user_id)``.
+        """Jobs that committed events start: ``UserRegistered`` → ``send_welcome_email(user_id)``,
+        ``TaskAssigned`` → ``send_task_assigned_email(organization_id, task_id, assignee_id, assigned_at)``.
 
         The relay hands an event to its subscribers once it is committed, and marks it handled
         only once they returned: a job that could not be enqueued (Redis down) is enqueued
         when the relay tries the event again, so none is lost (some may be enqueued twice,
-        which ``send_welcome_email`` shrugs off).
+        which the jobs shrug off: each email is a claim).
         """
 
         async def welcome(event: UserRegistered) -> None:
             await self.jobs.send_welcome_email.kiq(str(event.user_id))
 
+        async def assigned(event: TaskAssigned) -> None:
+            await self.jobs.send_task_assigned_email.kiq(
+                str(event.organization_id), str(event.task_id), str(event.assignee_id), event.occurred_at.isoformat()
+            )
+
         events.subscribe(UserRegistered, welcome)
+        events.subscribe(TaskAssigned, assigned)
 
     async def shutdown(self) -> None:
         """Shut the broker down, if it was ever made (in-process: lets the jobs in flight finish)."""

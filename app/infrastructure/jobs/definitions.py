@@ -7,6 +7,7 @@ a worker runs the very objects the API runs, and no job reaches for module-level
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import structlog
@@ -16,12 +17,16 @@ from app.application.auth.lifecycle import AccountLifecycle
 from app.application.auth.purge import SessionPurge
 from app.application.notifications import WelcomeEmails
 from app.application.organizations.invitations import Invitations
+from app.application.tasks.notifications import TaskEmails
 
 log = structlog.get_logger("app.jobs")
 
 #: The periodic jobs' entries in the scheduler (stable, so that schedule sources can recognise them).
 PURGE_SCHEDULE_ID = "purge_expired_sessions.cron"
 WELCOME_SWEEP_SCHEDULE_ID = "send_owed_welcome_emails.cron"
+DUE_REMINDERS_SCHEDULE_ID = "send_due_reminders.cron"
+#: The contract's "every 15 minutes"; how far ahead is TASK_REMINDER_WINDOW_SECONDS.
+DUE_REMINDERS_CRON = "*/15 * * * *"
 
 
 async def send_welcome_email(user_id: str, emails: WelcomeEmails = TaskiqDepends()) -> bool:
@@ -77,6 +82,25 @@ async def purge_expired_sessions(purge: SessionPurge = TaskiqDepends()) -> int:
     return purged
 
 
+async def send_task_assigned_email(
+    organization_id: str, task_id: str, assignee_id: str, assigned_at: str, emails: TaskEmails = TaskiqDepends()
+) -> bool:
+    """Tell an assignee of their new task, once per assignment (see ``TaskEmails.send_assigned``)."""
+    sent = await emails.send_assigned(
+        UUID(organization_id), UUID(task_id), UUID(assignee_id), datetime.fromisoformat(assigned_at)
+    )
+    # "skipped": sent before (a repeat run), or the assignment no longer holds.
+    log.info("task_assigned_email_sent" if sent else "task_assigned_email_skipped", task_id=task_id)
+    return sent
+
+
+async def send_due_reminders(emails: TaskEmails = TaskiqDepends()) -> int:
+    """Remind assignees of their open tasks due soon, once per due date (see ``TaskEmails.send_due_reminders``)."""
+    sent = await emails.send_due_reminders()
+    log.info("due_reminders_sent", count=sent)
+    return sent
+
+
 class Jobs:
     """The job broker with the jobs registered on it, and their handles for enqueueing them."""
 
@@ -88,6 +112,7 @@ class Jobs:
         account_lifecycle: AccountLifecycle,
         invitations: Invitations,
         session_purge: SessionPurge,
+        task_emails: TaskEmails,
         purge_cron: str,
         welcome_sweep_cron: str,
     ) -> None:
@@ -97,6 +122,7 @@ class Jobs:
                 AccountLifecycle: account_lifecycle,
                 Invitations: invitations,
                 SessionPurge: session_purge,
+                TaskEmails: task_emails,
             }
         )
         self.broker = broker
@@ -118,5 +144,14 @@ class Jobs:
             send_owed_welcome_emails,
             task_name="send_owed_welcome_emails",
             schedule=[{"cron": welcome_sweep_cron, "schedule_id": WELCOME_SWEEP_SCHEDULE_ID}],
+        )
+        # Enqueued by the relay's in-process destination on each committed task.assigned.
+        self.send_task_assigned_email = broker.register_task(
+            send_task_assigned_email, task_name="send_task_assigned_email"
+        )
+        self.send_due_reminders = broker.register_task(
+            send_due_reminders,
+            task_name="send_due_reminders",
+            schedule=[{"cron": DUE_REMINDERS_CRON, "schedule_id": DUE_REMINDERS_SCHEDULE_ID}],
         )
         broker.add_dependency_context({Jobs: self})  # The sweep enqueues through the handles here.

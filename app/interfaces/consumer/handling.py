@@ -10,7 +10,9 @@ Whatever the broker, a message ends in one of three ways: applied (or found to b
 duplicate), dead-lettered with a reason, or handed back for a later delivery.
 
 ``Batches`` gathers the messages a consumer holds at once (RabbitMQ's prefetch) and
-applies them together in one transaction (``InboundHandler.settle_many``). A batch that
+applies the users' messages among them together in one transaction
+(``InboundHandler.settle_many``); another context's messages (``task.create``) are
+settled alone, through their own handler. A batch that
 cannot be applied whole because of one message is rolled back and each of its messages is
 then settled alone, in order, so a poison message holds back or dead-letters none of its
 neighbours; a batch that fails for a transient reason is retried as each of its messages
@@ -29,7 +31,7 @@ import msgspec
 import structlog
 from faststream import StreamMessage
 
-from app.application.inbound import DeactivateUser, InboundMessages, MergeUserMeta, PoisonMessage
+from app.application.inbound import InboundMessages, PoisonMessage, UserMessage
 
 log = structlog.get_logger("app.consumer")
 
@@ -131,14 +133,19 @@ class InboundHandler:
 
         Each delivery's ``settled`` is resolved as ``settle`` would return for it alone.
         """
-        together: list[tuple[Delivery, UUID, DeactivateUser | MergeUserMeta]] = []
+        together: list[tuple[Delivery, UUID, UserMessage]] = []
         alone: list[Delivery] = []
         for delivery in deliveries:
             try:
                 envelope = _decode(delivery.body)
-                together.append((delivery, envelope.id, self._inbound.parse(envelope.type, envelope.data)))
+                payload = self._inbound.parse(envelope.type, envelope.data)
             except PoisonMessage:
                 alone.append(delivery)  # settled alone, which dead-letters it with its reason
+                continue
+            if self._inbound.batchable(payload):
+                together.append((delivery, envelope.id, payload))
+            else:
+                alone.append(delivery)  # another context's message: applied by its own handler
         if together:
             try:
                 applied = await self._inbound.apply_batch(

@@ -22,6 +22,7 @@ from app.interfaces.http.controllers.api_keys import ApiKeysController
 from app.interfaces.http.controllers.auth import AuthController, SignInController
 from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.controllers.organizations import InvitationAcceptController, OrganizationsController
+from app.interfaces.http.controllers.tasks import TasksController
 from app.interfaces.http.controllers.users import MeController
 from app.interfaces.http.deps import dependencies
 from app.interfaces.http.docs_ui import assets_router
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             AdminUsersController,
             OrganizationsController,
             InvitationAcceptController,
+            TasksController,
             HealthController,
             *docs_assets,
         ],

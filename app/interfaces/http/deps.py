@@ -73,5 +73,6 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "organizations": Provide(lambda: container.organizations, use_cache=True, sync_to_thread=False),
         "members": Provide(lambda: container.members, use_cache=True, sync_to_thread=False),
         "invitations": Provide(lambda: container.invitations, use_cache=True, sync_to_thread=False),
+        "tasks": Provide(lambda: container.tasks, use_cache=True, sync_to_thread=False),
         "principal": Provide(provide_principal),
     }

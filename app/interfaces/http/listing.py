@@ -33,6 +33,8 @@ _BOOLEAN = Schema(type=OpenAPIType.BOOLEAN)
 _VALUES: dict[FieldKind, Schema] = {
     FieldKind.UUID: Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID),
     FieldKind.STRING: Schema(type=OpenAPIType.STRING, max_length=MAX_STRING_LENGTH),
+    # `contains`: one element of the array.
+    FieldKind.STRING_ARRAY: Schema(type=OpenAPIType.STRING, max_length=MAX_STRING_LENGTH),
     FieldKind.BOOL: _BOOLEAN,
     FieldKind.DATE: Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE),
     # The parser's own form: RFC 3339, a bare date meaning its midnight, no offset meaning UTC.
@@ -82,7 +84,7 @@ def listing_parameters(spec: ResourceSpec) -> list[Parameter]:
         _query("with_total", Schema(type=OpenAPIType.BOOLEAN, default=True), "Count the matching rows"),
         *(
             [_query("include_deleted", Schema(type=OpenAPIType.BOOLEAN, default=False), "Show soft-deleted rows too")]
-            if spec.soft_deletes
+            if spec.lists_deleted
             else []
         ),
         *(

@@ -1,0 +1,1 @@
+"""The tasks context: work items of one organization, the service's second domain."""

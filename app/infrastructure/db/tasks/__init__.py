@@ -1,0 +1,1 @@
+"""The tasks context's storage: its tables, repositories, listing and unit of work."""
