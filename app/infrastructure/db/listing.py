@@ -133,12 +133,16 @@ def _is_nullable(column: ColumnElement[Any]) -> bool:
 def _after(keys: list[_SortKey], position: tuple[Any, ...]) -> ColumnElement[bool]:
     """The keyset predicate: rows strictly after ``position`` in the order of ``keys``."""
     one_direction = len({key.descending for key in keys}) == 1
-    if one_direction and not any(key.nullable for key in keys) and None not in position:
-        # One row-value comparison lets PostgreSQL seek an index such as (created_at, id);
-        # row values know nothing of NULL-is-greatest, hence only over NOT NULL keys.
+    descending = keys[0].descending
+    if one_direction and None not in position and (descending or not any(key.nullable for key in keys)):
+        # One row-value comparison lets PostgreSQL seek an index such as (created_at, id) or
+        # (organization_id, due_at, id). A NULL in a row value makes the comparison NULL (the row
+        # is left out), which is right when the keys descend: NULL is greatest, so its rows come
+        # before any position with values. Ascending, they would come after: that order takes
+        # the branches below over nullable keys.
         left = tuple_(*(key.column for key in keys))
         right = tuple_(*(literal(value, key.column.type) for key, value in zip(keys, position, strict=True)))
-        return left < right if keys[0].descending else left > right
+        return left < right if descending else left > right
     branches = []
     for index, (key, value) in enumerate(zip(keys, position, strict=True)):
         beyond = key.beyond(value)
