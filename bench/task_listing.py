@@ -25,12 +25,12 @@ import json
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, select, text
+from sqlalchemy import Executable, Select, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.application.listing import parse_list_query
@@ -68,6 +68,8 @@ class Measured:
     cpu_median_ms: float
     rls_on_sql_ms: float
     rls_off_sql_ms: float
+    #: The statement that scopes a transaction (the role and the organization): once per transaction served.
+    scope_ms: float
     rows: int
     plan_rls_on: list[str]
     plan_rls_off: list[str]
@@ -140,17 +142,18 @@ async def measure(container: Container, tenant: Tenant, name: str, params: Mappi
     statement = listing.statement(
         tenant.organization_id, parse_list_query(_query(params), TASK_LISTING, container.tasks.cursors)
     )
-    on, off, count, plans = await _with_and_without_policy(container, tenant, statement, rounds)
+    policy = await _with_and_without_policy(container, tenant, statement, rounds)
     return Measured(
         scenario=name,
         median_ms=round(statistics.median(elapsed), 2),
         p95_ms=round(statistics.quantiles(elapsed, n=20)[-1], 2),
         cpu_median_ms=round(statistics.median(cpu), 2),
-        rls_on_sql_ms=round(statistics.median(on), 3),
-        rls_off_sql_ms=round(statistics.median(off), 3),
-        rows=count,
-        plan_rls_on=plans[0],
-        plan_rls_off=plans[1],
+        rls_on_sql_ms=round(statistics.median(policy.on_ms), 3),
+        rls_off_sql_ms=round(statistics.median(policy.off_ms), 3),
+        scope_ms=round(statistics.median(policy.scope_ms), 3),
+        rows=policy.rows,
+        plan_rls_on=policy.plan_on,
+        plan_rls_off=policy.plan_off,
     )
 
 
@@ -166,39 +169,51 @@ async def _timed(call: Callable[[], Awaitable[object]], rounds: int) -> tuple[li
     return elapsed, cpu
 
 
+@dataclass(slots=True)
+class _PolicyCost:
+    on_ms: list[float] = field(default_factory=list)
+    off_ms: list[float] = field(default_factory=list)
+    scope_ms: list[float] = field(default_factory=list)
+    rows: int = 0
+    plan_on: list[str] = field(default_factory=list)
+    plan_off: list[str] = field(default_factory=list)
+
+
 async def _with_and_without_policy(
     container: Container, tenant: Tenant, statement: Select[Any], rounds: int
-) -> tuple[list[float], list[float], int, tuple[list[str], list[str]]]:
+) -> _PolicyCost:
     """The statement alternately under the policy and past it, in one transaction rolled back at the end."""
+    cost = _PolicyCost()
+    scope = scope_statement(tenant.organization_id)
     async with container.engine.connect() as connection:
         transaction = await connection.begin()
         try:
             await connection.execute(text("ALTER TABLE tasks NO FORCE ROW LEVEL SECURITY"))
             await connection.execute(_CUSTOM_PLANS)
-            on: list[float] = []
-            off: list[float] = []
             for attempt in range(WARM_UP + rounds):
-                await connection.execute(scope_statement(tenant.organization_id))
+                scope_ms, _ = await _execute(connection, scope)
                 on_ms, on_rows = await _execute(connection, statement)
                 await connection.execute(text("RESET ROLE"))
                 off_ms, off_rows = await _execute(connection, statement)
                 if on_rows != off_rows:
                     raise SystemExit("The statement returned other rows with the policy than without it.")
                 if attempt >= WARM_UP:
-                    on.append(on_ms)
-                    off.append(off_ms)
+                    cost.scope_ms.append(scope_ms)
+                    cost.on_ms.append(on_ms)
+                    cost.off_ms.append(off_ms)
+                    cost.rows = len(on_rows)
             literal = statement.compile(container.engine, compile_kwargs={"literal_binds": True})
-            explain = f"EXPLAIN (ANALYZE, COSTS OFF) {literal}"
-            await connection.execute(scope_statement(tenant.organization_id))
-            plan_on = [row[0] for row in await connection.execute(text(explain))]
+            explain = text(f"EXPLAIN (ANALYZE, COSTS OFF) {literal}")
+            await connection.execute(scope)
+            cost.plan_on = [row[0] for row in await connection.execute(explain)]
             await connection.execute(text("RESET ROLE"))
-            plan_off = [row[0] for row in await connection.execute(text(explain))]
+            cost.plan_off = [row[0] for row in await connection.execute(explain)]
         finally:
             await transaction.rollback()
-    return on, off, len(on_rows), (plan_on, plan_off)
+    return cost
 
 
-async def _execute(connection: AsyncConnection, statement: Select[Any]) -> tuple[float, list[Any]]:
+async def _execute(connection: AsyncConnection, statement: Executable) -> tuple[float, list[Any]]:
     started = time.perf_counter()
     rows = list((await connection.execute(statement)).all())
     return (time.perf_counter() - started) * 1000, rows
@@ -227,7 +242,8 @@ def main() -> None:
             f"{result.median_ms:>9.2f} ms median {result.p95_ms:>9.2f} ms p95 {result.cpu_median_ms:>7.2f} ms CPU  "
             f"{result.scenario}\n"
             f"          SQL alone, median: {result.rls_on_sql_ms:.3f} ms with the policy, "
-            f"{result.rls_off_sql_ms:.3f} ms without ({result.rows} rows)"
+            f"{result.rls_off_sql_ms:.3f} ms without ({result.rows} rows); "
+            f"scoping the transaction: {result.scope_ms:.3f} ms"
         )
         for label, plan in (("policy on", result.plan_rls_on), ("policy off", result.plan_rls_off)):
             print(f"      {label}:")

@@ -83,6 +83,7 @@ async def test_the_benchmark_times_both_pages_with_and_without_the_policy(contai
         assert 0 < measured.median_ms <= measured.p95_ms
         assert measured.rls_on_sql_ms > 0
         assert measured.rls_off_sql_ms > 0
+        assert measured.scope_ms > 0
         # The policy shows in the plan only where it applies.
         assert "current_setting" in "\n".join(measured.plan_rls_on)
         assert "current_setting" not in "\n".join(measured.plan_rls_off)

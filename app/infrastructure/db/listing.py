@@ -43,7 +43,21 @@ from advanced_alchemy.filters import (
     StatementFilter,
     StatementTypeT,
 )
-from sqlalchemy import Column, ColumnElement, Row, Select, and_, case, false, func, inspect, literal, or_, text, tuple_
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    case,
+    false,
+    func,
+    inspect,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -57,7 +71,15 @@ ListingFilter = StatementFilter | ColumnElement[bool]
 #: A listing's shape and selectivity come from the client, so a plan cached for one set of
 #: values can be ruinous for the next (a rare ``email__ilike`` planned as a full backward
 #: index scan: 1 s instead of 30 ms). Planning per execution costs well under a millisecond.
-_PLAN_PER_EXECUTION = text("SET LOCAL plan_cache_mode = force_custom_plan")
+_PLAN_PER_EXECUTION = func.set_config("plan_cache_mode", "force_custom_plan", True)
+
+
+def _transaction_settings(organization_id: UUID | None) -> Select[Any]:
+    """Custom plans, and for a tenant's rows the scope of ``tenancy``: one round trip for all of them."""
+    custom_plans = select(_PLAN_PER_EXECUTION)
+    return (
+        custom_plans if organization_id is None else scope_statement(organization_id).add_columns(_PLAN_PER_EXECUTION)
+    )
 
 
 def _or_null(condition: StatementFilter, column: ColumnElement[Any]) -> StatementFilter:
@@ -252,9 +274,7 @@ class SqlListing:
             # A connection, not an ORM session: nothing here needs one, and it costs per call.
             async with self._engine.connect() as connection:
                 if self._plan_per_execution:
-                    await connection.execute(_PLAN_PER_EXECUTION)
-                    if organization_id is not None:
-                        await connection.execute(scope_statement(organization_id))
+                    await connection.execute(_transaction_settings(organization_id))
                 items = list((await connection.execute(self.statement(base, query))).all())
                 has_next = len(items) > query.limit
                 items = items[: query.limit]
