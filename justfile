@@ -153,6 +153,16 @@ seed COUNT="1000000": sync
 bench-listing *ARGS: sync
     uv run --frozen python -m bench.listing {{ARGS}}
 
+# Fill the (migrated, PostgreSQL) database with TASKS generated tasks in ORGANIZATIONS organizations (Zipf-sized) via COPY.
+[group('bench')]
+seed-tasks TASKS="1000000" ORGANIZATIONS="1000": sync
+    uv run --frozen python -m bench.seed_tasks {{TASKS}} {{ORGANIZATIONS}}
+
+# Tasks listing latency in the largest seeded organization, row-level security on and off (plans too); see docs/benchmarks.md.
+[group('bench')]
+bench-task-listing *ARGS: sync
+    uv run --frozen python -m bench.task_listing {{ARGS}}
+
 # Load test in one run: HTTP under wrk and gRPC GetMe against bare baselines (WORKERS workers), events and jobs; see docs/benchmarks.md.
 [group('bench')]
 bench *ARGS: sync

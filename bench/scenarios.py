@@ -6,7 +6,8 @@ run (see ``bench.run``), so that both see the machine in the same state. Adding 
 scenario is one entry in :func:`scenarios`; each kind of load is one class with the
 :class:`Scenario` shape: wrk (:class:`WrkScenario`, :class:`ProbedScenario`), the gRPC
 client (:class:`GrpcScenario`), the event pipeline (:class:`EventsScenario`) and the job
-queue (:class:`JobsScenario`). The last two have no ceiling to compare with and no
+queue (:class:`JobsScenario`), the tasks listing in-process (:class:`TaskListingScenario`).
+The event pipeline and the job queue have no ceiling to compare with and no
 warm-up: each round starts their processes afresh and times them once they are ready.
 """
 
@@ -16,6 +17,7 @@ import asyncio
 import dataclasses
 import os
 import secrets
+import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,9 +25,9 @@ from typing import Protocol
 from urllib.parse import urlencode
 
 from app.infrastructure.config import Settings
-from bench import events, grpc_load, hashing, inprocess, jobs, wrk
+from bench import events, grpc_load, hashing, inprocess, jobs, task_listing, wrk
 from bench.grpc_load import GrpcLoad
-from bench.measure import Result
+from bench.measure import Result, percentiles
 from bench.wrk import Load
 
 ME = "/api/v1/users/me"
@@ -67,6 +69,8 @@ USERS_FIRST_PAGE = "GET /users: first page, filtered and ordered"
 USERS_FIRST_PAGE_IN_PROCESS = "GET /users: first page, filtered and ordered, in-process (one at a time)"
 #: Requests of the in-process page per second of a round (each costs a few milliseconds).
 IN_PROCESS_REQUESTS_PER_SECOND = 50
+#: The rows of :class:`TaskListingScenario` start with this; its goal is a median under 20 ms.
+TASKS_IN_PROCESS = "tasks listing in-process, largest organization, RLS on:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +280,32 @@ class InProcessScenario:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskListingScenario:
+    """The pages of ``just bench-task-listing`` through the use case, as a member of the seed's largest organization.
+
+    One page at a time in the bench's own process (``bench.task_listing``), so the transaction is
+    scoped to the organization and row-level security applies; the elapsed time is the goal's.
+    Its rows: the first page and the cursor page at ``depth`` pages.
+    """
+
+    depth: int
+    name: str = TASKS_IN_PROCESS
+    reference: Reference | None = None
+    duration_factor: float = 1.0
+    warms_up: bool = False
+
+    def run(self, targets: Targets, seconds: float) -> list[tuple[str, Result]]:
+        calls = max(10, round(IN_PROCESS_REQUESTS_PER_SECOND * seconds))
+        timings = task_listing.use_case_timings(targets.settings, self.depth, calls)
+        return [(f"{self.name} {page}", _in_process(*timed)) for page, timed in timings.items()]
+
+
+def _in_process(elapsed_ms: list[float], cpu_ms: list[float]) -> Result:
+    p50_ms, p99_ms = percentiles(elapsed_ms)
+    return Result(len(elapsed_ms), sum(elapsed_ms) / 1000, 0, p50_ms, p99_ms, cpu_ms=statistics.median(cpu_ms))
+
+
+@dataclass(frozen=True, slots=True)
 class JobsScenario:
     """The job queue of ``just bench-jobs``, one round: no-op jobs through Redis and one worker process.
 
@@ -308,8 +338,9 @@ class JobsScenario:
         ]
 
 
-def scenarios(cursor_depth: int) -> Sequence[Scenario]:
-    """Every scenario, in the order they run; ``cursor_depth`` is the deep cursor's row number."""
+def scenarios(cursor_depth: int, task_pages: int = task_listing.DEPTH) -> Sequence[Scenario]:
+    """Every scenario, in the order they run; ``cursor_depth`` is the deep cursor's row number,
+    ``task_pages`` the pages of 50 tasks before the tasks' cursor page."""
     return [
         WrkScenario(HEALTH, lambda t: Load(t.service + "/health/live", READ_CONNECTIONS)),
         WrkScenario(ME_BEARER, lambda t: _me(t.service, _bearer(t.user_token))),
@@ -318,6 +349,7 @@ def scenarios(cursor_depth: int) -> Sequence[Scenario]:
         WrkScenario(USERS_FIRST_PAGE, _first_page),
         InProcessScenario(USERS_FIRST_PAGE_IN_PROCESS, USERS, FIRST_PAGE_QUERY),
         WrkScenario(f"GET /users: cursor page at depth {cursor_depth:,}", _deep_page),
+        TaskListingScenario(task_pages),
         ProbedScenario(
             LOGIN,
             _login,

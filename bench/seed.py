@@ -63,21 +63,27 @@ def rows(count: int, password_hash: str, start: datetime, seed: int) -> Iterator
         )
 
 
-async def seed(database_url: str, count: int) -> float:
+async def copy_connection(database_url: str) -> asyncpg.Connection:
+    """An asyncpg connection to ``database_url`` that COPYs ``jsonb`` columns from JSON text."""
     url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    connection = await asyncpg.connect(url)
+    # COPY is binary: jsonb's binary form is a version byte (1) followed by the JSON text.
+    await connection.set_type_codec(
+        "jsonb",
+        encoder=lambda text: b"\x01" + text.encode(),
+        decoder=lambda data: json.loads(data[1:]),
+        schema="pg_catalog",
+        format="binary",
+    )
+    return connection
+
+
+async def seed(database_url: str, count: int) -> float:
     password_hash = PasswordHasher().hash(SEED_PASSWORD)
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    connection = await asyncpg.connect(url)
+    connection = await copy_connection(database_url)
     began = time.perf_counter()
     try:
-        # COPY is binary: jsonb's binary form is a version byte (1) followed by the JSON text.
-        await connection.set_type_codec(
-            "jsonb",
-            encoder=lambda text: b"\x01" + text.encode(),
-            decoder=lambda data: json.loads(data[1:]),
-            schema="pg_catalog",
-            format="binary",
-        )
         generated = rows(count, password_hash, start, seed=count)
         for offset in range(0, count, BATCH):
             batch = [next(generated) for _ in range(min(BATCH, count - offset))]

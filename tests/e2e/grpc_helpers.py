@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection_pb2
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings
 from app.interfaces.grpc.server import GrpcServer
-from app.interfaces.grpc.v1 import auth_pb2_grpc, users_pb2_grpc
+from app.interfaces.grpc.v1 import auth_pb2_grpc, tasks_pb2_grpc, users_pb2_grpc
 
 Metadata = tuple[tuple[str, str], ...]
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
@@ -29,6 +29,7 @@ STATUS_DETAILS_KEY = "grpc-status-details-bin"
 class Stubs:
     auth: auth_pb2_grpc.AuthServiceAsyncStub
     users: users_pb2_grpc.UserServiceAsyncStub
+    tasks: tasks_pb2_grpc.TaskServiceAsyncStub
     channel: grpc.aio.Channel
     target: str
 
@@ -42,7 +43,11 @@ async def serving(settings: Settings, container: Container) -> AsyncIterator[Stu
     try:
         async with grpc.aio.insecure_channel(target) as channel:
             yield Stubs(
-                auth_pb2_grpc.AuthServiceStub(channel), users_pb2_grpc.UserServiceStub(channel), channel, target
+                auth_pb2_grpc.AuthServiceStub(channel),
+                users_pb2_grpc.UserServiceStub(channel),
+                tasks_pb2_grpc.TaskServiceStub(channel),
+                channel,
+                target,
             )
     finally:
         await server.stop(grace_seconds=1)

@@ -16,7 +16,7 @@ import pytest
 from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor
 
 from app.interfaces.grpc.status import DESCRIPTION_MAX_CHARS, FIELD_MAX_CHARS
-from app.interfaces.grpc.v1 import auth_pb2, users_pb2
+from app.interfaces.grpc.v1 import auth_pb2, tasks_pb2, users_pb2
 from tests.e2e.grpc_helpers import STATUS_DETAILS_KEY, Stubs, assert_status, bearer_metadata, rpc_error
 from tests.e2e.helpers import PASSWORD
 
@@ -25,7 +25,7 @@ CLIENT_METADATA_LIMIT_BYTES = 8 * 1024
 
 
 def every_method() -> Iterator[MethodDescriptor]:
-    for module in (auth_pb2, users_pb2):
+    for module in (auth_pb2, users_pb2, tasks_pb2):
         for service in module.DESCRIPTOR.services_by_name.values():
             yield from service.methods
 

@@ -40,7 +40,7 @@ from tests.e2e.helpers import PASSWORD
 from tests.support.servers import RedisServer
 from tests.support.waiting import ANSWER_WITHIN_SECONDS, until
 
-APP_SERVICES = ("app.v1.AuthService", "app.v1.UserService")
+APP_SERVICES = ("app.v1.AuthService", "app.v1.UserService", "app.v1.TaskService")
 #: Generous bounds for waits on a busy machine; reached only when something is broken.
 WAIT_SECONDS = 10.0
 

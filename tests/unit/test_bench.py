@@ -283,6 +283,21 @@ def test_the_listing_goals_are_checked_against_the_authenticated_read_and_in_pro
     assert not goals["start-up (just serve to the first 200 from /health/live) < 1.5 s"].met
 
 
+def test_each_tasks_page_is_held_to_a_median_under_20_ms() -> None:
+    first, deep = (f"{scenarios.TASKS_IN_PROCESS} {page}" for page in ("first page", "cursor page at depth 500"))
+    rows = [
+        Row(first, [Result(100, 1.0, 0, p50_ms=19.9, p99_ms=40.0), Result(100, 1.0, 0, p50_ms=20.0, p99_ms=40.0)]),
+        Row(deep, [Result(100, 1.0, 0, p50_ms=20.5, p99_ms=40.0)]),
+    ]
+
+    goals = run.evaluate(rows, {}, startup_seconds=1.0)
+
+    assert [(goal.name, goal.value, goal.met) for goal in goals[:2]] == [
+        (f"{first}: median < 20 ms", 19.95, True),
+        (f"{deep}: median < 20 ms", 20.5, False),
+    ]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="threads have a priority of their own on Linux")
 def test_the_argon2_ceiling_counts_as_wrk_does_at_the_services_priority(monkeypatch: pytest.MonkeyPatch) -> None:
     """Verifications that end within the span, over the span, hashed at the service's lower priority."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,7 +22,6 @@ from google.protobuf.message import Message
 from app.application.listing import RESERVED_PARAMETERS
 from app.application.users.dto import Input
 from app.domain.errors import FieldError, ValidationFailed
-from app.interfaces.grpc.v1 import users_pb2
 from app.interfaces.validation import BodyT, convert_body
 
 MessageT = TypeVar("MessageT", bound=Message)
@@ -35,16 +34,40 @@ class UserLookup(Input):
     include_deleted: bool = False
 
 
-def to_body(message: Message, body_type: type[BodyT]) -> BodyT:
+class OrganizationAddress(Input):
+    """Where a request about an organization's data is addressed: REST takes it from the path."""
+
+    organization_id: UUID
+
+
+class TaskAddress(OrganizationAddress):
+    """One task of an organization: REST's ``…/organizations/{organization_id}/tasks/{id}``."""
+
+    id: UUID
+
+
+def to_body(message: Message, body_type: type[BodyT], *, exclude: Collection[str] = ()) -> BodyT:
     """The request as ``body_type``, or ``ValidationFailed`` naming every offending field.
 
     Fields without presence are included at their default (an empty ``email`` is an
     invalid email, as in REST); unset ``optional`` fields are absent (REST's missing keys).
+    ``exclude`` names fields that are not the body's (those of an address, read apart by
+    :func:`address_of`).
     """
-    raw = json_format.MessageToDict(
+    raw = fields_of(message)
+    return convert_body(body_type, {name: value for name, value in raw.items() if name not in exclude})
+
+
+def address_of(message: Message, address_type: type[BodyT]) -> BodyT:
+    """The ids a request names, as REST reads them from its path; ``ValidationFailed`` naming a malformed one."""
+    return convert_body(address_type, {name: getattr(message, name) for name in address_type.__struct_fields__})
+
+
+def fields_of(message: Message) -> dict[str, Any]:
+    """The message as JSON, as :func:`to_body` reads it."""
+    return json_format.MessageToDict(
         message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
-    return convert_body(body_type, raw)
 
 
 def to_message(dto: msgspec.Struct, message_type: type[MessageT]) -> MessageT:
@@ -67,14 +90,19 @@ def _beyond_doubles_as_infinity(value: Any) -> Any:
     return value
 
 
-def listing_parameters(request: users_pb2.ListUsers) -> dict[str, list[str]]:
-    """The REST query string of a ``ListUsers``: its filters, and each field that is set under its own name."""
+def listing_parameters(request: Message, *, exclude: Collection[str] = ()) -> dict[str, list[str]]:
+    """The REST query string of a listing request (``ListUsers``, ``ListTasks``): its filters, and
+    each field that is set under its own name, but those in ``exclude`` (the address REST puts in the path).
+    """
     given = json_format.MessageToDict(request, preserving_proto_field_name=True)
+    for name in exclude:
+        given.pop(name, None)
     filters: Mapping[str, str] = given.pop("filters", {})
     misplaced = sorted(RESERVED_PARAMETERS & filters.keys())
     if misplaced:
+        message_name = request.DESCRIPTOR.name
         raise ValidationFailed(
-            [FieldError(name, f"Not a filter: set ListUsers.{name} instead") for name in misplaced],
+            [FieldError(name, f"Not a filter: set {message_name}.{name} instead") for name in misplaced],
             detail="Invalid listing parameters",
         )
     return {name: [value] for name, value in filters.items()} | {

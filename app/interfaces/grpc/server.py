@@ -27,28 +27,32 @@ from app.interfaces.grpc.interceptors import (
     RateLimitInterceptor,
     RequestLogInterceptor,
 )
-from app.interfaces.grpc.services import AuthService, UserService
-from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2, users_pb2_grpc
+from app.interfaces.grpc.services import AuthService, TaskService, UserService
+from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, tasks_pb2, tasks_pb2_grpc, users_pb2, users_pb2_grpc
 from app.interfaces.lifecycle import serving
 
 log = structlog.get_logger("app.grpc")
 
 AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name
 USER_SERVICE = users_pb2.DESCRIPTOR.services_by_name["UserService"].full_name
+TASK_SERVICE = tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name
+#: The ``app.v1`` services, and those of them that need an authenticated caller.
+APP_SERVICES = (AUTH_SERVICE, USER_SERVICE, TASK_SERVICE)
+AUTHENTICATED_SERVICES = (USER_SERVICE, TASK_SERVICE)
 #: How often the health service re-probes the dependencies for its watchers.
 HEALTH_REFRESH_SECONDS = 5.0
 
 
 class GrpcServer:
     def __init__(self, settings: Settings, container: Container) -> None:
-        self.health = DependencyHealth(container, (AUTH_SERVICE, USER_SERVICE))
+        self.health = DependencyHealth(container, APP_SERVICES)
         trusted = trusted_proxies(settings.forwarded_allow_ips)
         self._server = grpc.aio.server(
             interceptors=[
                 RequestLogInterceptor(),
-                ErrorInterceptor(services=(AUTH_SERVICE, USER_SERVICE), exposes_internals=settings.exposes_internals),
+                ErrorInterceptor(services=APP_SERVICES, exposes_internals=settings.exposes_internals),
                 RateLimitInterceptor(container.auth_rate_limiter, trusted, services=(AUTH_SERVICE,)),
-                AuthenticationInterceptor(container.auth_queries, services=(USER_SERVICE,)),
+                AuthenticationInterceptor(container.auth_queries, services=AUTHENTICATED_SERVICES),
             ],
             options=[
                 # The REST body limit: a larger message is refused (RESOURCE_EXHAUSTED) before it is parsed.
@@ -60,10 +64,9 @@ class GrpcServer:
         auth_service = AuthService(container.users, container.auth, trusted)
         auth_pb2_grpc.add_AuthServiceServicer_to_server(auth_service, self._server)
         users_pb2_grpc.add_UserServiceServicer_to_server(UserService(container.administration), self._server)
+        tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskService(container.tasks), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        reflection.enable_server_reflection(
-            (AUTH_SERVICE, USER_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
-        )
+        reflection.enable_server_reflection((*APP_SERVICES, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (port 0: any free one) and return the port."""
