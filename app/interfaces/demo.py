@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from app.application.organizations.dto import OrganizationCreateBody
+from app.application.tasks.dto import TaskCreate
 from app.bootstrap import Container
 from app.domain.errors import EmailAlreadyRegistered
 from app.domain.organizations.errors import SlugTaken
 from app.domain.organizations.values import OrgRole
+from app.domain.tasks.values import TaskPriority
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - published demo credentials, refused in production
 DEMO_ADMIN = "admin@example.com"
@@ -30,6 +32,13 @@ DEMO_USERS = (
 DEMO_ORGANIZATION = ("Analytical Engines", "analytical-engines")
 DEMO_OWNER = "ada@example.com"
 DEMO_MEMBERS = (("grace@example.com", OrgRole.ADMIN), ("alan@example.com", OrgRole.MEMBER))
+
+#: (title, assignee, priority, tags) of the demo organization's tasks.
+DEMO_TASKS = (
+    ("Design the difference engine's printer", "grace@example.com", TaskPriority.HIGH, ("design",)),
+    ("Write the Bernoulli numbers program", "ada@example.com", TaskPriority.URGENT, ("program", "notes")),
+    ("Review note G", "alan@example.com", TaskPriority.NORMAL, ("notes",)),
+)
 
 DemoStep = Callable[[Container], Awaitable[list[str]]]
 
@@ -75,6 +84,23 @@ async def add_organization(container: Container) -> list[str]:
     return lines
 
 
+async def add_tasks(container: Container) -> list[str]:
+    """A few tasks in the demo organization, added once: only while it has none."""
+    organization_id = await demo_organization_id(container)
+    if organization_id is None:
+        return []
+    owner = await _user_id(container, DEMO_OWNER)
+    if (await container.tasks.list(owner, organization_id, {"limit": ["1"]})).items:
+        return [f"Kept the tasks of {DEMO_ORGANIZATION[1]}"]
+    lines = []
+    for title, assignee, priority, tags in DEMO_TASKS:
+        assignee_id = await _user_id(container, assignee)
+        data = TaskCreate(title=title, assignee_id=assignee_id, priority=priority, tags=list(tags))
+        await container.tasks.create(owner, organization_id, data)
+        lines.append(f"Added task {title!r} (assigned to {assignee})")
+    return lines
+
+
 async def _user_id(container: Container, email: str) -> UUID:
     (user,) = (await container.administration.list_users({"email": [email]})).items
     return user.id
@@ -92,7 +118,7 @@ async def how_to_sign_in(container: Container) -> list[str]:
     ]
 
 
-DEMO_STEPS: tuple[DemoStep, ...] = (add_admin, add_users, add_organization, how_to_sign_in)
+DEMO_STEPS: tuple[DemoStep, ...] = (add_admin, add_users, add_organization, add_tasks, how_to_sign_in)
 
 
 async def add_demo_data(container: Container) -> list[str]:

@@ -174,7 +174,8 @@ async def test_create_admin_takes_no_password_from_the_command_line(database_url
 
 
 async def test_demo_fills_the_embedded_database_and_can_run_again(tmp_path: Path) -> None:
-    """``just demo`` on the embedded default: an admin and users who can sign in, twice without harm."""
+    """``just demo`` on the embedded default: an admin, users who can sign in and an organization
+    with tasks, twice without harm."""
     database = tmp_path / "demo.db"
     env = server_env(f"sqlite+aiosqlite:///{database}")
 
@@ -202,6 +203,13 @@ async def test_demo_fills_the_embedded_database_and_can_run_again(tmp_path: Path
             "SELECT u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id ORDER BY u.email"
         ).fetchall()
     assert members == [("ada@example.com", "owner"), ("alan@example.com", "member"), ("grace@example.com", "admin")]
+    assert first.count("Added task ") == 3
+    assert "Kept the tasks of analytical-engines" in again
+    with sqlite3.connect(database) as connection:
+        assigned = connection.execute(
+            "SELECT u.email FROM tasks t JOIN users u ON u.id = t.assignee_id ORDER BY u.email"
+        ).fetchall()
+    assert assigned == [("ada@example.com",), ("alan@example.com",), ("grace@example.com",)]
     async with running("dev", env, tmp_path) as client:
         for email in ["admin@example.com", *roles]:
             signed_in = await client.post("/api/v1/auth/tokens", json={"email": email, "password": "demo-password"})
