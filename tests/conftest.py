@@ -11,6 +11,7 @@ always a private one, started in-process (``tests/support/smtp.py``).
 from __future__ import annotations
 
 import asyncio
+import graphlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -24,7 +25,8 @@ from alembic import command
 from alembic.config import Config
 from httpx import ASGITransport, AsyncClient
 from litestar import Litestar
-from sqlalchemy import text
+from sqlalchemy import delete, text
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import make_url
 
 from app.bootstrap import Container, build_container
@@ -39,8 +41,6 @@ from tests.support.servers import (
     throwaway_redis,
 )
 from tests.support.smtp import SmtpSink, smtp_sink
-
-TABLES = ("account_tokens", "api_keys", "refresh_tokens", "sessions", "sent_emails", "users", "outbox", "inbox")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -226,11 +226,45 @@ async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
         yield client
 
 
+_TABLES_AND_REFERENCES = text(
+    """
+    SELECT tables.relname AS name, parents.relname AS parent
+    FROM pg_class AS tables
+    LEFT JOIN pg_constraint AS keys ON keys.conrelid = tables.oid AND keys.contype = 'f'
+    LEFT JOIN pg_class AS parents ON parents.oid = keys.confrelid
+    WHERE tables.relnamespace = current_schema()::regnamespace AND tables.relkind IN ('r', 'p')
+      AND tables.relname <> 'alembic_version'
+    """
+)
+
+
+@pytest.fixture(scope="session")
+async def tables_children_first(container: Container) -> list[str]:
+    """Every table of the migrated schema, each before the tables it references.
+
+    Read from the catalogue, so a table a new migration adds is emptied too, and in an
+    order that no foreign key refuses, whatever its ``ON DELETE``.
+    """
+    async with container.engine.connect() as connection:
+        rows = (await connection.execute(_TABLES_AND_REFERENCES)).all()
+    referenced_by: dict[str, set[str]] = {row.name: set() for row in rows}
+    for row in rows:
+        if row.parent is not None and row.parent != row.name:
+            referenced_by[row.parent].add(row.name)
+    return list(graphlib.TopologicalSorter(referenced_by).static_order())
+
+
 @pytest.fixture
-async def clean_database(container: Container) -> None:
-    """Every database test starts from empty tables."""
+async def clean_database(container: Container, tables_children_first: list[str]) -> None:
+    """Every database test starts from empty tables.
+
+    ``DELETE`` rather than ``TRUNCATE``: the tables hold a test's few rows, which a delete
+    removes in well under a millisecond, while a truncate replaces every table's and
+    index's files, tens of milliseconds before each of some two thousand tests.
+    """
     async with container.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+        for table in tables_children_first:
+            await connection.execute(delete(sql_table(table)))
 
 
 @pytest.fixture
