@@ -189,11 +189,25 @@ async def broker_url(rabbit_server: str) -> str:
     return rabbit_server
 
 
-@pytest.fixture
-def stoppable_rabbitmq() -> Iterator[RabbitServer]:
-    """A private throwaway RabbitMQ node the test may ``stop()`` and ``start()`` (same port, URL and data)."""
+@pytest.fixture(scope="session")
+def _rabbitmq_to_stop() -> Iterator[RabbitServer]:
+    """The throwaway node that tests stopping or freezing RabbitMQ share: one boot, not one each."""
     with throwaway_rabbitmq() as server:
         yield server
+
+
+@pytest.fixture
+def stoppable_rabbitmq(_rabbitmq_to_stop: RabbitServer) -> RabbitServer:
+    """A throwaway RabbitMQ node, running, that the test may ``stop()`` and ``start()``, ``pause()``
+    and ``resume()`` (same port, URL and data).
+
+    Not the suite's node. A node boots in seconds, so the tests that stop one share it: each
+    gets it running and thawed, whatever the test before left, and keeps its messages in
+    queues of its own naming, which no other test reads.
+    """
+    _rabbitmq_to_stop.resume()
+    _rabbitmq_to_stop.start()
+    return _rabbitmq_to_stop
 
 
 @pytest.fixture(scope="session")
