@@ -314,8 +314,8 @@ async def clean_database(container: Container, tables_children_first: list[str])
     """Every database test starts from empty tables.
 
     ``DELETE`` rather than ``TRUNCATE``: the tables hold a test's few rows, which a delete
-    removes in well under a millisecond, while a truncate replaces every table's and
-    index's files, tens of milliseconds before each of some two thousand tests.
+    removes in about a millisecond, while a truncate replaces every table's and index's
+    files, 10 to 100 ms before each of some two thousand tests.
     """
     async with container.engine.begin() as connection:
         for table in tables_children_first:
