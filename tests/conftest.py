@@ -11,7 +11,6 @@ always a private one, started in-process (``tests/support/smtp.py``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import graphlib
 import os
 import secrets
@@ -33,7 +32,6 @@ from sqlalchemy.engine import make_url
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings, load_settings
 from app.interfaces.http.app import create_app
-from tests.support.booting import BootingServer
 from tests.support.servers import (
     PostgresServer,
     RabbitServer,
@@ -164,56 +162,17 @@ def smtp() -> Iterator[SmtpSink]:
         yield sink
 
 
-#: The throwaway RabbitMQ nodes booting for the session fixtures that hold them (by name).
-_BOOTING_NODES = pytest.StashKey[dict[str, BootingServer[RabbitServer]]]()
-
-
-def _configured_broker() -> str | None:
-    """``BROKER_URL`` when it is an amqp:// URL: the suite's node, rather than a throwaway."""
-    configured = os.environ.get("BROKER_URL", "")
-    return configured if configured.startswith(("amqp://", "amqps://")) else None
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Boot the throwaway RabbitMQ nodes the collected tests will use now, on threads of their own.
-
-    A node spends seconds booting, mostly waiting on the Erlang VM: meanwhile the first tests run.
-    """
-    if session.config.option.collectonly:
-        return
-    used = {name for item in session.items for name in getattr(item, "fixturenames", ())}
-    nodes = {"_rabbitmq_to_stop"} | ({"rabbit_server"} if _configured_broker() is None else set())
-    session.stash[_BOOTING_NODES] = {name: BootingServer(throwaway_rabbitmq()) for name in sorted(nodes & used)}
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Stop the nodes booted for tests that never ran (a run ended early)."""
-    for booting in session.stash.get(_BOOTING_NODES, {}).values():
-        booting.close()
-
-
-@contextlib.contextmanager
-def _throwaway_rabbitmq_for(session: pytest.Session, fixture: str) -> Iterator[RabbitServer]:
-    """The node booting for ``fixture`` since collection, else one booted now; stopped afterwards."""
-    booting = session.stash.get(_BOOTING_NODES, {}).pop(fixture, None)
-    booting = booting or BootingServer(throwaway_rabbitmq())
-    try:
-        yield booting.get()
-    finally:
-        booting.close()
-
-
 @pytest.fixture(scope="session")
-def rabbit_server(request: pytest.FixtureRequest) -> Iterator[str]:
+def rabbit_server() -> Iterator[str]:
     """The suite's RabbitMQ URL: ``BROKER_URL`` when it is an amqp:// URL, else a throwaway node.
 
     Shared by the whole session: never stop it. Outage tests use ``stoppable_rabbitmq``.
     """
-    configured = _configured_broker()
-    if configured is not None:
+    configured = os.environ.get("BROKER_URL", "")
+    if configured.startswith(("amqp://", "amqps://")):
         yield configured
     else:
-        with _throwaway_rabbitmq_for(request.session, "rabbit_server") as server:
+        with throwaway_rabbitmq() as server:
             yield server.url
 
 
@@ -231,9 +190,9 @@ async def broker_url(rabbit_server: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def _rabbitmq_to_stop(request: pytest.FixtureRequest) -> Iterator[RabbitServer]:
+def _rabbitmq_to_stop() -> Iterator[RabbitServer]:
     """The throwaway node that tests stopping or freezing RabbitMQ share: one boot, not one each."""
-    with _throwaway_rabbitmq_for(request.session, "_rabbitmq_to_stop") as server:
+    with throwaway_rabbitmq() as server:
         yield server
 
 
