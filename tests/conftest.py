@@ -11,6 +11,7 @@ always a private one, started in-process (``tests/support/smtp.py``).
 from __future__ import annotations
 
 import asyncio
+import graphlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -24,8 +25,10 @@ from alembic import command
 from alembic.config import Config
 from httpx import ASGITransport, AsyncClient
 from litestar import Litestar
-from sqlalchemy import text
+from sqlalchemy import delete, text
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import Settings, load_settings
@@ -39,22 +42,6 @@ from tests.support.servers import (
     throwaway_redis,
 )
 from tests.support.smtp import SmtpSink, smtp_sink
-
-TABLES = (
-    "task_notices",
-    "tasks",
-    "invitations",
-    "memberships",
-    "organizations",
-    "account_tokens",
-    "api_keys",
-    "refresh_tokens",
-    "sessions",
-    "sent_emails",
-    "users",
-    "outbox",
-    "inbox",
-)
 
 
 def alembic_config(database_url: str) -> Config:
@@ -203,11 +190,25 @@ async def broker_url(rabbit_server: str) -> str:
     return rabbit_server
 
 
-@pytest.fixture
-def stoppable_rabbitmq() -> Iterator[RabbitServer]:
-    """A private throwaway RabbitMQ node the test may ``stop()`` and ``start()`` (same port, URL and data)."""
+@pytest.fixture(scope="session")
+def _rabbitmq_to_stop() -> Iterator[RabbitServer]:
+    """The throwaway node that tests stopping or freezing RabbitMQ share: one boot, not one each."""
     with throwaway_rabbitmq() as server:
         yield server
+
+
+@pytest.fixture
+def stoppable_rabbitmq(_rabbitmq_to_stop: RabbitServer) -> RabbitServer:
+    """A throwaway RabbitMQ node, running, that the test may ``stop()`` and ``start()``, ``pause()``
+    and ``resume()`` (same port, URL and data).
+
+    Not the suite's node. A node boots in seconds, so the tests that stop one share it: each
+    gets it running and thawed, whatever the test before left, and keeps its messages in
+    queues of its own naming, which no other test reads.
+    """
+    _rabbitmq_to_stop.resume()
+    _rabbitmq_to_stop.start()
+    return _rabbitmq_to_stop
 
 
 @pytest.fixture(scope="session")
@@ -240,11 +241,68 @@ async def client(app: Litestar) -> AsyncIterator[AsyncClient]:
         yield client
 
 
+_TABLES_AND_REFERENCES = text(
+    """
+    SELECT tables.relname AS name, parents.relname AS parent
+    FROM pg_class AS tables
+    LEFT JOIN pg_constraint AS keys ON keys.conrelid = tables.oid AND keys.contype = 'f'
+    LEFT JOIN pg_class AS parents ON parents.oid = keys.confrelid
+    WHERE tables.relnamespace = current_schema()::regnamespace AND tables.relkind IN ('r', 'p')
+      AND tables.relname <> 'alembic_version'
+    """
+)
+
+
+@pytest.fixture(scope="session")
+async def tables_children_first(container: Container) -> list[str]:
+    """Every table of the migrated schema, each before the tables it references.
+
+    Read from the catalogue, so a table a new migration adds is emptied too, and in an
+    order that no foreign key refuses, whatever its ``ON DELETE``.
+    """
+    async with container.engine.connect() as connection:
+        rows = (await connection.execute(_TABLES_AND_REFERENCES)).all()
+    referenced_by: dict[str, set[str]] = {row.name: set() for row in rows}
+    for row in rows:
+        if row.parent is not None and row.parent != row.name:
+            referenced_by[row.parent].add(row.name)
+    return list(graphlib.TopologicalSorter(referenced_by).static_order())
+
+
 @pytest.fixture
-async def clean_database(container: Container) -> None:
-    """Every database test starts from empty tables."""
+async def clean_database(container: Container, tables_children_first: list[str]) -> None:
+    """Every database test starts from empty tables.
+
+    ``DELETE`` rather than ``TRUNCATE``: the tables hold a test's few rows, which a delete
+    removes in about a millisecond, while a truncate replaces every table's and index's
+    files, 10 to 100 ms before each of some two thousand tests.
+    """
     async with container.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+        hidden = await _hidden_by_policies(connection)
+        for table in tables_children_first:
+            if table not in hidden:
+                await connection.execute(delete(sql_table(table)))
+                continue
+            # Row-level security hides every row of a tenant-scoped table from a statement with no
+            # organization, the owner's too (FORCE): unforced for this delete, in this transaction only.
+            await connection.execute(text(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY"))
+            await connection.execute(delete(sql_table(table)))
+            await connection.execute(text(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY"))
+
+
+_FORCED_POLICIES_UNLESS_BYPASSED = text(
+    """
+    SELECT c.relname FROM pg_class AS c
+    WHERE c.relforcerowsecurity AND c.relnamespace = current_schema()::regnamespace
+      AND NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user)
+    """
+)
+
+
+async def _hidden_by_policies(connection: AsyncConnection) -> set[str]:
+    """Tables whose rows a plain ``DELETE`` by this user cannot see: none for a superuser (the
+    throwaway server's), the tenant-scoped ones for the tables' owner (a ``DATABASE_URL`` given)."""
+    return set((await connection.execute(_FORCED_POLICIES_UNLESS_BYPASSED)).scalars())
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -585,6 +585,17 @@ async def test_kafka_retries_a_transient_failure_in_place_then_dead_letters_it(
 # --- a real `just consumer` process, killed mid-handler ----------------------------------------
 
 
+def consumer_env(settings: Settings, broker_url: str, **overrides: str) -> dict[str, str]:
+    """The settings of a ``just consumer`` process on the suite's database and RabbitMQ."""
+    return {
+        "DATABASE_URL": settings.database_url,
+        "BROKER_URL": broker_url,
+        "SECRET_KEY": settings.secret_key,
+        "REDIS_URL": "",
+        **overrides,
+    }
+
+
 async def blocked_on_the_row_lock(observer: asyncpg.Connection, process: asyncio.subprocess.Process, log: Path) -> None:
     """Wait until a consumer's transaction waits for the row this test holds: it is mid-handler.
 
@@ -605,33 +616,44 @@ async def blocked_on_the_row_lock(observer: asyncpg.Connection, process: asyncio
     await until(blocked, "the consumer's wait for the locked row", within=60)
 
 
+async def kill_a_consumer_mid_handler(
+    env: dict[str, str],
+    locked: uuid.UUID,
+    log: Path,
+    *,
+    queued: Sequence[dict[str, Any]] = (),
+    sent: Sequence[dict[str, Any]] = (),
+) -> None:
+    """Hold ``locked``'s row and start ``just consumer``, ``queued`` messages waiting for it and
+    ``sent`` ones published once it runs; kill it (SIGKILL) once its transaction waits for the
+    row, inside its handler, then let the row go."""
+    broker_url = env["BROKER_URL"]
+    dsn = make_url(env["DATABASE_URL"]).set(drivername="postgresql").render_as_string(hide_password=False)
+    database, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        lock = database.transaction()
+        await lock.start()
+        await database.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", locked)
+        for message in queued:
+            await rabbit_send(broker_url, encoded(message), message["id"])
+        async with started("consumer", env, log) as consumer:
+            for message in sent:
+                await rabbit_send(broker_url, encoded(message), message["id"])
+            await blocked_on_the_row_lock(observer, consumer, log)
+            await kill(consumer)
+        await lock.rollback()
+    finally:
+        await database.close()
+        await observer.close()
+
+
 async def test_a_consumer_killed_mid_handler_loses_nothing_and_applies_once(
     settings: Settings, broker_url: str, container: Container, tmp_path: Path
 ) -> None:
     user_id, token = await signed_up(container)
     deactivate = envelope("user.deactivate", user_id=str(user_id), reason="fraud")
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "BROKER_URL": broker_url,
-        "SECRET_KEY": settings.secret_key,
-        "REDIS_URL": "",
-        "LOG_LEVEL": "DEBUG",
-    }
-    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    database, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
-    try:
-        # Hold the user's row so that the first consumer stops inside its transaction.
-        lock = database.transaction()
-        await lock.start()
-        await database.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", user_id)
-        async with started("consumer", env, tmp_path / "first.log") as first:
-            await rabbit_send(broker_url, encoded(deactivate), deactivate["id"])
-            await blocked_on_the_row_lock(observer, first, tmp_path / "first.log")
-            await kill(first)
-        await lock.rollback()
-    finally:
-        await database.close()
-        await observer.close()
+    env = consumer_env(settings, broker_url, LOG_LEVEL="DEBUG")
+    await kill_a_consumer_mid_handler(env, user_id, tmp_path / "first.log", sent=[deactivate])
     assert await applied_count(container, deactivate["id"]) == 0  # the killed transaction left nothing
 
     async with started("consumer", env, tmp_path / "second.log") as second:
@@ -660,27 +682,8 @@ async def test_a_consumer_killed_mid_batch_loses_nothing_and_applies_each_messag
         envelope("user.deactivate", user_id=str(locked), reason="fraud"),
         *(envelope("user.meta.merge", user_id=str(user_id), meta={"plan": "pro"}) for user_id in others),
     ]
-    env = {
-        "DATABASE_URL": settings.database_url,
-        "BROKER_URL": broker_url,
-        "SECRET_KEY": settings.secret_key,
-        "REDIS_URL": "",
-    }
-    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    database, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
-    try:
-        lock = database.transaction()
-        await lock.start()
-        await database.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", locked)
-        for message in messages:
-            await rabbit_send(broker_url, encoded(message), message["id"])
-        async with started("consumer", env, tmp_path / "first.log") as first:
-            await blocked_on_the_row_lock(observer, first, tmp_path / "first.log")
-            await kill(first)
-        await lock.rollback()
-    finally:
-        await database.close()
-        await observer.close()
+    env = consumer_env(settings, broker_url)
+    await kill_a_consumer_mid_handler(env, locked, tmp_path / "first.log", queued=messages)
     for message in messages:  # the killed transaction left nothing, of any message of the batch
         assert await applied_count(container, message["id"]) == 0
 

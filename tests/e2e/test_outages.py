@@ -1,9 +1,9 @@
 """Backing servers failing under the service as operators run it (``just serve``, ``just worker``).
 
-Each test has a private server it stops mid-work and starts again on the same port with
-the same data. What an outage may cost is a fast, well-formed refusal while it lasts;
-never a hang, a 500, a restart of the service, or anything that was acknowledged: a
-write, the job a committed sign-up starts, or the event it publishes.
+Each test stops a throwaway server (never the suite's own) mid-work and starts it again on
+the same port with the same data. What an outage may cost is a fast, well-formed refusal
+while it lasts; never a hang, a 500, a restart of the service, or anything that was
+acknowledged: a write, the job a committed sign-up starts, or the event it publishes.
 
 Each test records what it measured (``record_property``); ``--junitxml=FILE`` writes it out.
 """

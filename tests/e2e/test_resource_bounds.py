@@ -13,7 +13,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,14 +250,23 @@ class RawConnection:
             await self.writer.wait_closed()
 
 
+@asynccontextmanager
+async def raw_connections() -> AsyncIterator[list[RawConnection]]:
+    """Raw connections the body opens; every one closed (and its trickle stopped) when it ends."""
+    opened: list[RawConnection] = []
+    try:
+        yield opened
+    finally:
+        async with AsyncExitStack() as stack:
+            for connection in opened:
+                stack.push_async_callback(connection.close)
+
+
 @pytest.fixture
 async def connections() -> AsyncIterator[list[RawConnection]]:
-    """Raw connections a test opens; every one closed (and its trickle stopped) at the end."""
-    opened: list[RawConnection] = []
-    yield opened
-    async with AsyncExitStack() as stack:
-        for connection in opened:
-            stack.push_async_callback(connection.close)
+    """Raw connections a test of the shared server opens, closed at the end (``raw_connections``)."""
+    async with raw_connections() as opened:
+        yield opened
 
 
 def parse_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -288,16 +297,17 @@ ANSWER_WITHIN_SECONDS = 2.0
 
 
 async def test_slow_clients_do_not_hold_up_the_server(
-    database_url: str,
-    tmp_path: Path,
-    connections: list[RawConnection],
-    record_property: Callable[[str, object], None],
+    database_url: str, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     """One worker, 150 connections trickling a head or a body a byte at a time (the read
     timeout set far beyond the test, so none is cut): health and an authenticated request,
-    each on a new connection, still answer quickly, while every slow client is still held."""
+    each on a new connection, still answer quickly, while every slow client is still held.
+
+    The slow clients hang up before the server is stopped: its graceful stop waits for the
+    requests whose body is still coming, so held open they would last until it is killed.
+    """
     env = {**server_env(database_url), "WORKERS": "1", "HTTP_READ_TIMEOUT_SECONDS": "600"}
-    async with running("serve", env, tmp_path) as server:
+    async with running("serve", env, tmp_path) as server, raw_connections() as connections:
         tokens = await registered(server, "ada@example.com")
         port = server.base_url.port
         assert port is not None

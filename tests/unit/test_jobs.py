@@ -35,7 +35,7 @@ def counted(series: str, job: str) -> float:
 
 @pytest.fixture
 async def broker() -> AsyncIterator[AsyncBroker]:
-    broker = create_job_broker(Settings(job_max_attempts=3, job_retry_base_seconds=0.05, job_retry_max_seconds=1.0))
+    broker = create_job_broker(Settings(job_max_attempts=3, job_retry_base_seconds=0.05, job_retry_max_seconds=0.2))
     yield broker
     await broker.shutdown()
 

@@ -11,7 +11,7 @@ suite that silently skips its database tests proves nothing.
 
 One module per server (``postgres``, ``redis``, ``rabbitmq``), each built from the same
 helpers in ``common``: :func:`_server_account`, :func:`_throwaway_dir`,
-:func:`_free_port`, :func:`_run` and :func:`_wait_for_tcp`.
+:func:`_free_port`, :func:`_start_on_ports`, :func:`_run` and :func:`_wait_for_tcp`.
 
 Self-check: ``python -m tests.support.servers``.
 """

@@ -11,9 +11,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 STARTUP_TIMEOUT_SECONDS = 30.0
 """How long a server may take to accept connections before we give up and show its log."""
@@ -28,6 +29,8 @@ _PORT_ATTEMPTS = 3
 """A port found free can be taken by someone else before the server binds it: retry."""
 
 _LOG_TAIL_CHARS = 4000
+
+_Ports = TypeVar("_Ports")
 
 _STOP_TIMEOUT_SECONDS = 10.0
 """How long a killed server process may take to be reaped before we give up on it."""
@@ -200,3 +203,29 @@ def _tail(path: Path) -> str:
 
 class _PortTakenError(RuntimeError):
     """The server could not bind its port: someone took it between our check and its bind."""
+
+
+def _start_on_ports(
+    known: _Ports | None, pick: Callable[[], _Ports], launch: Callable[[_Ports], None], deadline: float
+) -> _Ports:
+    """Launch a server on its ``known`` ports, or on the first start on free ones, and return them.
+
+    A restart is tried once on the ports it had: its clients expect it there. Ports found
+    free are only free when we looked: when ``launch`` finds one taken (``_PortTakenError``)
+    before the server could bind it, new ones are picked, up to ``_PORT_ATTEMPTS`` times
+    and while the ``deadline`` (monotonic clock) allows.
+    """
+    if known is not None:
+        launch(known)
+        return known
+    attempt = 1
+    while True:
+        ports = pick()
+        try:
+            launch(ports)
+        except _PortTakenError:
+            if attempt >= _PORT_ATTEMPTS or time.monotonic() >= deadline:
+                raise
+            attempt += 1
+        else:
+            return ports

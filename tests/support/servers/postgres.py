@@ -15,12 +15,13 @@ from pathlib import Path
 import asyncpg
 
 from tests.support.servers.common import (
-    _PORT_ATTEMPTS,
     STARTUP_TIMEOUT_SECONDS,
     _Account,
     _free_port,
+    _PortTakenError,
     _run,
     _server_account,
+    _start_on_ports,
     _tail,
     _throwaway_dir,
     _wait_for_tcp,
@@ -122,16 +123,23 @@ class PostgresServer:
         The first start picks a free port (retrying if another process takes it first);
         later starts reuse that port, and fail loudly if it has been taken meanwhile.
         """
-        if not self.running:
-            self._port = _start_postgres(
+        if self.running:
+            return
+        deadline = time.monotonic() + self._startup_timeout
+
+        def launch(port: int) -> None:
+            _start_postgres(
                 self._account,
                 pg_ctl=self._pg_ctl,
                 data_dir=self._data_dir,
                 log_file=self._log_file,
                 cwd=self._root,
                 startup_timeout=self._startup_timeout,
-                port=self._port,
+                port=port,
+                deadline=deadline,
             )
+
+        self._port = _start_on_ports(self._port, _free_port, launch, deadline)
 
     def stop(self, *, graceful: bool = False) -> None:
         """Stop the server and wait until it has exited; a no-op when stopped. Its data stays.
@@ -290,36 +298,28 @@ def _start_postgres(
     log_file: Path,
     cwd: Path,
     startup_timeout: float,
-    port: int | None,
-) -> int:
-    """Start the cluster and return its port once it accepts connections.
+    port: int,
+    deadline: float,
+) -> None:
+    """Start the cluster on ``port`` and return once it accepts connections.
 
-    With no ``port`` it picks a free one; that is only known to be free when we looked,
-    so if another process took it first (the server cannot bind) we try again with a new
-    one. A given ``port`` (a restart) is tried once: clients expect the server there.
+    Raises ``_PortTakenError`` when another process holds the port (the server cannot bind).
     """
-    deadline = time.monotonic() + startup_timeout
-    attempt = 0
-    while True:
-        attempt += 1
-        chosen = _free_port() if port is None else port
-        remaining = max(1, int(deadline - time.monotonic()))
-        command = [pg_ctl, "start", "-D", str(data_dir), "-l", str(log_file)]
-        command += ["-w", "-t", str(remaining), "-o", f"-p {chosen}"]
-        try:
-            _run(account, command, cwd=cwd, timeout=remaining + 10)
-        except RuntimeError as exc:
-            log = _tail(log_file)
-            port_taken = "could not bind" in log
-            if port is None and port_taken and attempt < _PORT_ATTEMPTS and time.monotonic() < deadline:
-                log_file.write_text("")  # Keep the next failure's log unambiguous.
-                continue
-            msg = f"PostgreSQL did not start: {exc}\n--- server log ---\n{log}"
-            raise RuntimeError(msg) from exc
-        if _wait_for_tcp(chosen, deadline):
-            return chosen
+    remaining = max(1, int(deadline - time.monotonic()))
+    command = [pg_ctl, "start", "-D", str(data_dir), "-l", str(log_file)]
+    command += ["-w", "-t", str(remaining), "-o", f"-p {port}"]
+    try:
+        _run(account, command, cwd=cwd, timeout=remaining + 10)
+    except RuntimeError as exc:
+        log = _tail(log_file)
+        msg = f"PostgreSQL did not start: {exc}\n--- server log ---\n{log}"
+        if "could not bind" in log:
+            log_file.write_text("")  # Keep the next attempt's log unambiguous.
+            raise _PortTakenError(msg) from exc
+        raise RuntimeError(msg) from exc
+    if not _wait_for_tcp(port, deadline):
         msg = (
-            f"PostgreSQL did not accept TCP connections on 127.0.0.1:{chosen} within "
+            f"PostgreSQL did not accept TCP connections on 127.0.0.1:{port} within "
             f"{startup_timeout:.0f}s\n--- server log ---\n{_tail(log_file)}"
         )
         raise RuntimeError(msg)

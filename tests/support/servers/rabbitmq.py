@@ -19,12 +19,12 @@ import aio_pika
 import aiormq
 
 from tests.support.servers.common import (
-    _PORT_ATTEMPTS,
     _STOP_TIMEOUT_SECONDS,
     _Account,
     _free_port,
     _PortTakenError,
     _server_env,
+    _start_on_ports,
     _tail,
     _throwaway_dir,
     _wait_for_tcp,
@@ -230,18 +230,9 @@ class RabbitServer:
         if self.running:
             return
         deadline = time.monotonic() + self._startup_timeout
-        if self._ports is not None:
-            self._launch(self._ports, deadline)
-            return
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            ports = _distinct_free_ports()
-            try:
-                self._launch(ports, deadline)
-            except _PortTakenError:
-                if attempt == _PORT_ATTEMPTS or time.monotonic() >= deadline:
-                    raise
-                continue
-            return
+        self._ports = _start_on_ports(
+            self._ports, _distinct_free_ports, lambda ports: self._launch(ports, deadline), deadline
+        )
 
     def pause(self) -> None:
         """Freeze the node (SIGSTOP): connections stay open and nothing answers, as when a broker hangs."""

@@ -15,13 +15,13 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from tests.support.servers.common import (
-    _PORT_ATTEMPTS,
     _STOP_TIMEOUT_SECONDS,
     STARTUP_TIMEOUT_SECONDS,
     _Account,
     _free_port,
     _PortTakenError,
     _server_env,
+    _start_on_ports,
     _tail,
     _throwaway_dir,
     _which_admin_tool,
@@ -102,19 +102,7 @@ class RedisServer:
         if self.running:
             return
         deadline = time.monotonic() + self._startup_timeout
-        if self._port is not None:
-            self._launch(self._port, deadline)
-            return
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            port = _free_port()
-            try:
-                self._launch(port, deadline)
-            except _PortTakenError:
-                if attempt == _PORT_ATTEMPTS or time.monotonic() >= deadline:
-                    raise
-                continue
-            self._port = port
-            return
+        self._port = _start_on_ports(self._port, _free_port, lambda port: self._launch(port, deadline), deadline)
 
     def stop(self) -> None:
         """Kill the server at once, as a crash would, and reap it; a no-op when stopped.
