@@ -27,7 +27,8 @@ from app.interfaces.grpc.interceptors import (
     RateLimitInterceptor,
     RequestLogInterceptor,
 )
-from app.interfaces.grpc.services import AuthService, TaskService, UserService
+from app.interfaces.grpc.services import AuthService, UserService
+from app.interfaces.grpc.task_service import TaskService
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, tasks_pb2, tasks_pb2_grpc, users_pb2, users_pb2_grpc
 from app.interfaces.lifecycle import serving
 

@@ -1,4 +1,4 @@
-"""``app.v1.AuthService``, ``UserService`` and ``TaskService``: each method calls what its REST route calls.
+"""``app.v1.AuthService`` and ``UserService``: each method calls what its REST route calls.
 
 Thin on purpose: convert the request to the REST DTO, call the one use case, convert the
 answer. Authentication, the rate limit and error statuses are the interceptors' work.
@@ -6,12 +6,8 @@ answer. Authentication, the rate limit and error statuses are the interceptors' 
 
 from __future__ import annotations
 
-from google.protobuf import empty_pb2
-
 from app.application.auth.commands import AuthCommands
 from app.application.auth.dto import RefreshBody, TokenRequestBody
-from app.application.tasks.dto import TaskCreate, TaskPatch
-from app.application.tasks.use_cases import TaskUseCases
 from app.application.users.admin import UserAdministration
 from app.application.users.commands import UserCommands
 from app.application.users.dto import SignUpBody
@@ -19,18 +15,13 @@ from app.application.users.queries import get_me
 from app.infrastructure.setting_values import TrustedProxies
 from app.interfaces import callers
 from app.interfaces.grpc.calls import Context, client_address, current_principal, metadata_value
-from app.interfaces.grpc.masks import masked_fields
 from app.interfaces.grpc.messages import (
-    OrganizationAddress,
-    TaskAddress,
     UserLookup,
-    address_of,
     listing_parameters,
     to_body,
     to_message,
 )
-from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, tasks_pb2, tasks_pb2_grpc, users_pb2, users_pb2_grpc
-from app.interfaces.validation import convert_body
+from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2, users_pb2_grpc
 
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):
@@ -70,38 +61,3 @@ class UserService(users_pb2_grpc.UserServiceServicer):
         callers.require_admin(current_principal())
         page = await self._administration.list_users(listing_parameters(request))
         return to_message(page, users_pb2.UserPage)
-
-
-class TaskService(tasks_pb2_grpc.TaskServiceServicer):
-    """An organization's tasks; who may do what is the use cases' to say, as for REST."""
-
-    def __init__(self, tasks: TaskUseCases) -> None:
-        self._tasks = tasks
-
-    async def CreateTask(self, request: tasks_pb2.CreateTask, context: Context) -> tasks_pb2.Task:
-        address = address_of(request, OrganizationAddress)
-        body = to_body(request, TaskCreate, exclude=OrganizationAddress.__struct_fields__)
-        task = await self._tasks.create(current_principal().user_id, address.organization_id, body)
-        return to_message(task, tasks_pb2.Task)
-
-    async def GetTask(self, request: tasks_pb2.GetTask, context: Context) -> tasks_pb2.Task:
-        address = address_of(request, TaskAddress)
-        task = await self._tasks.get(current_principal().user_id, address.organization_id, address.id)
-        return to_message(task, tasks_pb2.Task)
-
-    async def ListTasks(self, request: tasks_pb2.ListTasks, context: Context) -> tasks_pb2.TaskPage:
-        address = address_of(request, OrganizationAddress)
-        parameters = listing_parameters(request, exclude=OrganizationAddress.__struct_fields__)
-        page = await self._tasks.list(current_principal().user_id, address.organization_id, parameters)
-        return to_message(page, tasks_pb2.TaskPage)
-
-    async def UpdateTask(self, request: tasks_pb2.UpdateTask, context: Context) -> tasks_pb2.Task:
-        address = address_of(request, TaskAddress)
-        patch = convert_body(TaskPatch, masked_fields(request, request.update_mask, TaskPatch.__struct_fields__))
-        task = await self._tasks.update(current_principal().user_id, address.organization_id, address.id, patch)
-        return to_message(task, tasks_pb2.Task)
-
-    async def DeleteTask(self, request: tasks_pb2.DeleteTask, context: Context) -> empty_pb2.Empty:
-        address = address_of(request, TaskAddress)
-        await self._tasks.delete(current_principal().user_id, address.organization_id, address.id)
-        return empty_pb2.Empty()
