@@ -53,6 +53,7 @@ from app.infrastructure.messaging.publisher import create_publisher
 from app.infrastructure.outbox.catalog import EventCatalog
 from app.infrastructure.outbox.relay import OutboxRelay
 from app.infrastructure.outbox.subscribers import CommittedEvents
+from app.infrastructure.outbox.tracing import EventTracing
 from app.infrastructure.rate_limit import Rate, RateLimiter
 from app.infrastructure.redis import create_redis
 from app.infrastructure.security.passwords import Argon2PasswordHasher
@@ -177,6 +178,7 @@ class Connections:
 
 def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     """The first part: every adapter from settings, and the connections they share."""
+    tracing = _start_tracing(settings)  # Before the engine: SQL statements are traced from its first.
     engine = create_engine(settings)
     session_factory = create_session_factory(engine)
     redis = create_redis(settings)
@@ -184,12 +186,14 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         RedisPrincipalCache(redis, ttl=settings.auth_cache_ttl_seconds) if redis is not None else NoPrincipalCache()
     )
     broker = create_broker(settings)
-    committed_events = CommittedEvents()
-    relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
+    committed_events = CommittedEvents(tracing)
+    relay = OutboxRelay(
+        engine, create_publisher(broker) if broker is not None else None, committed_events, tracing=tracing
+    )
     deferred_jobs = DeferredJobs(settings)
 
     def unit_of_work() -> UnitOfWork:
-        return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay)
+        return SqlAlchemyUnitOfWork(session_factory, principal_cache, relay, tracing)
 
     policy = TokenPolicy(
         access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
@@ -208,13 +212,18 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         events=EventCatalog(USER_EVENTS),
         committed_events=committed_events,
     )
+    hasher: PasswordHasher = Argon2PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+    )
+    if tracing is not None:
+        from app.infrastructure.tracing.hashing import TracedPasswordHasher  # noqa: PLC0415 - only with tracing on
+
+        hasher = TracedPasswordHasher(hasher)
     return connections, Adapters(
         uow=unit_of_work,
-        hasher=Argon2PasswordHasher(
-            time_cost=settings.password_hash_time_cost,
-            memory_kib=settings.password_hash_memory_kib,
-            parallelism=settings.password_hash_parallelism,
-        ),
+        hasher=hasher,
         access_tokens=JwtAccessTokenCodec(settings.secret_key, policy.access_ttl),
         secrets=Sha256OpaqueTokens(),
         principal_cache=principal_cache,
@@ -237,6 +246,17 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
             welcome_grace=timedelta(seconds=settings.welcome_sweep_after_seconds),
         ),
     )
+
+
+def _start_tracing(settings: Settings) -> EventTracing | None:
+    """With an OTLP endpoint: the process's tracer provider, and the outbox's tracing; else None, nothing imported."""
+    if not settings.tracing_enabled:
+        return None
+    from app.infrastructure.tracing.events import OutboxTracing  # noqa: PLC0415 - OpenTelemetry only when on
+    from app.infrastructure.tracing.provider import start_tracing  # noqa: PLC0415 - likewise
+
+    start_tracing(settings)
+    return OutboxTracing()
 
 
 # No slots: two slotted bases could not be combined.

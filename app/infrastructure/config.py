@@ -122,12 +122,22 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # The OpenAPI document's info.title and info.version (by default the package's version).
     api_title: Annotated[str, msgspec.Meta(min_length=1)] = "app"
     api_version: Annotated[str, msgspec.Meta(min_length=1)] = msgspec.field(default_factory=_package_version)
+    # Tracing (OpenTelemetry): on when an OTLP endpoint is set, spans exported over HTTP/protobuf
+    # (the only protocol shipped). The SDK reads the other OTEL_* variables itself (sampler, headers…).
+    otel_exporter_otlp_endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")] | None = None
+    otel_exporter_otlp_protocol: Literal["http/protobuf"] = "http/protobuf"
+    otel_service_name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = "app"
 
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks; the key must not.
         shown = {name: getattr(self, name) for name in self.__struct_fields__}
         shown["secret_key"] = "***"  # noqa: S105 - the mask, not a key
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Spans are recorded and exported only with an OTLP endpoint; without one nothing of OpenTelemetry loads."""
+        return self.otel_exporter_otlp_endpoint is not None
 
     @property
     def is_production(self) -> bool:

@@ -1,7 +1,8 @@
 """structlog set-up: JSON lines for machines, coloured console lines for people.
 
 Context bound with ``structlog.contextvars`` (the request id, the user id) is merged into
-every event logged while handling that request, whichever module logs it.
+every event logged while handling that request, whichever module logs it; with tracing on,
+so are the current span's ``trace_id`` and ``span_id``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,14 @@ def configure_logging(settings: Settings) -> None:
         if settings.log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    processors: list[structlog.types.Processor] = [structlog.contextvars.merge_contextvars]
+    if settings.tracing_enabled:
+        from app.infrastructure.tracing.provider import add_trace_ids  # noqa: PLC0415 - OpenTelemetry only when on
+
+        processors.append(add_trace_ids)
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
+            *processors,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -18,6 +18,7 @@ from app.infrastructure.db.auth_repositories import SqlApiKeyRepository, SqlRefr
 from app.infrastructure.db.claims import SqlInbox, SqlSentEmails
 from app.infrastructure.db.models import UQ_USERS_EMAIL
 from app.infrastructure.db.repositories import PendingChanges, SqlUserRepository
+from app.infrastructure.outbox.tracing import EventTracing
 from app.infrastructure.outbox.writer import OutboxWakeup, write_events
 
 #: Unique constraints whose violation is a client error, by name: no check-then-insert race.
@@ -39,9 +40,15 @@ class CacheInvalidator(Protocol):
 
 class SqlAlchemyUnitOfWork:
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], caches: CacheInvalidator, outbox: OutboxWakeup
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        caches: CacheInvalidator,
+        outbox: OutboxWakeup,
+        tracing: EventTracing | None = None,
     ) -> None:
+        """``tracing`` (None: off) gives the trace context the outbox rows written here keep."""
         self._session_factory = session_factory
+        self._tracing = tracing
         self._caches = caches
         self._outbox = outbox
         # What the transaction implies beyond its SQL: events to write to the outbox with
@@ -98,7 +105,8 @@ class SqlAlchemyUnitOfWork:
     async def commit(self) -> None:
         events, touched = self._changes.events, self._changes.touched_users
         if events:
-            await write_events(self._session, events)
+            trace_context = self._tracing.current() if self._tracing is not None else None
+            await write_events(self._session, events, trace_context)
         await self._session.commit()
         self._changes = PendingChanges()
         if events:

@@ -35,12 +35,13 @@ import structlog
 from sqlalchemy import Boolean, ColumnElement, any_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.infrastructure.outbox.destination import Confirmed, EventPublisher
 from app.infrastructure.outbox.model import OutboxModel
+from app.infrastructure.outbox.tracing import EventTracing, TraceHeaders
 from app.infrastructure.outbox.writer import OUTBOX_CHANNEL
 
 log = structlog.get_logger("app.outbox")
@@ -54,7 +55,9 @@ _MAX_BACKOFF_SECONDS = 30.0
 class _Nowhere:
     """The broker destination when there is no broker (embedded mode): nothing to publish, all done."""
 
-    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
+    async def publish_batch(
+        self, envelopes: Sequence[dict[str, Any]], headers: Sequence[TraceHeaders] | None = None
+    ) -> Confirmed:
         return Confirmed(len(envelopes))
 
 
@@ -88,9 +91,14 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retention: timedelta = timedelta(days=7),
+        tracing: EventTracing | None = None,
     ) -> None:
-        """``publisher`` is the broker's (None: no broker); ``subscribers`` the service's own (None: none)."""
+        """``publisher`` is the broker's (None: no broker); ``subscribers`` the service's own (None: none).
+
+        ``tracing`` (None: off): each event is handed over in a span of the trace stored with it.
+        """
         self._engine = engine
+        self._tracing = tracing
         self._destinations = [
             _Destination("broker", publisher or _Nowhere(), OutboxModel.published_at),
             _Destination("jobs", subscribers or _Nowhere(), OutboxModel.handled_at),
@@ -163,7 +171,7 @@ class OutboxRelay:
                 rows = (await connection.execute(self._pending(destination))).all()
                 if not rows:
                     continue
-                confirmed = await destination.publisher.publish_batch([row.envelope for row in rows])
+                confirmed = await self._hand_over(destination, rows)
                 if confirmed.count:
                     taken = [row.id for row in rows[: confirmed.count]]
                     await connection.execute(
@@ -177,6 +185,14 @@ class OutboxRelay:
                         .values(attempts=OutboxModel.attempts + 1)
                     )  # fmt: skip
         return handed, failures
+
+    async def _hand_over(self, destination: _Destination, rows: Sequence[Row[Any]]) -> Confirmed:
+        envelopes = [row.envelope for row in rows]
+        if self._tracing is None:
+            return await destination.publisher.publish_batch(envelopes)
+        traced = [(row.type, row.trace_context) for row in rows]
+        with self._tracing.handing_over(destination.name, traced) as headers:
+            return await destination.publisher.publish_batch(envelopes, headers)
 
     async def prune(self) -> int:
         """Delete rows every destination had, past the retention period: the outbox is not an archive."""
@@ -206,7 +222,7 @@ class OutboxRelay:
         and a relay without it reads and locks nothing.
         """
         statement = (
-            select(OutboxModel.id, OutboxModel.envelope)
+            select(OutboxModel.id, OutboxModel.type, OutboxModel.envelope, OutboxModel.trace_context)
             .where(destination.done.is_(None))
             .order_by(OutboxModel.id)
             .limit(self._batch_size)

@@ -43,13 +43,19 @@ class GrpcServer:
     def __init__(self, settings: Settings, container: Container) -> None:
         self.health = DependencyHealth(container, (AUTH_SERVICE, USER_SERVICE))
         trusted = trusted_proxies(settings.forwarded_allow_ips)
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            RequestLogInterceptor(),
+            ErrorInterceptor(services=(AUTH_SERVICE, USER_SERVICE), exposes_internals=settings.exposes_internals),
+            RateLimitInterceptor(container.auth_rate_limiter, trusted, services=(AUTH_SERVICE,)),
+            AuthenticationInterceptor(container.auth_queries, services=(USER_SERVICE,)),
+        ]
+        if settings.tracing_enabled:
+            # Outermost: each call a span, continuing the trace of its ``traceparent`` metadata.
+            from opentelemetry.instrumentation.grpc import aio_server_interceptor  # noqa: PLC0415 - only when on
+
+            interceptors.insert(0, aio_server_interceptor())  # type: ignore[no-untyped-call]
         self._server = grpc.aio.server(
-            interceptors=[
-                RequestLogInterceptor(),
-                ErrorInterceptor(services=(AUTH_SERVICE, USER_SERVICE), exposes_internals=settings.exposes_internals),
-                RateLimitInterceptor(container.auth_rate_limiter, trusted, services=(AUTH_SERVICE,)),
-                AuthenticationInterceptor(container.auth_queries, services=(USER_SERVICE,)),
-            ],
+            interceptors=interceptors,
             options=[
                 # The REST body limit: a larger message is refused (RESOURCE_EXHAUSTED) before it is parsed.
                 ("grpc.max_receive_message_length", settings.request_max_body_bytes),

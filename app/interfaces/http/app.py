@@ -51,6 +51,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         MetricsPlugin(),
         ClosedBodies(),
     ]
+    if settings.tracing_enabled:
+        from app.interfaces.http.tracing import tracing_plugins  # noqa: PLC0415 - OpenTelemetry only when on
+
+        plugins += tracing_plugins()
     docs_assets = [assets_router(DOCS_PATH)] if settings.show_api_docs else []
     app = Litestar(
         route_handlers=[

@@ -1,0 +1,23 @@
+"""Tracing with OpenTelemetry: off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and free when off.
+
+Nothing here is imported while tracing is off: each place that instruments something
+(the composition root, the engine, the job and message brokers, the HTTP app, the gRPC
+server, the logging set-up) checks ``Settings.tracing_enabled`` and only then imports
+the module it needs from this package, which imports OpenTelemetry. So a process without
+an endpoint loads no module of it and does no per-request work for it
+(tests/test_startup_imports.py holds it to that).
+
+- ``provider``: the process's tracer provider and OTLP/HTTP exporter, SQL statements as
+  spans, and the log processor that stamps ``trace_id`` and ``span_id`` on log lines;
+- ``events``: the trace context an outbox row keeps, and the spans of its publication;
+- ``hashing``: password hashing (argon2) as a span of its own.
+"""
+
+import sys
+
+from app import OPENTELEMETRY_PROBES
+
+# Tracing is on: what app/__init__.py marked absent is importable again.
+for _module in OPENTELEMETRY_PROBES:
+    if _module in sys.modules and sys.modules[_module] is None:
+        del sys.modules[_module]

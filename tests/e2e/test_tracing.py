@@ -1,0 +1,174 @@
+"""One trace from a request to what it caused, exported over OTLP/HTTP to a receiver the test runs.
+
+A sign-up that arrives with a W3C ``traceparent`` is traced in that trace from the API
+(the request, argon2, its SQL) through the outbox relay (one publication per destination)
+to the event on RabbitMQ, which carries the header, and to the welcome-email job (run
+in-process here: no ``REDIS_URL``) that its event started. A message consumed from
+``app.inbound`` with a ``traceparent`` continues that trace likewise. The tracer provider
+is the process's, so it is set once here for the module, and SQLAlchemy's instrumentation
+is removed again at its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import aio_pika
+import pytest
+import structlog
+from httpx import ASGITransport, AsyncClient
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from app.infrastructure.config import Settings
+from app.infrastructure.logging import configure_logging
+from app.interfaces.http.app import create_app
+from tests.conftest import make_settings
+from tests.e2e.test_consumer import consumer_app, envelope
+from tests.support.events import bound_queue, received
+from tests.support.otlp import OtlpReceiver, ReceivedSpan
+from tests.support.smtp import SmtpSink
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.usefixtures("clean_database")
+WITHIN_SECONDS = 30.0
+
+
+@pytest.fixture(scope="module")
+def otlp() -> Iterator[OtlpReceiver]:
+    with OtlpReceiver().serving() as receiver:
+        yield receiver
+    # Imported here: the tracing package makes OpenTelemetry's metrics API importable (see app/__init__.py).
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor  # noqa: PLC0415
+
+    SQLAlchemyInstrumentor().uninstrument()
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
+
+
+def traced_settings(settings: Settings, otlp: OtlpReceiver, **overrides: str) -> Settings:
+    return make_settings(settings.database_url, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.endpoint, **overrides)
+
+
+def traceparent() -> tuple[str, str, str]:
+    """A caller's trace: its id, its span's id, and the header that names both."""
+    trace_id, span_id = secrets.token_hex(16), secrets.token_hex(8)
+    return trace_id, span_id, f"00-{trace_id}-{span_id}-01"
+
+
+async def spans_of(otlp: OtlpReceiver, trace_id: str, *names: str) -> list[ReceivedSpan]:
+    """The trace's spans once one of each name has arrived (the exporter sends batches in the background)."""
+
+    async def arrived() -> bool:
+        provider = trace.get_tracer_provider()
+        assert isinstance(provider, TracerProvider)
+        await asyncio.to_thread(provider.force_flush)
+        return set(names) <= {span.name for span in otlp.of_trace(trace_id)}
+
+    await until(arrived, f"spans {names} of trace {trace_id}", within=WITHIN_SECONDS)
+    return otlp.of_trace(trace_id)
+
+
+@contextlib.asynccontextmanager
+async def traced_api(settings: Settings) -> AsyncIterator[AsyncClient]:
+    """The HTTP app with these settings, in-process, serving (its lifespan, and so its relay, running)."""
+    app = create_app(settings)
+    async with app.lifespan():
+        transport = ASGITransport(app=app)  # type: ignore[arg-type]  # see tests/conftest.py
+        async with AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+            yield client
+
+
+async def test_a_sign_up_is_one_trace_from_the_request_to_the_event_and_the_email(
+    settings: Settings, otlp: OtlpReceiver, broker_url: str, smtp: SmtpSink
+) -> None:
+    trace_id, caller_span, header = traceparent()
+    traced = traced_settings(settings, otlp, BROKER_URL=broker_url, SMTP_URL=smtp.url, REDIS_URL="")
+    async with bound_queue(broker_url) as queue, traced_api(traced) as client:
+        response = await client.post(
+            "/api/v1/auth/sign-up",
+            json={"email": "ada@example.com", "password": "correct horse battery"},
+            headers={"traceparent": header},
+        )
+        assert response.status_code == 201, response.text
+        (message,) = await received(queue, 1)
+        (email,) = await smtp.wait_for(1, within=WITHIN_SECONDS)
+
+    spans = await spans_of(
+        otlp,
+        trace_id,
+        "POST /api/v1/auth/sign-up",
+        "argon2 hash",
+        "user.registered publish",
+        "execute/send_welcome_email",
+    )
+    by_id = {span.span_id: span for span in spans}
+    (request,) = [span for span in spans if span.name == "POST /api/v1/auth/sign-up"]
+    assert request.parent_id == caller_span
+    assert request.kind == "server"
+    assert request.attributes["http.route"] == "/api/v1/auth/sign-up"
+    assert any(span.attributes.get("db.system") == "postgresql" for span in spans)  # its SQL statements
+    publications = [span for span in spans if span.name == "user.registered publish"]
+    assert {span.attributes["messaging.destination.name"] for span in publications} == {"broker", "jobs"}
+    assert all(span.kind == "producer" for span in publications)
+    # The message on RabbitMQ carries its publication's span, in the request's trace.
+    sent = str(message.headers["traceparent"])
+    assert sent.startswith(f"00-{trace_id}-")
+    assert sent.split("-")[2] in {span.span_id for span in publications}
+    assert json.loads(message.body)["type"] == "user.registered"
+    # The job ran in the same trace, below the relay's hand-over to the jobs.
+    (job,) = [span for span in spans if span.name == "execute/send_welcome_email"]
+    ancestors = set()
+    parent = by_id.get(job.parent_id)
+    while parent is not None:
+        ancestors.add(parent.name)
+        parent = by_id.get(parent.parent_id)
+    assert {"user.registered publish", "send/send_welcome_email"} <= ancestors
+    assert email["To"] == "ada@example.com"
+    assert all(span.service == "app" for span in spans)
+
+
+async def test_a_consumed_message_continues_the_trace_of_its_traceparent_header(
+    settings: Settings, otlp: OtlpReceiver, broker_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trace_id, caller_span, header = traceparent()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.endpoint)
+    async with consumer_app(monkeypatch, settings, BROKER_URL=broker_url):
+        connection = await aio_pika.connect(broker_url)
+        async with connection:
+            channel = await connection.channel()
+            poison = envelope("user.deactivate", user_id=str(uuid.uuid4()), reason="x")  # unknown user: dead-lettered
+            await channel.default_exchange.publish(
+                aio_pika.Message(json.dumps(poison).encode(), message_id=poison["id"], headers={"traceparent": header}),
+                routing_key="app.inbound",
+            )
+            spans = await spans_of(otlp, trace_id, "default.app.inbound process")
+
+    (consumed,) = [span for span in spans if span.name == "default.app.inbound process"]
+    assert consumed.parent_id == caller_span
+    assert consumed.kind == "consumer"
+    assert any(span.attributes.get("db.system") == "postgresql" for span in spans)
+
+
+def test_log_lines_carry_the_trace_and_span_of_their_work(
+    settings: Settings, otlp: OtlpReceiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    traced = traced_settings(settings, otlp, LOG_FORMAT="json", LOG_LEVEL="INFO")
+    create_app(traced)  # starts the tracer provider, if no earlier test did, and configures logging
+    configure_logging(traced)
+    with trace.get_tracer("test").start_as_current_span("work") as span:
+        structlog.get_logger("test").info("inside")
+    structlog.get_logger("test").info("outside")
+
+    inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines()[-2:])
+    assert inside["event"] == "inside"
+    assert inside["trace_id"] == trace.format_trace_id(span.get_span_context().trace_id)
+    assert inside["span_id"] == trace.format_span_id(span.get_span_context().span_id)
+    assert "trace_id" not in outside
+    configure_logging(settings)  # as the rest of the suite has it
