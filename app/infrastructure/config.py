@@ -65,6 +65,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # the client IP of rate limits and sessions. None by default: the client is the connection's peer.
     forwarded_allow_ips: str = ""
     grpc_port: Port = 50051
+    # The /metrics endpoints of the processes that serve no HTTP (0: none): gRPC and the consumer.
+    grpc_metrics_port: Port = 9101
+    consumer_metrics_port: Port = 9102
     # On SIGTERM/SIGINT the gRPC server refuses new calls and lets running ones finish for this long.
     grpc_shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     access_token_ttl_seconds: PositiveInt = 900

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession as SqlSession
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.infrastructure.config import Settings
+from app.infrastructure.db.pool_metrics import MeasuredPool
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -51,6 +52,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=timeout,
         pool_recycle=1800,
         connect_args=connect_args,
+        poolclass=MeasuredPool,  # counts the waiters for app_db_pool_waiting
     )
     event.listen(engine.sync_engine, "handle_error", _drop_on_timeout)
     event.listen(engine.sync_engine.pool, "checkout", _replace_closed)

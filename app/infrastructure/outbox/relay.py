@@ -39,6 +39,7 @@ from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.infrastructure.outbox import metrics
 from app.infrastructure.outbox.destination import Confirmed, EventPublisher
 from app.infrastructure.outbox.model import OutboxModel
 from app.infrastructure.outbox.tracing import EventTracing, TraceHeaders
@@ -50,6 +51,8 @@ log = structlog.get_logger("app.outbox")
 #: holds it (the event benchmark, while it builds a backlog) keeps every relay idle.
 RELAY_LOCK_KEY = 0x0A_77_B0_C5
 _MAX_BACKOFF_SECONDS = 30.0
+#: How often a running relay measures the outbox's backlog and lag.
+_MEASURE_SECONDS = 5.0
 
 
 class _Nowhere:
@@ -121,7 +124,7 @@ class OutboxRelay:
         listener = asyncio.create_task(self._listen()) if self._postgres else None
         loop = asyncio.get_running_loop()
         backoff = self._poll_seconds
-        last_prune = 0.0
+        last_prune = last_measure = -_MEASURE_SECONDS
         try:
             while True:
                 now = loop.time()
@@ -131,6 +134,9 @@ class OutboxRelay:
                     if loop.time() - last_prune > 600:
                         await self.prune()
                         last_prune = loop.time()
+                    if loop.time() - last_measure > _MEASURE_SECONDS:
+                        await self.measure()
+                        last_measure = loop.time()
                     backoff = self._poll_seconds
                 except Exception as exc:  # noqa: BLE001 - the relay outlives any one failure
                     log.warning("outbox_relay_failed", error=repr(exc), retry_in=backoff)
@@ -193,6 +199,19 @@ class OutboxRelay:
         traced = [(row.type, row.trace_context) for row in rows]
         with self._tracing.handing_over(destination.name, traced) as headers:
             return await destination.publisher.publish_batch(envelopes, headers)
+
+    async def measure(self) -> None:
+        """Set the backlog and lag gauges (``metrics``) of each destination: one indexed query each."""
+        now = _now()
+        async with self._engine.connect() as connection:
+            for destination in self._destinations:
+                count, oldest = (
+                    await connection.execute(
+                        select(func.count(), func.min(OutboxModel.created_at)).where(destination.done.is_(None))
+                    )
+                ).one()
+                metrics.BACKLOG.labels(destination.name).set(count)
+                metrics.LAG.labels(destination.name).set((now - oldest).total_seconds() if oldest else 0.0)
 
     async def prune(self) -> int:
         """Delete rows every destination had, past the retention period: the outbox is not an archive."""

@@ -3,7 +3,9 @@
 :class:`GrpcServer` is the one factory, used by this process and by the tests. On
 SIGTERM or SIGINT the process stops gracefully: health turns ``NOT_SERVING``, new calls
 are refused, and calls already running get ``GRPC_SHUTDOWN_GRACE_SECONDS`` to finish
-before they are cancelled. Like every serving process, it also relays the outbox.
+before they are cancelled. Like every serving process, it also relays the outbox. Its
+metrics (the calls by method and code, ``app_grpc_*``, the pool and the outbox) are on
+``HOST:GRPC_METRICS_PORT/metrics``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from app.interfaces.grpc.interceptors import (
 from app.interfaces.grpc.services import AuthService, UserService
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, users_pb2, users_pb2_grpc
 from app.interfaces.lifecycle import serving
+from app.interfaces.prometheus import metrics_served
 
 log = structlog.get_logger("app.grpc")
 
@@ -104,4 +107,5 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings_or_exit()
     configure_logging(settings)
-    asyncio.run(serve(settings))
+    with metrics_served(settings.host, settings.grpc_metrics_port, "GRPC_METRICS_PORT"):
+        asyncio.run(serve(settings))
