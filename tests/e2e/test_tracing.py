@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aio_pika
 import pytest
@@ -37,6 +39,7 @@ from tests.support.waiting import until
 
 pytestmark = pytest.mark.usefixtures("clean_database")
 WITHIN_SECONDS = 30.0
+REPORTS = Path(__file__).resolve().parents[2] / ".reports"
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +135,9 @@ async def test_a_sign_up_is_one_trace_from_the_request_to_the_event_and_the_emai
     assert {"user.registered publish", "send/send_welcome_email"} <= ancestors
     assert email["To"] == "ada@example.com"
     assert all(span.service == "app" for span in spans)
+    # What docs/trace-signup.svg is drawn from (tools/trace_svg.py).
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "trace-signup.json").write_text(json.dumps([dataclasses.asdict(span) for span in spans], indent=1))
 
 
 async def test_a_consumed_message_continues_the_trace_of_its_traceparent_header(

@@ -125,36 +125,39 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         backoff = self._poll_seconds
         last_prune = last_measure = -_MEASURE_SECONDS
-        try:
-            while True:
-                now = loop.time()
-                due = [destination for destination in self._destinations if destination.due <= now]
-                try:
-                    handed, failures = await self._relay(due)
-                    if loop.time() - last_prune > 600:
-                        await self.prune()
-                        last_prune = loop.time()
-                    if loop.time() - last_measure > _MEASURE_SECONDS:
-                        await self.measure()
-                        last_measure = loop.time()
-                    backoff = self._poll_seconds
-                except Exception as exc:  # noqa: BLE001 - the relay outlives any one failure
-                    log.warning("outbox_relay_failed", error=repr(exc), retry_in=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
-                    continue
-                for destination in due:
-                    if (error := failures.get(destination.name)) is not None:
-                        destination.failed(error, loop.time(), self._poll_seconds)
-                    else:
-                        destination.succeeded()
-                if handed < self._batch_size:
-                    await self._sleep()
-        finally:
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
+        # The relay's own statements (a poll a second) are no one's work: untraced. What it hands
+        # over is traced all the same, in each event's own trace (``_hand_over``).
+        with self._tracing.untraced() if self._tracing is not None else contextlib.nullcontext():
+            try:
+                while True:
+                    now = loop.time()
+                    due = [destination for destination in self._destinations if destination.due <= now]
+                    try:
+                        handed, failures = await self._relay(due)
+                        if loop.time() - last_prune > 600:
+                            await self.prune()
+                            last_prune = loop.time()
+                        if loop.time() - last_measure > _MEASURE_SECONDS:
+                            await self.measure()
+                            last_measure = loop.time()
+                        backoff = self._poll_seconds
+                    except Exception as exc:  # noqa: BLE001 - the relay outlives any one failure
+                        log.warning("outbox_relay_failed", error=repr(exc), retry_in=backoff)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+                        continue
+                    for destination in due:
+                        if (error := failures.get(destination.name)) is not None:
+                            destination.failed(error, loop.time(), self._poll_seconds)
+                        else:
+                            destination.succeeded()
+                    if handed < self._batch_size:
+                        await self._sleep()
+            finally:
+                if listener is not None:
+                    listener.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await listener
 
     async def publish_pending(self) -> int:
         """One batch to every destination, whatever its backoff; the most events one of them took.

@@ -30,5 +30,9 @@ class EventTracing(Protocol):
         when the block does.
         """
 
+    def untraced(self) -> AbstractContextManager[None]:
+        """Nothing done inside is traced (the relay's polling: a trace a second of no one's work)."""
+
     def continued(self, headers: TraceHeaders) -> AbstractContextManager[None]:
-        """The trace of ``headers`` is the current one inside the block (what is started there continues it)."""
+        """The trace of ``headers`` is the current one inside the block (what is started there continues it),
+        even inside ``untraced``."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from opentelemetry import context, propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
 
 from app.infrastructure.outbox.tracing import TraceHeaders
@@ -44,8 +45,12 @@ class OutboxTracing:
             for span in spans:
                 span.end()
 
+    def untraced(self) -> AbstractContextManager[None]:
+        return suppress_instrumentation()
+
     @contextmanager
     def continued(self, headers: TraceHeaders) -> Iterator[None]:
+        # The extracted context is a fresh one, without the suppression of ``untraced``.
         token = context.attach(propagate.extract(headers))
         try:
             yield

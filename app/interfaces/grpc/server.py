@@ -53,10 +53,12 @@ class GrpcServer:
             AuthenticationInterceptor(container.auth_queries, services=(USER_SERVICE,)),
         ]
         if settings.tracing_enabled:
-            # Outermost: each call a span, continuing the trace of its ``traceparent`` metadata.
-            from opentelemetry.instrumentation.grpc import aio_server_interceptor  # noqa: PLC0415 - only when on
+            # Outermost: each call a span, continuing the trace of its ``traceparent`` metadata;
+            # but the health checks, which probes make every few seconds.
+            from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters  # noqa: PLC0415 - only when on
 
-            interceptors.insert(0, aio_server_interceptor())  # type: ignore[no-untyped-call]
+            not_health = filters.negate(filters.health_check())
+            interceptors.insert(0, aio_server_interceptor(filter_=not_health))  # type: ignore[no-untyped-call]
         self._server = grpc.aio.server(
             interceptors=interceptors,
             options=[

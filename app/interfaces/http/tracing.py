@@ -22,17 +22,19 @@ from opentelemetry import trace
 from opentelemetry.semconv.attributes.http_attributes import HTTP_ROUTE
 from opentelemetry.trace import Span
 
+from app.interfaces.http.controllers.health import HealthController
 from app.interfaces.http.metrics import METRICS_PATH
 
 
 def tracing_plugins() -> list[object]:
-    """The plugins that make each request a span (``/metrics`` scrapes are left out, as from the metrics)."""
+    """The plugins that make each request a span (but the scrapes of ``/metrics`` and the health probes)."""
     config = OpenTelemetryConfig(
         scope_span_details_extractor=_method_only,
         server_request_hook_handler=_bind_trace_ids,
         exclude_spans=["receive", "send"],  # One span per request; its ASGI messages are noise.
-        # Matched on the raw path: the middleware runs before routing, where no route's opt is known yet.
-        exclude=[f"^{METRICS_PATH}$"],
+        # Scrapes and probes are no one's requests: every few seconds each, they would bury the
+        # traces worth reading. Matched on the raw path: the middleware runs before routing.
+        exclude=[f"^{METRICS_PATH}$", f"^{HealthController.path}/"],
         scopes={ScopeType.HTTP},
     )
     return [OpenTelemetryPlugin(config), RouteNamedSpans()]
