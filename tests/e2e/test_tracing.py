@@ -23,14 +23,17 @@ from pathlib import Path
 import aio_pika
 import pytest
 import structlog
+from grpc_health.v1 import health_pb2
 from httpx import ASGITransport, AsyncClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from app.infrastructure.config import Settings
 from app.infrastructure.logging import configure_logging
+from app.interfaces.grpc.v1 import auth_pb2
 from app.interfaces.http.app import create_app
 from tests.conftest import make_settings
+from tests.e2e.grpc_helpers import health_check, private_server
 from tests.e2e.test_consumer import consumer_app, envelope
 from tests.support.events import bound_queue, received
 from tests.support.otlp import OtlpReceiver, ReceivedSpan
@@ -39,6 +42,7 @@ from tests.support.waiting import until
 
 pytestmark = pytest.mark.usefixtures("clean_database")
 WITHIN_SECONDS = 30.0
+PASSWORD = "correct horse battery"
 REPORTS = Path(__file__).resolve().parents[2] / ".reports"
 
 
@@ -96,7 +100,7 @@ async def test_a_sign_up_is_one_trace_from_the_request_to_the_event_and_the_emai
     async with bound_queue(broker_url) as queue, traced_api(traced) as client:
         response = await client.post(
             "/api/v1/auth/sign-up",
-            json={"email": "ada@example.com", "password": "correct horse battery"},
+            json={"email": "ada@example.com", "password": PASSWORD},
             headers={"traceparent": header},
         )
         assert response.status_code == 201, response.text
@@ -135,9 +139,46 @@ async def test_a_sign_up_is_one_trace_from_the_request_to_the_event_and_the_emai
     assert {"user.registered publish", "send/send_welcome_email"} <= ancestors
     assert email["To"] == "ada@example.com"
     assert all(span.service == "app" for span in spans)
+    # The relay's own statements (polling, marking) are no trace of their own: only the
+    # request's writing of its events (INSERT, NOTIFY) is a statement on the outbox traced.
+    outbox_statements = {
+        str(span.attributes["db.statement"]).split()[0]
+        for span in otlp.spans
+        if "outbox" in str(span.attributes.get("db.statement", ""))
+    }
+    assert outbox_statements == {"INSERT", "NOTIFY"}
     # What docs/trace-signup.svg is drawn from (tools/trace_svg.py).
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "trace-signup.json").write_text(json.dumps([dataclasses.asdict(span) for span in spans], indent=1))
+
+
+async def test_a_grpc_call_continues_the_trace_of_its_traceparent_metadata(
+    settings: Settings, otlp: OtlpReceiver
+) -> None:
+    trace_id, caller_span, header = traceparent()
+    async with private_server(traced_settings(settings, otlp)) as rpc:
+        await rpc.auth.SignUp(
+            auth_pb2.SignUp(email="ada@example.com", password=PASSWORD), metadata=(("traceparent", header),)
+        )
+        await health_check(rpc.channel)(health_pb2.HealthCheckRequest(), metadata=(("traceparent", header),))
+
+    spans = await spans_of(otlp, trace_id, "/app.v1.AuthService/SignUp", "argon2 hash")
+    (call,) = [span for span in spans if span.name == "/app.v1.AuthService/SignUp"]
+    assert call.parent_id == caller_span
+    assert call.kind == "server"
+    assert any(span.attributes.get("db.system") == "postgresql" for span in spans)
+    assert [span.name for span in spans if span.kind == "server"] == ["/app.v1.AuthService/SignUp"]  # no probe
+
+
+async def test_probes_and_scrapes_are_not_traced(settings: Settings, otlp: OtlpReceiver) -> None:
+    trace_id, _, header = traceparent()
+    async with traced_api(traced_settings(settings, otlp)) as client:
+        for path in ("/health/live", "/health/ready", "/metrics"):
+            assert (await client.get(path, headers={"traceparent": header})).status_code == 200, path
+        assert (await client.get("/api/v1/users/me", headers={"traceparent": header})).status_code == 401
+
+    spans = await spans_of(otlp, trace_id, "GET /api/v1/users/me")
+    assert [span.name for span in spans if span.kind == "server"] == ["GET /api/v1/users/me"]
 
 
 async def test_a_consumed_message_continues_the_trace_of_its_traceparent_header(

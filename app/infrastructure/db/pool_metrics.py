@@ -9,6 +9,7 @@ processes (multiprocess mode, ``livesum``).
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +19,9 @@ IN_USE = Gauge("app_db_pool_in_use", "Database connections checked out of the po
 MAX = Gauge("app_db_pool_max", "Database connections the pool may hold open at most", multiprocess_mode="livesum")
 WAITING = Gauge("app_db_pool_waiting", "Work waiting for a database connection", multiprocess_mode="livesum")
 SAMPLE_SECONDS = 2.0
+# SQLAlchemy names a pool's logger after its class's module, and keeps its own ("sqlalchemy.*")
+# at warnings unless asked (echo_pool): the same for this one, or INFO would show every dispose.
+logging.getLogger(__name__).setLevel(logging.WARNING)
 
 
 class MeasuredPool(AsyncAdaptedQueuePool):
