@@ -28,6 +28,7 @@ from httpx import ASGITransport, AsyncClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from app.bootstrap import build_container
 from app.infrastructure.config import Settings
 from app.infrastructure.logging import configure_logging
 from app.interfaces.grpc.v1 import auth_pb2
@@ -203,19 +204,22 @@ async def test_a_consumed_message_continues_the_trace_of_its_traceparent_header(
     assert any(span.attributes.get("db.system") == "postgresql" for span in spans)
 
 
-def test_log_lines_carry_the_trace_and_span_of_their_work(
+async def test_log_lines_carry_the_trace_and_span_of_their_work(
     settings: Settings, otlp: OtlpReceiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
     traced = traced_settings(settings, otlp, LOG_FORMAT="json", LOG_LEVEL="INFO")
-    create_app(traced)  # starts the tracer provider, if no earlier test did, and configures logging
-    configure_logging(traced)
-    with trace.get_tracer("test").start_as_current_span("work") as span:
-        structlog.get_logger("test").info("inside")
-    structlog.get_logger("test").info("outside")
+    await build_container(traced).close()  # starts the tracer provider, if no earlier test did
+    suite_logging = structlog.get_config()
+    configure_logging(traced)  # writes to this test's captured stderr: put back below
+    try:
+        with trace.get_tracer("test").start_as_current_span("work") as span:
+            structlog.get_logger("test").info("inside")
+        structlog.get_logger("test").info("outside")
+    finally:
+        structlog.configure(**suite_logging)
 
     inside, outside = (json.loads(line) for line in capsys.readouterr().err.splitlines()[-2:])
     assert inside["event"] == "inside"
     assert inside["trace_id"] == trace.format_trace_id(span.get_span_context().trace_id)
     assert inside["span_id"] == trace.format_span_id(span.get_span_context().span_id)
     assert "trace_id" not in outside
-    configure_logging(settings)  # as the rest of the suite has it
