@@ -130,6 +130,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     otel_exporter_otlp_endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")] | None = None
     otel_exporter_otlp_protocol: Literal["http/protobuf"] = "http/protobuf"
     otel_service_name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = "app"
+    # The SDK's own switch: true turns tracing off whatever the endpoint.
+    otel_sdk_disabled: bool = False
 
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks; the key must not.
@@ -140,7 +142,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     @property
     def tracing_enabled(self) -> bool:
         """Spans are recorded and exported only with an OTLP endpoint; without one nothing of OpenTelemetry loads."""
-        return self.otel_exporter_otlp_endpoint is not None
+        return self.otel_exporter_otlp_endpoint is not None and not self.otel_sdk_disabled
 
     @property
     def is_production(self) -> bool:
