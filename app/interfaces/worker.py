@@ -7,7 +7,7 @@ jobs run the API's own use cases over the same adapters. Both need Redis: withou
 ``REDIS_URL`` jobs run inside the API process and there is nothing to work on here. A
 worker whose settings are missing or invalid stops, saying why.
 
-A worker process also serves its metrics (``app_jobs_*``, process metrics) on
+A worker process also serves its metrics (``app_jobs_*``, its connection pool, process metrics) on
 ``HOST:JOB_METRICS_PORT``; with several worker processes the first to bind the port
 serves, adding up all of theirs (multiprocess mode, see ``app/interfaces/prometheus.py``).
 
@@ -18,6 +18,7 @@ scheduler: two would enqueue each run twice (harmless for both, but wasted).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -27,6 +28,7 @@ from taskiq.schedule_sources import LabelScheduleSource
 
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import load_settings_or_exit
+from app.infrastructure.db.pool_metrics import report_pool
 from app.infrastructure.logging import configure_logging
 from app.interfaces.prometheus import metrics_served
 
@@ -42,12 +44,16 @@ def create_worker_broker() -> AsyncBroker:
         raise
     broker = container.jobs.broker
     metrics = contextlib.ExitStack()
+    pool_gauges: list[asyncio.Task[None]] = []
 
     async def start(_: TaskiqState) -> None:
         settings = container.settings
         metrics.enter_context(metrics_served(settings.host, settings.job_metrics_port, "JOB_METRICS_PORT"))
+        pool_gauges.append(asyncio.create_task(report_pool(container.engine), name="pool-metrics"))
 
     async def stop(_: TaskiqState) -> None:
+        for task in pool_gauges:
+            task.cancel()
         metrics.close()
         await container.close(job_broker=False)  # The worker is shutting the job broker down: that is why we are here.
 

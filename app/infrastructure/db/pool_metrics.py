@@ -2,8 +2,8 @@
 
 A pool that runs out makes requests wait for a connection (up to ``DATABASE_TIMEOUT_SECONDS``,
 then a 503): ``waiting`` above zero, or ``in use`` at ``max``, is saturation. The gauges are
-sampled every few seconds by each serving process (``report_pool``) and added up over the
-processes (multiprocess mode, ``livesum``).
+sampled every few seconds by each serving process and job worker (``report_pool``) and added
+up over the processes (multiprocess mode, ``livesum``).
 """
 
 from __future__ import annotations
