@@ -14,14 +14,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+#: How a process sets its logging up: by itself (consumer, worker, gRPC), or through the HTTP app.
+CONFIGURE = "from app.infrastructure.logging import configure_logging\nconfigure_logging(settings)\n"
+CREATE_APP = "from app.interfaces.http.app import create_app\ncreate_app(settings)\n"
 LIBRARY_LINES = """
 import logging
 from app.infrastructure.config import load_settings
-from app.infrastructure.logging import configure_logging
 
 settings = load_settings()
-configure_logging(settings)
+{setup}
 logging.getLogger("taskiq.receiver.receiver").info("Executing task %s", "send_welcome_email")
 logging.getLogger("sqlalchemy.pool").debug("below the level: not shown")
 try:
@@ -39,16 +43,21 @@ if settings.tracing_enabled:
 """
 
 
-def stderr_lines(tmp_path: Path, **settings: str) -> list[str]:
+def stderr_lines(tmp_path: Path, setup: str = CONFIGURE, **settings: str) -> list[str]:
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/app.db", "LOG_LEVEL": "INFO", **settings}
+    script = LIBRARY_LINES.format(setup=setup)
     result = subprocess.run(
-        [sys.executable, "-c", LIBRARY_LINES], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
     )
     return result.stderr.splitlines()
 
 
-def test_library_log_lines_are_json_lines_with_the_service_s_fields(tmp_path: Path) -> None:
-    lines = [json.loads(line) for line in stderr_lines(tmp_path, LOG_FORMAT="json", OTEL_EXPORTER_OTLP_ENDPOINT="")]
+@pytest.mark.parametrize("setup", [CONFIGURE, CREATE_APP], ids=["process", "http-app"])
+def test_library_log_lines_are_json_lines_with_the_service_s_fields(tmp_path: Path, setup: str) -> None:
+    """The HTTP app too: Litestar's own logging set-up would put its text format back."""
+    lines = [
+        json.loads(line) for line in stderr_lines(tmp_path, setup, LOG_FORMAT="json", OTEL_EXPORTER_OTLP_ENDPOINT="")
+    ]
 
     executing, failed = lines
     assert executing["event"] == "Executing task send_welcome_email"

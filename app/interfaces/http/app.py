@@ -77,6 +77,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         before_request=AllowEveryMethod(),
         lifespan=[lifespan],
         debug=False,
+        # Logging is configure_logging's: Litestar's own set-up would give the root logger its
+        # text format, and the libraries' lines would be text among the JSON ones.
+        logging_config=None,
     )
     app.state.exposes_internals = settings.exposes_internals
     app.state.container = container
