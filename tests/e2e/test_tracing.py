@@ -4,7 +4,8 @@ A sign-up that arrives with a W3C ``traceparent`` is traced in that trace from t
 (the request, argon2, its SQL) through the outbox relay (one publication per destination)
 to the event on RabbitMQ, which carries the header, and to the welcome-email job (run
 in-process here: no ``REDIS_URL``) that its event started. A message consumed from
-``app.inbound`` with a ``traceparent`` continues that trace likewise. The tracer provider
+``app.inbound`` with a ``traceparent`` continues that trace likewise, and so do a gRPC call
+and a job run by a worker process (through Redis). The tracer provider
 is the process's, so it is set once here for the module, and SQLAlchemy's instrumentation
 is removed again at its end.
 """
@@ -36,8 +37,10 @@ from app.interfaces.http.app import create_app
 from tests.conftest import make_settings
 from tests.e2e.grpc_helpers import health_check, private_server
 from tests.e2e.test_consumer import consumer_app, envelope
+from tests.e2e.test_jobs import job_env, worker
 from tests.support.events import bound_queue, received
 from tests.support.otlp import OtlpReceiver, ReceivedSpan
+from tests.support.servers import RedisServer
 from tests.support.smtp import SmtpSink
 from tests.support.waiting import until
 
@@ -93,18 +96,23 @@ async def traced_api(settings: Settings) -> AsyncIterator[AsyncClient]:
             yield client
 
 
+async def sign_up(client: AsyncClient, traceparent_header: str) -> None:
+    """Ada signs up, in the caller's trace the header names."""
+    response = await client.post(
+        "/api/v1/auth/sign-up",
+        json={"email": "ada@example.com", "password": PASSWORD},
+        headers={"traceparent": traceparent_header},
+    )
+    assert response.status_code == 201, response.text
+
+
 async def test_a_sign_up_is_one_trace_from_the_request_to_the_event_and_the_email(
     settings: Settings, otlp: OtlpReceiver, broker_url: str, smtp: SmtpSink
 ) -> None:
     trace_id, caller_span, header = traceparent()
     traced = traced_settings(settings, otlp, BROKER_URL=broker_url, SMTP_URL=smtp.url, REDIS_URL="")
     async with bound_queue(broker_url) as queue, traced_api(traced) as client:
-        response = await client.post(
-            "/api/v1/auth/sign-up",
-            json={"email": "ada@example.com", "password": PASSWORD},
-            headers={"traceparent": header},
-        )
-        assert response.status_code == 201, response.text
+        await sign_up(client, header)
         (message,) = await received(queue, 1)
         (email,) = await smtp.wait_for(1, within=WITHIN_SECONDS)
 
@@ -151,6 +159,27 @@ async def test_a_sign_up_is_one_trace_from_the_request_to_the_event_and_the_emai
     # What docs/trace-signup.svg is drawn from (tools/trace_svg.py).
     REPORTS.mkdir(exist_ok=True)
     (REPORTS / "trace-signup.json").write_text(json.dumps([dataclasses.asdict(span) for span in spans], indent=1))
+
+
+async def test_a_job_run_by_a_worker_process_continues_the_request_s_trace(
+    settings: Settings, otlp: OtlpReceiver, stoppable_redis: RedisServer, smtp: SmtpSink, tmp_path: Path
+) -> None:
+    """Across processes: the trace travels in the job's labels through Redis to ``just worker``."""
+    trace_id, _, header = traceparent()
+    exporting = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    worker_env = job_env(settings.database_url, stoppable_redis.url, SMTP_URL=smtp.url, OTEL_SERVICE_NAME="app-worker")
+    api_settings = traced_settings(settings, otlp, REDIS_URL=stoppable_redis.url, SMTP_URL=smtp.url)
+    async with traced_api(api_settings) as client, worker({**worker_env, **exporting}, tmp_path / "w.log") as w:
+        await sign_up(client, header)
+        (sent,) = await w.log.wait_for("welcome_email_sent")
+        spans = await spans_of(otlp, trace_id, "send/send_welcome_email", "execute/send_welcome_email")
+
+    (enqueued,) = [span for span in spans if span.name == "send/send_welcome_email"]
+    (job,) = [span for span in spans if span.name == "execute/send_welcome_email"]
+    assert (enqueued.service, job.service) == ("app", "app-worker")
+    assert job.parent_id == enqueued.span_id
+    assert any(span.service == "app-worker" and "db.statement" in span.attributes for span in spans)  # its SQL
+    assert sent["trace_id"] == trace_id  # the worker's log lines carry the trace
 
 
 async def test_a_grpc_call_continues_the_trace_of_its_traceparent_metadata(
