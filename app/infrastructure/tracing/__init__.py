@@ -1,16 +1,18 @@
 """Tracing with OpenTelemetry: off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and free when off.
 
 Nothing here is imported while tracing is off: each place that instruments something
-(the composition root, the engine, the job and message brokers, the HTTP app, the gRPC
-server, the logging set-up) checks ``Settings.tracing_enabled`` and only then imports
-the module it needs from this package, which imports OpenTelemetry. So a process without
-an endpoint loads no module of it and does no per-request work for it
-(tests/test_startup_imports.py holds it to that).
+checks ``Settings.tracing_enabled`` and only then imports what it needs — the composition
+root (``provider``, ``events``, ``hashing``), the message broker (``messaging``) and the
+logging set-up from this package; the HTTP app, the job broker and the gRPC server their
+frameworks' own instrumentation, once the composition root has started tracing. So a
+process without an endpoint loads no module of OpenTelemetry and does no per-request work
+for it (tests/test_startup_imports.py holds it to that).
 
 - ``provider``: the process's tracer provider and OTLP/HTTP exporter, SQL statements as
   spans, and the log processor that stamps ``trace_id`` and ``span_id`` on log lines;
 - ``events``: the trace context an outbox row keeps, and the spans of its publication;
-- ``hashing``: password hashing (argon2) as a span of its own.
+- ``hashing``: password hashing (argon2) as a span of its own;
+- ``messaging``: FastStream's telemetry middleware for the broker in use.
 """
 
 import sys
