@@ -36,7 +36,7 @@ from app.interfaces.grpc.v1 import auth_pb2
 from app.interfaces.http.app import create_app
 from tests.conftest import make_settings
 from tests.e2e.grpc_helpers import health_check, private_server
-from tests.e2e.test_consumer import consumer_app, envelope
+from tests.e2e.test_consumer import consumer_app, envelope, rabbit_dead_letters
 from tests.e2e.test_jobs import job_env, worker
 from tests.support.events import bound_queue, received
 from tests.support.otlp import OtlpReceiver, ReceivedSpan
@@ -226,10 +226,12 @@ async def test_a_consumed_message_continues_the_trace_of_its_traceparent_header(
                 routing_key="app.inbound",
             )
             spans = await spans_of(otlp, trace_id, "default.app.inbound process")
+    (dead,) = await rabbit_dead_letters(broker_url, 1)  # taken off the queue other tests read
 
     (consumed,) = [span for span in spans if span.name == "default.app.inbound process"]
     assert consumed.parent_id == caller_span
     assert consumed.kind == "consumer"
+    assert dead.reason.startswith("unknown user")
     assert any(span.attributes.get("db.system") == "postgresql" for span in spans)
 
 
