@@ -14,6 +14,7 @@ import json
 import uuid
 
 import aio_pika
+import grpc
 import msgspec
 import pytest
 from prometheus_client import REGISTRY
@@ -48,7 +49,9 @@ async def test_grpc_calls_are_counted_by_method_and_code(rpc: Stubs) -> None:
     timed = value("app_grpc_call_duration_seconds_count", method=SIGN_UP)
 
     await rpc.auth.SignUp(auth_pb2.SignUp(email="ada@example.com", password=PASSWORD))
-    await rpc_error(rpc.auth.SignUp(auth_pb2.SignUp(email="not an address", password=PASSWORD)))
+    refused = await rpc_error(rpc.auth.SignUp(auth_pb2.SignUp(email="not an address", password=PASSWORD)))
+
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.details()
 
     assert value("app_grpc_calls_total", method=SIGN_UP, code="OK") == ok + 1
     assert value("app_grpc_calls_total", method=SIGN_UP, code="INVALID_ARGUMENT") == invalid + 1
