@@ -52,7 +52,8 @@ COPY app/ app/
 
 USER app
 
-EXPOSE 8000 50051
+# The API and gRPC, and the /metrics of the worker, the gRPC server and the consumer.
+EXPOSE 8000 50051 9100 9101 9102
 
 # One check for every role: it probes, on loopback, whichever server this container runs (the
 # API's /health/live on PORT, the gRPC health service on GRPC_PORT, a worker's /metrics on

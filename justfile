@@ -62,13 +62,13 @@ serve: sync
     while kill -0 "$server" 2>/dev/null; do status=0 && wait "$server" || status=$?; done
     exit "$status"
 
-# Run the broker consumer: applies messages from app.inbound (needs BROKER_URL: amqp://, kafka:// or redis://).
+# Run the broker consumer: applies messages from app.inbound (needs BROKER_URL: amqp://, kafka:// or redis://); metrics on HOST:CONSUMER_METRICS_PORT.
 [group('run')]
 [no-exit-message]
 consumer: sync
     @uv run --frozen faststream run --factory app.interfaces.consumer:create_app
 
-# Run the gRPC server (app.v1 services, health, reflection) on HOST:GRPC_PORT (default 127.0.0.1:50051).
+# Run the gRPC server (app.v1 services, health, reflection) on HOST:GRPC_PORT (default 127.0.0.1:50051); metrics on HOST:GRPC_METRICS_PORT.
 [group('run')]
 [no-exit-message]
 grpc: sync

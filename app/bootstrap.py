@@ -75,6 +75,7 @@ from app.infrastructure.messaging.publisher import create_publisher
 from app.infrastructure.outbox.catalog import EventCatalog
 from app.infrastructure.outbox.relay import OutboxRelay
 from app.infrastructure.outbox.subscribers import CommittedEvents
+from app.infrastructure.outbox.tracing import EventTracing
 from app.infrastructure.rate_limit import Rate, RateLimiter
 from app.infrastructure.redis import create_redis
 from app.infrastructure.security.passwords import Argon2PasswordHasher
@@ -238,6 +239,7 @@ class Connections:
 
 def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
     """The first part: every adapter from settings, and the connections they share."""
+    tracing = _start_tracing(settings)  # Before the engine: SQL statements are traced from its first.
     engine = create_engine(settings)
     session_factory = create_session_factory(engine)
     redis = create_redis(settings)
@@ -245,8 +247,10 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         RedisPrincipalCache(redis, ttl=settings.auth_cache_ttl_seconds) if redis is not None else NoPrincipalCache()
     )
     broker = create_broker(settings)
-    committed_events = CommittedEvents()
-    relay = OutboxRelay(engine, create_publisher(broker) if broker is not None else None, committed_events)
+    committed_events = CommittedEvents(tracing)
+    relay = OutboxRelay(
+        engine, create_publisher(broker) if broker is not None else None, committed_events, tracing=tracing
+    )
     deferred_jobs = DeferredJobs(settings)
 
     #: What contexts do in the transaction of another's event (registered here, by event class).
@@ -254,7 +258,7 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
 
     def units_of_work(kind: Callable[..., UnitOfWorkT]) -> Callable[[], UnitOfWorkT]:
         """A factory of one context's unit of work (``SqlAlchemyUnitOfWork`` or a subclass of it)."""
-        return partial(kind, session_factory, principal_cache, relay, reactions)
+        return partial(kind, session_factory, principal_cache, relay, reactions, tracing)
 
     unit_of_work: Callable[[], UnitOfWork] = units_of_work(SqlAlchemyUnitOfWork)
 
@@ -275,14 +279,19 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         events=EventCatalog(USER_EVENTS, ORGANIZATION_EVENTS, TASK_EVENTS),
         committed_events=committed_events,
     )
+    hasher: PasswordHasher = Argon2PasswordHasher(
+        time_cost=settings.password_hash_time_cost,
+        memory_kib=settings.password_hash_memory_kib,
+        parallelism=settings.password_hash_parallelism,
+    )
+    if tracing is not None:
+        from app.infrastructure.tracing.hashing import TracedPasswordHasher  # noqa: PLC0415 - only with tracing on
+
+        hasher = TracedPasswordHasher(hasher)
     return connections, Adapters(
         uow=unit_of_work,
         organization_uow=units_of_work(SqlOrganizationUnitOfWork),
-        hasher=Argon2PasswordHasher(
-            time_cost=settings.password_hash_time_cost,
-            memory_kib=settings.password_hash_memory_kib,
-            parallelism=settings.password_hash_parallelism,
-        ),
+        hasher=hasher,
         access_tokens=JwtAccessTokenCodec(settings.secret_key, policy.access_ttl),
         secrets=Sha256OpaqueTokens(),
         principal_cache=principal_cache,
@@ -314,6 +323,17 @@ def build_adapters(settings: Settings) -> tuple[Connections, Adapters]:
         task_uow=units_of_work(SqlTaskUnitOfWork),
         task_listing=SqlTaskListing(engine, cursors),
     )
+
+
+def _start_tracing(settings: Settings) -> EventTracing | None:
+    """With an OTLP endpoint: the process's tracer provider, and the outbox's tracing; else None, nothing imported."""
+    if not settings.tracing_enabled:
+        return None
+    from app.infrastructure.tracing.events import OutboxTracing  # noqa: PLC0415 - OpenTelemetry only when on
+    from app.infrastructure.tracing.provider import start_tracing  # noqa: PLC0415 - likewise
+
+    start_tracing(settings)
+    return OutboxTracing()
 
 
 # No slots: two slotted bases could not be combined.

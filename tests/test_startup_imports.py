@@ -4,6 +4,7 @@ Every module the HTTP app imports is paid at each start of each worker (``just s
 The job stack (Taskiq, which brings aiohttp) is imported on the first enqueue
 (``DeferredJobs``), the message broker's (FastStream) only with ``BROKER_URL``, and gRPC
 never. The app is created in a fresh interpreter, as a worker creates it; nothing connects.
+OpenTelemetry is imported by no process (API, consumer, job worker) unless tracing is on.
 """
 
 from __future__ import annotations
@@ -17,21 +18,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Top-level packages an API worker must not import at its start.
-NOT_AT_START = frozenset({"taskiq", "taskiq_redis", "aiohttp", "faststream", "aio_pika", "grpc", "google"})
-CREATE_APP = (
+NOT_AT_START = frozenset(
+    {"taskiq", "taskiq_redis", "aiohttp", "faststream", "aio_pika", "grpc", "google", "opentelemetry"}
+)
+CREATE_APP = "from app.interfaces.http.app import create_app\ncreate_app()\n"
+#: Each process's factory, as its command calls it (none of them connects anything).
+CREATE_CONSUMER = "from app.interfaces.consumer import create_app\ncreate_app()\n"
+CREATE_WORKER = "from app.interfaces.worker import create_worker_broker\ncreate_worker_broker()\n"
+#: Packages of the modules imported (a None entry marks a module absent: see app/__init__.py).
+LOADED = (
     "import sys\n"
-    "from app.interfaces.http.app import create_app\n"
-    "create_app()\n"
-    "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))\n"
+    "print(' '.join(sorted({name.split('.')[0] for name, module in sys.modules.items() if module is not None})))\n"
 )
 
 
-def packages_after_create_app(tmp_path: Path, settings: dict[str, str]) -> set[str]:
+def packages_after_create_app(tmp_path: Path, settings: dict[str, str], create: str = CREATE_APP) -> set[str]:
     # The embedded database and generated key go to a private folder, never the checkout's.
-    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/app.db", "BROKER_URL": "", **settings}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/app.db",
+        "BROKER_URL": "",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+        **settings,
+    }
     result = subprocess.run(
-        [sys.executable, "-c", CREATE_APP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
-    )
+        [sys.executable, "-c", create + LOADED], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        check=True,
+    )  # fmt: skip
     return set(result.stdout.split())
 
 
@@ -47,6 +60,31 @@ def test_a_broker_url_brings_the_message_broker_stack_alone(tmp_path: Path) -> N
     loaded = packages_after_create_app(tmp_path, {"BROKER_URL": "amqp://127.0.0.1:5672/"})
 
     assert loaded & NOT_AT_START == {"faststream", "aio_pika"}
+
+
+@pytest.mark.parametrize(
+    ("create", "settings"),
+    [
+        (CREATE_APP, {}),
+        (CREATE_CONSUMER, {"BROKER_URL": "amqp://127.0.0.1:5672/"}),
+        (CREATE_WORKER, {"REDIS_URL": "redis://127.0.0.1:6379/0", "JOB_METRICS_PORT": "0"}),
+    ],
+    ids=["api", "consumer", "worker"],
+)
+def test_no_process_imports_opentelemetry_with_tracing_off(
+    tmp_path: Path, create: str, settings: dict[str, str]
+) -> None:
+    loaded = packages_after_create_app(tmp_path, settings, create)
+
+    assert "sqlalchemy" in loaded
+    assert "opentelemetry" not in loaded
+
+
+def test_an_otlp_endpoint_turns_tracing_on(tmp_path: Path) -> None:
+    """The other side of the test above: the probe sees OpenTelemetry when it is there."""
+    loaded = packages_after_create_app(tmp_path, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
+
+    assert "opentelemetry" in loaded
 
 
 def test_a_serving_app_imports_the_job_stack_in_the_background(tmp_path: Path) -> None:

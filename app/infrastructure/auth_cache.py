@@ -21,6 +21,7 @@ from uuid import UUID
 
 import msgspec
 import structlog
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -35,6 +36,10 @@ _MISS: CachedPrincipal[Any] = CachedPrincipal(found=None, version=0)
 #: Stands in for the password hash in cached users: they can sign in, nothing can be verified.
 _HASH_PLACEHOLDER = "cached:password-hash-withheld"
 _ERRORS = (RedisError, OSError, TimeoutError, msgspec.DecodeError, msgspec.ValidationError)
+
+#: Lookups by result; the hit ratio is ``hit / (hit + miss + error)`` (the dashboard's).
+LOOKUPS = Counter("app_auth_cache_lookups", "Authentication cache lookups, by result (hit, miss, error)", ["result"])
+LOOKUPS_HIT, LOOKUPS_MISSED, LOOKUPS_FAILED = (LOOKUPS.labels(result) for result in ("hit", "miss", "error"))
 
 
 class _Entry(msgspec.Struct, Generic[Credential], array_like=True):
@@ -87,13 +92,17 @@ class RedisPrincipalCache:
             raw_entry, raw_version = cast("tuple[bytes | None, bytes | None]", tuple(values))
             version = int(raw_version or 0)
             if raw_entry is None:
+                LOOKUPS_MISSED.inc()
                 return CachedPrincipal(found=None, version=version)
             entry = decoder.decode(raw_entry)  # bytes: the client does not decode responses
         except _ERRORS as exc:
             log.warning("auth_cache_unavailable", error=type(exc).__name__)
+            LOOKUPS_FAILED.inc()
             return _MISS
         if entry.version != version or entry.user.id != user_id:
+            LOOKUPS_MISSED.inc()  # retired by a change to its user
             return CachedPrincipal(found=None, version=version)
+        LOOKUPS_HIT.inc()
         return CachedPrincipal(found=(entry.credential, entry.user), version=version)
 
     async def _store(self, key: str, entry: _Entry[Credential]) -> None:

@@ -65,6 +65,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # the client IP of rate limits and sessions. None by default: the client is the connection's peer.
     forwarded_allow_ips: str = ""
     grpc_port: Port = 50051
+    # The /metrics endpoints of the processes that serve no HTTP (0: none): gRPC and the consumer.
+    grpc_metrics_port: Port = 9101
+    consumer_metrics_port: Port = 9102
     # On SIGTERM/SIGINT the gRPC server refuses new calls and lets running ones finish for this long.
     grpc_shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 10.0
     access_token_ttl_seconds: PositiveInt = 900
@@ -127,12 +130,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     # The OpenAPI document's info.title and info.version (by default the package's version).
     api_title: Annotated[str, msgspec.Meta(min_length=1)] = "app"
     api_version: Annotated[str, msgspec.Meta(min_length=1)] = msgspec.field(default_factory=_package_version)
+    # Tracing (OpenTelemetry): on when an OTLP endpoint is set, spans exported over HTTP/protobuf
+    # (the only protocol shipped). The SDK reads the other OTEL_* variables itself (sampler, headers…).
+    otel_exporter_otlp_endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")] | None = None
+    otel_exporter_otlp_protocol: Literal["http/protobuf"] = "http/protobuf"
+    otel_service_name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = "app"
+    # The SDK's own switch: true turns tracing off whatever the endpoint.
+    otel_sdk_disabled: bool = False
 
     def __repr__(self) -> str:
         # Settings end up in logs and tracebacks; the key must not.
         shown = {name: getattr(self, name) for name in self.__struct_fields__}
         shown["secret_key"] = "***"  # noqa: S105 - the mask, not a key
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    @property
+    def tracing_enabled(self) -> bool:
+        """Spans are recorded and exported only with an OTLP endpoint; without one nothing of OpenTelemetry loads."""
+        return self.otel_exporter_otlp_endpoint is not None and not self.otel_sdk_disabled
 
     @property
     def is_production(self) -> bool:

@@ -1,8 +1,9 @@
 """What every serving process (HTTP, gRPC, consumer) runs beside its own work, and how it ends.
 
 Each of them relays the outbox (relays take turns, see ``OutboxRelay``), so committed
-events leave whichever processes happen to be deployed, and imports the job stack once it
-serves rather than at its start (``DeferredJobs.warm_up``). When the process stops, the
+events leave whichever processes happen to be deployed, imports the job stack once it
+serves rather than at its start (``DeferredJobs.warm_up``), and samples its connection
+pool's gauges (``report_pool``). When the process stops, the
 background tasks are cancelled and awaited before the container closes the pools they use.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from app.bootstrap import Container
+from app.infrastructure.db.pool_metrics import report_pool
 
 
 @contextlib.asynccontextmanager
@@ -22,6 +24,7 @@ async def serving(container: Container, *background: Coroutine[Any, Any, None]) 
     tasks = [
         asyncio.create_task(container.relay.run(), name="outbox-relay"),
         asyncio.create_task(container.deferred_jobs.warm_up(), name="job-stack-import"),
+        asyncio.create_task(report_pool(container.engine), name="pool-metrics"),
     ]
     tasks += [asyncio.create_task(work) for work in background]
     try:

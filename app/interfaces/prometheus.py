@@ -10,12 +10,14 @@ before the processes start and be empty at each start (both recipes make a fresh
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry
+import structlog
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.process_collector import ProcessCollector
@@ -33,6 +35,35 @@ def scrape_registry() -> CollectorRegistry:
     MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     registry.register(WorkerProcessCollector(workers))
     return registry
+
+
+log = structlog.get_logger("app.metrics")
+
+
+@contextlib.contextmanager
+def metrics_served(host: str, port: int, setting: str) -> Iterator[None]:
+    """``/metrics`` on ``host:port`` (a thread of this process) while the block runs, for processes without HTTP.
+
+    Nothing with port 0, and nothing (said in the log) when the port is taken: a sibling
+    process serves it already, adding this one's series up in multiprocess mode.
+    ``setting`` names the variable of the port, for the log.
+    """
+    if port == 0:
+        yield
+        return
+    try:
+        server, thread = start_http_server(port, addr=host, registry=EachScrape())
+    except OSError as exc:
+        log.info("metrics_not_served", host=host, port=port, setting=setting, reason=repr(exc))
+        yield
+        return
+    log.info("metrics_served", host=host, port=port, setting=setting)
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 class EachScrape:

@@ -7,7 +7,7 @@ jobs run the API's own use cases over the same adapters. Both need Redis: withou
 ``REDIS_URL`` jobs run inside the API process and there is nothing to work on here. A
 worker whose settings are missing or invalid stops, saying why.
 
-A worker process also serves its metrics (``app_jobs_*``, process metrics) on
+A worker process also serves its metrics (``app_jobs_*``, its connection pool, process metrics) on
 ``HOST:JOB_METRICS_PORT``; with several worker processes the first to bind the port
 serves, adding up all of theirs (multiprocess mode, see ``app/interfaces/prometheus.py``).
 
@@ -18,21 +18,19 @@ scheduler: two would enqueue each run twice (harmless for both, but wasted).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
-from wsgiref.simple_server import WSGIServer
 
-import structlog
-from prometheus_client import start_http_server
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqScheduler, TaskiqState
 from taskiq.schedule_sources import LabelScheduleSource
 
 from app.bootstrap import Container, build_container
 from app.infrastructure.config import load_settings_or_exit
+from app.infrastructure.db.pool_metrics import report_pool
 from app.infrastructure.logging import configure_logging
-from app.interfaces.prometheus import EachScrape
-
-log = structlog.get_logger("app.worker")
+from app.interfaces.prometheus import metrics_served
 
 
 def create_worker_broker() -> AsyncBroker:
@@ -45,14 +43,18 @@ def create_worker_broker() -> AsyncBroker:
         os.kill(os.getppid(), signal.SIGTERM)
         raise
     broker = container.jobs.broker
-    metrics_server: list[WSGIServer] = []
+    metrics = contextlib.ExitStack()
+    pool_gauges: list[asyncio.Task[None]] = []
 
     async def start(_: TaskiqState) -> None:
-        metrics_server.extend(_serve_metrics(container))
+        settings = container.settings
+        metrics.enter_context(metrics_served(settings.host, settings.job_metrics_port, "JOB_METRICS_PORT"))
+        pool_gauges.append(asyncio.create_task(report_pool(container.engine), name="pool-metrics"))
 
     async def stop(_: TaskiqState) -> None:
-        for server in metrics_server:
-            server.shutdown()
+        for task in pool_gauges:
+            task.cancel()
+        metrics.close()
         await container.close(job_broker=False)  # The worker is shutting the job broker down: that is why we are here.
 
     broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, start)
@@ -75,17 +77,3 @@ def _container() -> Container:
     settings = load_settings_or_exit(role="worker")
     configure_logging(settings)
     return build_container(settings)
-
-
-def _serve_metrics(container: Container) -> list[WSGIServer]:
-    """Start the metrics endpoint, unless ``JOB_METRICS_PORT`` is 0 or a sibling process serves it already."""
-    host, port = container.settings.host, container.settings.job_metrics_port
-    if port == 0:
-        return []
-    try:
-        server, _ = start_http_server(port, addr=host, registry=EachScrape())
-    except OSError as exc:
-        log.info("job_metrics_not_served", host=host, port=port, reason=repr(exc))
-        return []
-    log.info("job_metrics_served", host=host, port=port)
-    return [server]

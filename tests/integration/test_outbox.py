@@ -17,6 +17,7 @@ from app.infrastructure.messaging.publisher import OneAtATime
 from app.infrastructure.outbox.model import OutboxModel
 from app.infrastructure.outbox.relay import OutboxRelay
 from app.infrastructure.outbox.subscribers import CommittedEvents
+from app.infrastructure.outbox.tracing import TraceHeaders
 
 PASSWORD = "correct horse battery"
 
@@ -29,7 +30,7 @@ class RecordingPublisher(OneAtATime):
         self.fail_after = fail_after
         self.received = asyncio.Event()
 
-    async def publish(self, envelope: dict[str, Any]) -> None:
+    async def publish(self, envelope: dict[str, Any], trace: TraceHeaders | None = None) -> None:
         if self.fail_after is not None and len(self.published) >= self.fail_after:
             raise ConnectionError("broker unavailable")
         await asyncio.sleep(0)

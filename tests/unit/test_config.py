@@ -118,6 +118,11 @@ def test_values_are_parsed_to_their_types() -> None:
         ("PASSWORD_RESET_TTL_SECONDS", "-60"),
         ("INVITATION_TTL_SECONDS", "0"),
         ("INVITATION_TTL_SECONDS", str(90 * 86_400 + 1)),
+        ("GRPC_METRICS_PORT", "70000"),
+        ("CONSUMER_METRICS_PORT", "-1"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_SDK_DISABLED", "maybe"),
     ],
 )
 def test_an_invalid_value_is_refused_naming_the_variable(variable: str, value: str) -> None:
@@ -299,3 +304,17 @@ def test_a_bad_smtp_url_is_named_without_its_password() -> None:
 @pytest.mark.parametrize("cron", ["0 * * * *", "*/15 * * * *", "30 2 * * 0,6", "0 9-17/2 1-7 1,6,12 1-5"])
 def test_cron_expressions_the_scheduler_reads_are_accepted(cron: str) -> None:
     assert _load(PURGE_SESSIONS_CRON=cron).purge_sessions_cron == cron
+
+
+@pytest.mark.parametrize(
+    ("environ", "enabled"),
+    [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, True),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": ""}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true"}, False),
+    ],
+    ids=["no-endpoint", "endpoint", "empty-endpoint", "sdk-disabled"],
+)
+def test_tracing_is_on_with_an_otlp_endpoint_only(environ: dict[str, str], enabled: bool) -> None:
+    assert _load(**environ).tracing_enabled is enabled

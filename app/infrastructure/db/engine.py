@@ -18,21 +18,24 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession as SqlSession
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.infrastructure.config import Settings
+from app.infrastructure.db.pool_metrics import MeasuredPool
 from app.infrastructure.db.tenancy import ScopedSession
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    """The process's engine; made through its module, which tracing instruments (every statement a span)."""
     url = make_url(settings.database_url)
     timeout = settings.database_timeout_seconds
     if url.get_backend_name() == "sqlite":
         if url.database:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": timeout}, pool_timeout=timeout)
+        engine = sqlalchemy_asyncio.create_async_engine(url, connect_args={"timeout": timeout}, pool_timeout=timeout)
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     connect_args: dict[str, Any] = {
@@ -43,13 +46,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
         "command_timeout": timeout,
         "server_settings": {"application_name": "app"},
     }
-    engine = create_async_engine(
+    engine = sqlalchemy_asyncio.create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_pool_size,
         pool_timeout=timeout,
         pool_recycle=1800,
         connect_args=connect_args,
+        poolclass=MeasuredPool,  # counts the waiters for app_db_pool_waiting
     )
     event.listen(engine.sync_engine, "handle_error", _drop_on_timeout)
     event.listen(engine.sync_engine.pool, "checkout", _replace_closed)

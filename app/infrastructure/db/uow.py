@@ -20,6 +20,7 @@ from app.infrastructure.db.claims import SqlInbox, SqlSentEmails
 from app.infrastructure.db.models import UQ_USERS_EMAIL
 from app.infrastructure.db.repositories import PendingChanges, SqlUserRepository
 from app.infrastructure.db.tenancy import TenantScope
+from app.infrastructure.outbox.tracing import EventTracing
 from app.infrastructure.outbox.writer import OutboxWakeup, write_events
 
 ConstraintErrors = Mapping[str, Callable[[], DomainError]]
@@ -58,8 +59,11 @@ class SqlAlchemyUnitOfWork:
         caches: CacheInvalidator,
         outbox: OutboxWakeup,
         reactions: Reactions = MappingProxyType({}),
+        tracing: EventTracing | None = None,
     ) -> None:
+        """``tracing`` (None: off) gives the trace context the outbox rows written here keep."""
         self._session_factory = session_factory
+        self._tracing = tracing
         self._caches = caches
         self._outbox = outbox
         self._reactions = reactions
@@ -125,7 +129,8 @@ class SqlAlchemyUnitOfWork:
             for reaction in self._reactions.get(type(event), ()):
                 await reaction(self._session, event)
         if events:
-            await write_events(self._session, events)
+            trace_context = self._tracing.current() if self._tracing is not None else None
+            await write_events(self._session, events, trace_context)
         await self._session.commit()
         self._changes = PendingChanges()
         if events:

@@ -64,6 +64,11 @@ def create_job_broker(settings: Settings) -> AsyncBroker:
         results = RedisJobResults(settings.redis_url, ttl_seconds=settings.job_result_ttl_seconds)
         broker = RedisJobBroker(settings.redis_url, redelivery_after=settings.job_redelivery_seconds)
         broker = broker.with_result_backend(results)
+    if settings.tracing_enabled:
+        # Taskiq's own: the trace is carried in the message's labels, a job's run continues it.
+        from taskiq.middlewares.opentelemetry_middleware import OpenTelemetryMiddleware  # noqa: PLC0415
+
+        broker = broker.with_middlewares(OpenTelemetryMiddleware())
     return broker.with_middlewares(
         LogContext(),
         JobMetrics(),

@@ -52,11 +52,21 @@ def create_broker(settings: Settings) -> Broker | None:
     consumer's rates they cost more CPU than applying the message (the service logs what
     it does with a message itself). An
     unsupported scheme is a ``ValueError`` naming ``BROKER_URL`` (settings refuse it at
-    start-up already).
+    start-up already). With tracing on, FastStream's telemetry middleware makes each message
+    consumed a span that continues the trace of its ``traceparent`` header.
     """
     url = settings.broker_url
     if url is None:
         return None
+    broker = _broker_for(url)
+    if settings.tracing_enabled:
+        from app.infrastructure.tracing.messaging import telemetry_middleware  # noqa: PLC0415 - only when on
+
+        broker.insert_middleware(telemetry_middleware(broker_kind(broker)))
+    return broker
+
+
+def _broker_for(url: str) -> Broker:
     scheme = broker_scheme(url)
     # Each library is imported once chosen: see the module's docstring.
     if scheme in {"amqp", "amqps"}:

@@ -20,6 +20,7 @@ import msgspec
 
 from app.infrastructure.messaging.broker import Broker, broker_kind, connect_broker
 from app.infrastructure.outbox.destination import Confirmed
+from app.infrastructure.outbox.tracing import TraceHeaders
 
 if TYPE_CHECKING:
     from aio_pika import RobustExchange
@@ -43,14 +44,16 @@ class OneAtATime:
     connections); the first failure ends the batch.
     """
 
-    async def publish(self, envelope: dict[str, Any]) -> None:
-        """Hand one envelope to the broker; return only once the broker has it."""
+    async def publish(self, envelope: dict[str, Any], trace: TraceHeaders | None = None) -> None:
+        """Hand one envelope (its message carrying ``trace``) to the broker; return only once the broker has it."""
         raise NotImplementedError
 
-    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
+    async def publish_batch(
+        self, envelopes: Sequence[dict[str, Any]], headers: Sequence[TraceHeaders] | None = None
+    ) -> Confirmed:
         for count, envelope in enumerate(envelopes):
             try:
-                await self.publish(envelope)
+                await self.publish(envelope, headers[count] if headers else None)
             except Exception as exc:  # noqa: BLE001 - the caller keeps what was confirmed and retries the rest
                 return Confirmed(count, exc)
         return Confirmed(len(envelopes))
@@ -68,6 +71,8 @@ class RabbitPublisher:
     per envelope) cost more CPU than the framing itself and added nothing an envelope
     needs. The channel is the broker's own confirming one, so a publish here is confirmed
     exactly as FastStream's would be, and it is restored with the broker's robust connection.
+    So FastStream's telemetry middleware never sees these messages: with tracing on, the
+    relay hands each one its trace-context headers (W3C ``traceparent``), set here.
     """
 
     def __init__(self, broker: RabbitBroker) -> None:
@@ -79,7 +84,9 @@ class RabbitPublisher:
         self._declared: RobustExchange | None = None
         self._properties = Basic.Properties
 
-    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
+    async def publish_batch(
+        self, envelopes: Sequence[dict[str, Any]], headers: Sequence[TraceHeaders] | None = None
+    ) -> Confirmed:
         """Start every publish in order on the broker's one confirming channel, then await the confirms.
 
         Order on the wire is the order of ``envelopes``: the tasks start in that order, and
@@ -91,8 +98,10 @@ class RabbitPublisher:
             channel = await self._channel()
         except Exception as exc:  # noqa: BLE001 - nothing sent: the whole batch is retried
             return Confirmed(0, exc)
+        traces: Sequence[TraceHeaders | None] = headers or [None] * len(envelopes)
         outcomes = await asyncio.gather(
-            *(self._publish(channel, envelope) for envelope in envelopes), return_exceptions=True
+            *(self._publish(channel, envelope, trace) for envelope, trace in zip(envelopes, traces, strict=True)),
+            return_exceptions=True,
         )
         for count, outcome in enumerate(outcomes):
             if isinstance(outcome, Exception):
@@ -109,13 +118,16 @@ class RabbitPublisher:
         async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):  # a robust connection may be reconnecting
             return await self._declared.channel.get_underlay_channel()
 
-    async def _publish(self, channel: AbstractChannel, envelope: dict[str, Any]) -> None:
+    async def _publish(self, channel: AbstractChannel, envelope: dict[str, Any], trace: TraceHeaders | None) -> None:
         await channel.basic_publish(
             msgspec.json.encode(envelope),
             exchange=EVENTS,
             routing_key=envelope["type"],
             properties=self._properties(
-                message_id=envelope["id"], content_type="application/json", delivery_mode=_PERSISTENT
+                message_id=envelope["id"],
+                content_type="application/json",
+                delivery_mode=_PERSISTENT,
+                headers=dict(trace) if trace else None,
             ),
             # An event nobody subscribed to is not an error: the exchange drops it.
             mandatory=False,
@@ -127,13 +139,13 @@ class KafkaPublisher(OneAtATime):
     def __init__(self, broker: KafkaBroker) -> None:
         self._broker = broker
 
-    async def publish(self, envelope: dict[str, Any]) -> None:
+    async def publish(self, envelope: dict[str, Any], trace: TraceHeaders | None = None) -> None:
         await connect_broker(self._broker, PUBLISH_TIMEOUT_SECONDS)
         await self._broker.publish(
             msgspec.json.encode(envelope),
             topic=EVENTS,
             key=envelope["type"].encode(),
-            headers={"message_id": envelope["id"], "content-type": "application/json"},
+            headers={"message_id": envelope["id"], "content-type": "application/json", **(trace or {})},
         )
 
 
@@ -141,9 +153,11 @@ class RedisPublisher(OneAtATime):
     def __init__(self, broker: RedisBroker) -> None:
         self._broker = broker
 
-    async def publish(self, envelope: dict[str, Any]) -> None:
+    async def publish(self, envelope: dict[str, Any], trace: TraceHeaders | None = None) -> None:
         await connect_broker(self._broker, PUBLISH_TIMEOUT_SECONDS)
-        await self._broker.publish(msgspec.json.encode(envelope), stream=EVENTS, headers={"message_id": envelope["id"]})
+        await self._broker.publish(
+            msgspec.json.encode(envelope), stream=EVENTS, headers={"message_id": envelope["id"], **(trace or {})}
+        )
 
 
 def create_publisher(broker: Broker) -> RabbitPublisher | KafkaPublisher | RedisPublisher:

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.infrastructure.outbox.tracing import TraceHeaders
+
 
 @dataclass(frozen=True, slots=True)
 class Confirmed:
@@ -18,5 +20,10 @@ class Confirmed:
 class EventPublisher(Protocol):
     """A destination: the broker's publisher (``app.infrastructure.messaging``) or this service's subscribers."""
 
-    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
-        """Hand envelopes over in order; say how many, from the first, were taken (confirmed)."""
+    async def publish_batch(
+        self, envelopes: Sequence[dict[str, Any]], headers: Sequence[TraceHeaders] | None = None
+    ) -> Confirmed:
+        """Hand envelopes over in order; say how many, from the first, were taken (confirmed).
+
+        ``headers`` (tracing on): each envelope's trace context, for its message to carry.
+        """

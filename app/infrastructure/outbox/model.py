@@ -19,7 +19,8 @@ class OutboxModel(DefaultBase):
     closely enough for one aggregate, whose changes are serialized by its row lock).
     Each destination marks its own column: ``published_at`` once the broker confirmed the
     event, ``handled_at`` once this service's own subscribers (the jobs events start) had
-    it; so one destination's outage neither holds up nor repeats the other.
+    it; so one destination's outage neither holds up nor repeats the other. ``trace_context``
+    keeps the trace of the request that wrote the event, for its publication to continue.
     """
 
     __tablename__ = "outbox"
@@ -48,3 +49,5 @@ class OutboxModel(DefaultBase):
     published_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     handled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     attempts: Mapped[int] = mapped_column(default=0)
+    #: The W3C trace-context headers of the span that wrote the event (``tracing``); None with tracing off.
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JsonB)

@@ -35,12 +35,14 @@ import structlog
 from sqlalchemy import Boolean, ColumnElement, any_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.infrastructure.outbox import metrics
 from app.infrastructure.outbox.destination import Confirmed, EventPublisher
 from app.infrastructure.outbox.model import OutboxModel
+from app.infrastructure.outbox.tracing import EventTracing, TraceHeaders
 from app.infrastructure.outbox.writer import OUTBOX_CHANNEL
 
 log = structlog.get_logger("app.outbox")
@@ -49,12 +51,16 @@ log = structlog.get_logger("app.outbox")
 #: holds it (the event benchmark, while it builds a backlog) keeps every relay idle.
 RELAY_LOCK_KEY = 0x0A_77_B0_C5
 _MAX_BACKOFF_SECONDS = 30.0
+#: How often a running relay measures the outbox's backlog and lag.
+_MEASURE_SECONDS = 5.0
 
 
 class _Nowhere:
     """The broker destination when there is no broker (embedded mode): nothing to publish, all done."""
 
-    async def publish_batch(self, envelopes: Sequence[dict[str, Any]]) -> Confirmed:
+    async def publish_batch(
+        self, envelopes: Sequence[dict[str, Any]], headers: Sequence[TraceHeaders] | None = None
+    ) -> Confirmed:
         return Confirmed(len(envelopes))
 
 
@@ -88,9 +94,14 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_seconds: float = 1.0,
         retention: timedelta = timedelta(days=7),
+        tracing: EventTracing | None = None,
     ) -> None:
-        """``publisher`` is the broker's (None: no broker); ``subscribers`` the service's own (None: none)."""
+        """``publisher`` is the broker's (None: no broker); ``subscribers`` the service's own (None: none).
+
+        ``tracing`` (None: off): each event is handed over in a span of the trace stored with it.
+        """
         self._engine = engine
+        self._tracing = tracing
         self._destinations = [
             _Destination("broker", publisher or _Nowhere(), OutboxModel.published_at),
             _Destination("jobs", subscribers or _Nowhere(), OutboxModel.handled_at),
@@ -113,34 +124,40 @@ class OutboxRelay:
         listener = asyncio.create_task(self._listen()) if self._postgres else None
         loop = asyncio.get_running_loop()
         backoff = self._poll_seconds
-        last_prune = 0.0
-        try:
-            while True:
-                now = loop.time()
-                due = [destination for destination in self._destinations if destination.due <= now]
-                try:
-                    handed, failures = await self._relay(due)
-                    if loop.time() - last_prune > 600:
-                        await self.prune()
-                        last_prune = loop.time()
-                    backoff = self._poll_seconds
-                except Exception as exc:  # noqa: BLE001 - the relay outlives any one failure
-                    log.warning("outbox_relay_failed", error=repr(exc), retry_in=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
-                    continue
-                for destination in due:
-                    if (error := failures.get(destination.name)) is not None:
-                        destination.failed(error, loop.time(), self._poll_seconds)
-                    else:
-                        destination.succeeded()
-                if handed < self._batch_size:
-                    await self._sleep()
-        finally:
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
+        last_prune = last_measure = -_MEASURE_SECONDS
+        # The relay's own statements (a poll a second) are no one's work: untraced. What it hands
+        # over is traced all the same, in each event's own trace (``_hand_over``).
+        with self._tracing.untraced() if self._tracing is not None else contextlib.nullcontext():
+            try:
+                while True:
+                    now = loop.time()
+                    due = [destination for destination in self._destinations if destination.due <= now]
+                    try:
+                        handed, failures = await self._relay(due)
+                        if loop.time() - last_prune > 600:
+                            await self.prune()
+                            last_prune = loop.time()
+                        if loop.time() - last_measure > _MEASURE_SECONDS:
+                            await self.measure()
+                            last_measure = loop.time()
+                        backoff = self._poll_seconds
+                    except Exception as exc:  # noqa: BLE001 - the relay outlives any one failure
+                        log.warning("outbox_relay_failed", error=repr(exc), retry_in=backoff)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, _MAX_BACKOFF_SECONDS)
+                        continue
+                    for destination in due:
+                        if (error := failures.get(destination.name)) is not None:
+                            destination.failed(error, loop.time(), self._poll_seconds)
+                        else:
+                            destination.succeeded()
+                    if handed < self._batch_size:
+                        await self._sleep()
+            finally:
+                if listener is not None:
+                    listener.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await listener
 
     async def publish_pending(self) -> int:
         """One batch to every destination, whatever its backoff; the most events one of them took.
@@ -163,7 +180,7 @@ class OutboxRelay:
                 rows = (await connection.execute(self._pending(destination))).all()
                 if not rows:
                     continue
-                confirmed = await destination.publisher.publish_batch([row.envelope for row in rows])
+                confirmed = await self._hand_over(destination, rows)
                 if confirmed.count:
                     taken = [row.id for row in rows[: confirmed.count]]
                     await connection.execute(
@@ -177,6 +194,27 @@ class OutboxRelay:
                         .values(attempts=OutboxModel.attempts + 1)
                     )  # fmt: skip
         return handed, failures
+
+    async def _hand_over(self, destination: _Destination, rows: Sequence[Row[Any]]) -> Confirmed:
+        envelopes = [row.envelope for row in rows]
+        if self._tracing is None:
+            return await destination.publisher.publish_batch(envelopes)
+        traced = [(row.type, row.trace_context) for row in rows]
+        with self._tracing.handing_over(destination.name, traced) as headers:
+            return await destination.publisher.publish_batch(envelopes, headers)
+
+    async def measure(self) -> None:
+        """Set the backlog and lag gauges (``metrics``) of each destination: one indexed query each."""
+        now = _now()
+        async with self._engine.connect() as connection:
+            for destination in self._destinations:
+                count, oldest = (
+                    await connection.execute(
+                        select(func.count(), func.min(OutboxModel.created_at)).where(destination.done.is_(None))
+                    )
+                ).one()
+                metrics.BACKLOG.labels(destination.name).set(count)
+                metrics.LAG.labels(destination.name).set((now - oldest).total_seconds() if oldest else 0.0)
 
     async def prune(self) -> int:
         """Delete rows every destination had, past the retention period: the outbox is not an archive."""
@@ -206,7 +244,7 @@ class OutboxRelay:
         and a relay without it reads and locks nothing.
         """
         statement = (
-            select(OutboxModel.id, OutboxModel.envelope)
+            select(OutboxModel.id, OutboxModel.type, OutboxModel.envelope, OutboxModel.trace_context)
             .where(destination.done.is_(None))
             .order_by(OutboxModel.id)
             .limit(self._batch_size)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.events import DomainEvent
 from app.infrastructure.outbox.envelope import envelope
 from app.infrastructure.outbox.model import OutboxModel
+from app.infrastructure.outbox.tracing import TraceHeaders
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -25,19 +26,23 @@ class OutboxWakeup(Protocol):
         """New rows were committed to the outbox: publish them now rather than at the next poll."""
 
 
-async def write_events(session: AsyncSession, events: Sequence[DomainEvent]) -> None:
+async def write_events(
+    session: AsyncSession, events: Sequence[DomainEvent], trace_context: TraceHeaders | None = None
+) -> None:
     """Add the events' rows (and on PostgreSQL a ``NOTIFY`` for the relays) to the session's transaction.
 
     Whatever aggregate recorded them: each row names its event's type and aggregate id, and
-    carries the envelope the relay hands over as it is.
+    carries the envelope the relay hands over as it is, and the trace context (if any) of
+    the work that wrote it.
     """
+    rows = [_row(event, trace_context) for event in events]
     # The table, not the mapped class: a Core executemany, without the ORM's bulk-insert bookkeeping.
-    await session.execute(insert(cast("Table", OutboxModel.__table__)), [_row(event) for event in events])
+    await session.execute(insert(cast("Table", OutboxModel.__table__)), rows)
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
 
 
-def _row(event: DomainEvent) -> dict[str, object]:
+def _row(event: DomainEvent, trace_context: TraceHeaders | None) -> dict[str, object]:
     event_id = uuid_utils.uuid7()
     return {
         "id": event_id,
@@ -48,4 +53,5 @@ def _row(event: DomainEvent) -> dict[str, object]:
         "published_at": None,
         "handled_at": None,
         "attempts": 0,
+        "trace_context": trace_context,
     }

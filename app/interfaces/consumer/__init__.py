@@ -12,10 +12,14 @@ it to ``InboundMessages``, and the message is settled:
 
 RabbitMQ (``rabbit``), Kafka and Redis streams (``streams``) differ only in how a
 message is tried again and how a dead consumer's message comes back. The process also
-runs an outbox relay, like every API process.
+runs an outbox relay, like every API process, and serves its metrics (messages by type and
+outcome, ``app_consumer_messages_total``; the pool; the outbox) on ``HOST:CONSUMER_METRICS_PORT``.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
 
 from faststream import FastStream
 
@@ -26,6 +30,7 @@ from app.infrastructure.messaging.broker import broker_kind
 from app.interfaces.consumer.handling import InboundHandler, StartupHook
 from app.interfaces.consumer.spec import broker_spec
 from app.interfaces.lifecycle import serving
+from app.interfaces.prometheus import metrics_served
 
 
 def create_app() -> FastStream:
@@ -54,4 +59,10 @@ def create_app() -> FastStream:
 
             hooks = streams.subscribe_redis(broker, handler, settings, spec)  # type: ignore[arg-type]
 
-    return FastStream(broker, lifespan=lambda: serving(container), after_startup=hooks)
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        with metrics_served(settings.host, settings.consumer_metrics_port, "CONSUMER_METRICS_PORT"):
+            async with serving(container):
+                yield
+
+    return FastStream(broker, lifespan=lifespan, after_startup=hooks)

@@ -32,6 +32,7 @@ import structlog
 from faststream import StreamMessage
 
 from app.application.inbound import InboundMessages, PoisonMessage, UserMessage
+from app.interfaces.consumer.metrics import MessageCounts
 
 log = structlog.get_logger("app.consumer")
 
@@ -96,6 +97,7 @@ class InboundHandler:
     def __init__(self, inbound: InboundMessages, *, max_retries: int) -> None:
         self._inbound = inbound
         self._max_retries = max_retries
+        self._counts = MessageCounts([message.type for message in inbound.messages])
 
     async def settle(
         self,
@@ -118,10 +120,11 @@ class InboundHandler:
                 await self._apply(body)
             except PoisonMessage as poison:
                 await dead_letter(poison.reason[:MAX_REASON_CHARS])
+                self._counts.count(_type_of(body), "dead_lettered")
                 return True
             except _Transient as failure:
                 settled = await self._after_failure(
-                    failure.message_id, failure.__cause__, attempt, dead_letter, requeue
+                    failure.message_id, failure.__cause__, attempt, dead_letter, requeue, message_type=_type_of(body)
                 )
                 if settled is None:
                     continue
@@ -160,9 +163,7 @@ class InboundHandler:
                 )
             else:
                 for (delivery, message_id, payload), new in zip(together, applied, strict=True):
-                    log.debug(
-                        "inbound_applied" if new else "inbound_duplicate", message_id=str(message_id), type=payload.type
-                    )
+                    self._applied(message_id, payload.type, applied=new)
                     delivery.settled.set_result(True)
         for delivery in alone:  # one after the other, in the order they came
             settled = await self.settle(
@@ -175,7 +176,9 @@ class InboundHandler:
 
     async def _retry_later(self, delivery: Delivery, message_id: UUID, error: Exception) -> None:
         attempt = delivery.deliveries_before + 1
-        settled = await self._after_failure(message_id, error, attempt, delivery.dead_letter, delivery.requeue)
+        settled = await self._after_failure(
+            message_id, error, attempt, delivery.dead_letter, delivery.requeue, message_type=_type_of(delivery.body)
+        )
         delivery.settled.set_result(bool(settled))
 
     async def _after_failure(
@@ -185,12 +188,16 @@ class InboundHandler:
         attempt: int,
         dead_letter: DeadLetter,
         requeue: Requeue | None,
+        *,
+        message_type: str | None,
     ) -> bool | None:
         """After a transient failure: dead-lettered (True) once out of attempts, else a pause and
         then handed back (False), or None to try again in place when the broker has no requeue."""
         if attempt > self._max_retries:
             await dead_letter(f"gave up after {attempt} attempts: {type(error).__name__}")
+            self._counts.count(message_type, "dead_lettered")
             return True
+        self._counts.count(message_type, "retried")
         pause = retry_pause(attempt)
         log.warning("inbound_retry", message_id=str(message_id), attempt=attempt, pause=pause, error=repr(error))
         await asyncio.sleep(pause)
@@ -207,9 +214,20 @@ class InboundHandler:
             raise
         except Exception as exc:  # anything not known to be permanent is retried
             raise _Transient(envelope.id) from exc
-        log.debug(
-            "inbound_applied" if applied else "inbound_duplicate", message_id=str(envelope.id), type=envelope.type
-        )
+        self._applied(envelope.id, envelope.type, applied=applied)
+
+    def _applied(self, message_id: UUID, message_type: str, *, applied: bool) -> None:
+        outcome = "applied" if applied else "duplicate"
+        log.debug(f"inbound_{outcome}", message_id=str(message_id), type=message_type)
+        self._counts.count(message_type, outcome)
+
+
+def _type_of(body: bytes) -> str | None:
+    """The envelope's type, for the metrics of a message that failed (None if the body is no envelope)."""
+    try:
+        return _decode(body).type
+    except PoisonMessage:
+        return None
 
 
 class Batches:

@@ -41,13 +41,15 @@ def broker_spec(messages: Iterable[type[InboundMessage]], events: EventCatalog) 
     return BrokerSpec(
         inbound=(
             f"Inbound commands: {commands}. {_ENVELOPE}; each id is applied once; poison goes to "
-            f"{DEAD_LETTER_QUEUE} with an x-dead-letter-reason header."
+            f"{DEAD_LETTER_QUEUE} with an x-dead-letter-reason header. With tracing on, a W3C traceparent "
+            "header is continued."
         ),
         outbound=tuple(
             Published(
                 routing_key=event.type,
                 description=f"{_ENVELOPE}; data = {_braced(payload_fields(event))}. "
-                "Persistent, message_id = envelope id, published at least once after commit.",
+                "Persistent, message_id = envelope id, published at least once after commit; with tracing "
+                "on, a W3C traceparent header continues the trace of the change that caused it.",
                 schema=envelope_type(event),
             )
             for event in events

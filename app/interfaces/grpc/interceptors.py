@@ -26,6 +26,7 @@ from app.infrastructure.rate_limit import RateLimiter
 from app.infrastructure.setting_values import TrustedProxies
 from app.interfaces import callers
 from app.interfaces.errors import new_error_id
+from app.interfaces.grpc import metrics
 from app.interfaces.grpc.calls import Context, acting_as, client_address, metadata_value
 from app.interfaces.grpc.status import Failure, MalformedRequest, RateLimited, failure_for, rich_status
 from app.interfaces.request_id import REQUEST_ID_KEY, request_id
@@ -64,7 +65,8 @@ class AroundInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
 
 class RequestLogInterceptor(AroundInterceptor):
     """A request id for every call (the client's ``x-request-id`` if sane), returned in the
-    initial metadata, bound to every log line of the call, and one access-log line per call."""
+    initial metadata, bound to every log line of the call, and one access-log line per call,
+    counted in the call metrics (``metrics.py``)."""
 
     @asynccontextmanager
     async def around(self, method: str, context: Context) -> AsyncIterator[None]:
@@ -80,11 +82,14 @@ class RequestLogInterceptor(AroundInterceptor):
                 failure = exc
                 raise
             finally:
+                code, duration = _outcome(context, failure).name, time.perf_counter() - started
+                metrics.CALLS.labels(method, code).inc()
+                metrics.DURATION.labels(method).observe(duration)
                 access_log.info(
                     "rpc",
                     method=method,
-                    code=_outcome(context, failure).name,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    code=code,
+                    duration_ms=round(duration * 1000, 2),
                     user_id=structlog.contextvars.get_contextvars().get("user_id"),
                 )
 

@@ -3,7 +3,9 @@
 :class:`GrpcServer` is the one factory, used by this process and by the tests. On
 SIGTERM or SIGINT the process stops gracefully: health turns ``NOT_SERVING``, new calls
 are refused, and calls already running get ``GRPC_SHUTDOWN_GRACE_SECONDS`` to finish
-before they are cancelled. Like every serving process, it also relays the outbox.
+before they are cancelled. Like every serving process, it also relays the outbox. Its
+metrics (the calls by method and code, ``app_grpc_*``, the pool and the outbox) are on
+``HOST:GRPC_METRICS_PORT/metrics``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from app.interfaces.grpc.services import AuthService, UserService
 from app.interfaces.grpc.task_service import TaskService
 from app.interfaces.grpc.v1 import auth_pb2, auth_pb2_grpc, tasks_pb2, tasks_pb2_grpc, users_pb2, users_pb2_grpc
 from app.interfaces.lifecycle import serving
+from app.interfaces.prometheus import metrics_served
 
 log = structlog.get_logger("app.grpc")
 
@@ -48,13 +51,21 @@ class GrpcServer:
     def __init__(self, settings: Settings, container: Container) -> None:
         self.health = DependencyHealth(container, APP_SERVICES)
         trusted = trusted_proxies(settings.forwarded_allow_ips)
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            RequestLogInterceptor(),
+            ErrorInterceptor(services=(AUTH_SERVICE, USER_SERVICE), exposes_internals=settings.exposes_internals),
+            RateLimitInterceptor(container.auth_rate_limiter, trusted, services=(AUTH_SERVICE,)),
+            AuthenticationInterceptor(container.auth_queries, services=(USER_SERVICE,)),
+        ]
+        if settings.tracing_enabled:
+            # Outermost: each call a span, continuing the trace of its ``traceparent`` metadata;
+            # but the health checks, which probes make every few seconds.
+            from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters  # noqa: PLC0415 - only when on
+
+            not_health = filters.negate(filters.health_check())
+            interceptors.insert(0, aio_server_interceptor(filter_=not_health))  # type: ignore[no-untyped-call]
         self._server = grpc.aio.server(
-            interceptors=[
-                RequestLogInterceptor(),
-                ErrorInterceptor(services=APP_SERVICES, exposes_internals=settings.exposes_internals),
-                RateLimitInterceptor(container.auth_rate_limiter, trusted, services=(AUTH_SERVICE,)),
-                AuthenticationInterceptor(container.auth_queries, services=AUTHENTICATED_SERVICES),
-            ],
+            interceptors=interceptors,
             options=[
                 # The REST body limit: a larger message is refused (RESOURCE_EXHAUSTED) before it is parsed.
                 ("grpc.max_receive_message_length", settings.request_max_body_bytes),
@@ -102,4 +113,5 @@ async def serve(settings: Settings) -> None:
 def main() -> None:
     settings = load_settings_or_exit()
     configure_logging(settings)
-    asyncio.run(serve(settings))
+    with metrics_served(settings.host, settings.grpc_metrics_port, "GRPC_METRICS_PORT"):
+        asyncio.run(serve(settings))

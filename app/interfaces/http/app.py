@@ -53,6 +53,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         MetricsPlugin(),
         ClosedBodies(),
     ]
+    if settings.tracing_enabled:
+        from app.interfaces.http.tracing import tracing_plugins  # noqa: PLC0415 - OpenTelemetry only when on
+
+        plugins += tracing_plugins()
     docs_assets = [assets_router(DOCS_PATH)] if settings.show_api_docs else []
     app = Litestar(
         route_handlers=[
@@ -78,6 +82,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         before_request=AllowEveryMethod(),
         lifespan=[lifespan],
         debug=False,
+        # Logging is configure_logging's: Litestar's own set-up would give the root logger its
+        # text format, and the libraries' lines would be text among the JSON ones.
+        logging_config=None,
     )
     app.state.exposes_internals = settings.exposes_internals
     app.state.container = container

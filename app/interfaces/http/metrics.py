@@ -38,6 +38,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 
 from app.interfaces.prometheus import scrape_registry
 
+METRICS_PATH = "/metrics"
 #: Set to True in a route handler's ``opt`` to leave its requests out of the series.
 EXCLUDE_FROM_METRICS = "exclude_from_metrics"
 
@@ -60,7 +61,7 @@ def prometheus_config() -> PrometheusConfig:
 
 
 class MetricsController(PrometheusController):
-    path = "/metrics"
+    path = METRICS_PATH
     tags = ["health"]
 
     @get(
