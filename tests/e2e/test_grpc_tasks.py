@@ -343,6 +343,8 @@ async def test_list_tasks_filters_orders_and_pages_with_cursors(tenant: Tenant) 
         ({"filters": {"password_hash": "x"}}, "password_hash"),
         ({"filters": {"priority": "critical"}}, "priority"),
         ({"filters": {"limit": "5"}}, "limit"),
+        # Not a field of ListTasks, and refused by the tasks' listing, which shows no deleted rows.
+        ({"filters": {"include_deleted": "true"}}, "include_deleted"),
         ({"order_by": "assignee_id"}, "order_by"),
         ({"limit": 501}, "limit"),
         ({"organization_id": "42"}, "organization_id"),

@@ -19,7 +19,6 @@ import msgspec
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from app.application.listing import RESERVED_PARAMETERS
 from app.application.users.dto import Input
 from app.domain.errors import FieldError, ValidationFailed
 from app.interfaces.validation import BodyT, convert_body
@@ -98,7 +97,8 @@ def listing_parameters(request: Message, *, exclude: Collection[str] = ()) -> di
     for name in exclude:
         given.pop(name, None)
     filters: Mapping[str, str] = given.pop("filters", {})
-    misplaced = sorted(RESERVED_PARAMETERS & filters.keys())
+    # A parameter the request has a field of its own for (``order_by``, ``limit``…) is no filter.
+    misplaced = sorted(filters.keys() & request.DESCRIPTOR.fields_by_name.keys())
     if misplaced:
         message_name = request.DESCRIPTOR.name
         raise ValidationFailed(

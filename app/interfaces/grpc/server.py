@@ -53,9 +53,9 @@ class GrpcServer:
         trusted = trusted_proxies(settings.forwarded_allow_ips)
         interceptors: list[grpc.aio.ServerInterceptor] = [
             RequestLogInterceptor(),
-            ErrorInterceptor(services=(AUTH_SERVICE, USER_SERVICE), exposes_internals=settings.exposes_internals),
+            ErrorInterceptor(services=APP_SERVICES, exposes_internals=settings.exposes_internals),
             RateLimitInterceptor(container.auth_rate_limiter, trusted, services=(AUTH_SERVICE,)),
-            AuthenticationInterceptor(container.auth_queries, services=(USER_SERVICE,)),
+            AuthenticationInterceptor(container.auth_queries, services=AUTHENTICATED_SERVICES),
         ]
         if settings.tracing_enabled:
             # Outermost: each call a span, continuing the trace of its ``traceparent`` metadata;
