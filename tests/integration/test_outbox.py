@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import func, select
 
 from app.application.auth.dto import ClientInfo
 from app.application.users.dto import AdminUserPatch
-from app.bootstrap import Container
+from app.bootstrap import Container, build_container
 from app.domain.users.events import UserRegistered
 from app.domain.users.values import Role
 from app.infrastructure.messaging.publisher import OneAtATime
@@ -18,8 +21,24 @@ from app.infrastructure.outbox.model import OutboxModel
 from app.infrastructure.outbox.relay import OutboxRelay
 from app.infrastructure.outbox.subscribers import CommittedEvents
 from app.infrastructure.outbox.tracing import TraceHeaders
+from tests.conftest import alembic_config, make_settings
 
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def either(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Container]:
+    """The suite's PostgreSQL container, or one on the embedded SQLite database (``just dev``), which relays too."""
+    if request.param == "postgresql":
+        yield request.getfixturevalue("container")
+        return
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
+    embedded = build_container(make_settings(database_url))
+    try:
+        yield embedded
+    finally:
+        await embedded.close()
 
 
 class RecordingPublisher(OneAtATime):
@@ -109,29 +128,29 @@ async def test_a_rehash_at_sign_in_is_not_a_password_change(container: Container
     assert [e["type"] for e in await outbox(container)] == ["user.registered"]
 
 
-async def test_the_relay_publishes_in_order_and_marks_rows(container: Container) -> None:
+async def test_the_relay_publishes_in_order_and_marks_rows(either: Container) -> None:
     for i in range(7):
-        await container.users.sign_up(f"user{i}@example.com", PASSWORD, {})
+        await either.users.sign_up(f"user{i}@example.com", PASSWORD, {})
     publisher = RecordingPublisher()
-    relay = OutboxRelay(container.engine, publisher, batch_size=3)
+    relay = OutboxRelay(either.engine, publisher, batch_size=3)
 
     while await relay.publish_pending():
         pass
 
     assert [e["data"]["email"] for e in publisher.published] == [f"user{i}@example.com" for i in range(7)]
-    assert await unpublished(container) == 0
+    assert await unpublished(either) == 0
 
 
-async def test_a_broker_failure_keeps_what_was_confirmed(container: Container) -> None:
+async def test_a_broker_failure_keeps_what_was_confirmed(either: Container) -> None:
     for i in range(5):
-        await container.users.sign_up(f"user{i}@example.com", PASSWORD, {})
+        await either.users.sign_up(f"user{i}@example.com", PASSWORD, {})
     flaky = RecordingPublisher(fail_after=2)
-    relay = OutboxRelay(container.engine, flaky)
+    relay = OutboxRelay(either.engine, flaky)
 
     with pytest.raises(ConnectionError):
         await relay.publish_pending()
-    assert await unpublished(container) == 3
-    assert await attempts(container) == [0, 0, 1, 0, 0]  # Counted on the event that failed.
+    assert await unpublished(either) == 3
+    assert await attempts(either) == [0, 0, 1, 0, 0]  # Counted on the event that failed.
 
     flaky.fail_after = None
     assert await relay.publish_pending() == 3
@@ -154,23 +173,23 @@ class FlakySubscriber:
 @pytest.mark.parametrize("failing", ["broker", "jobs"])
 @pytest.mark.parametrize("outage_tries", [2, 5])
 async def test_a_destination_that_fails_neither_holds_up_nor_repeats_the_other(
-    container: Container, failing: str, outage_tries: int
+    either: Container, failing: str, outage_tries: int
 ) -> None:
     """While one destination fails, the other takes every event, once, in order; the failing one gets all later."""
     emails = [f"user{i}@example.com" for i in range(4)]
     for email in emails[:2]:
-        await container.users.sign_up(email, PASSWORD, {})
+        await either.users.sign_up(email, PASSWORD, {})
     broker = RecordingPublisher(fail_after=0 if failing == "broker" else None)
     jobs = FlakySubscriber()
     jobs.down = failing == "jobs"
     subscribers = CommittedEvents()
     subscribers.subscribe(UserRegistered, jobs)
-    relay = OutboxRelay(container.engine, broker, subscribers)
+    relay = OutboxRelay(either.engine, broker, subscribers)
 
     for try_ in range(outage_tries):
         if try_ == 1:  # More events committed during the outage.
             for email in emails[2:]:
-                await container.users.sign_up(email, PASSWORD, {})
+                await either.users.sign_up(email, PASSWORD, {})
         with pytest.raises(ConnectionError):
             await relay.publish_pending()
     broker.fail_after, jobs.down = None, False
@@ -179,7 +198,7 @@ async def test_a_destination_that_fails_neither_holds_up_nor_repeats_the_other(
 
     assert [e["data"]["email"] for e in broker.published] == emails  # each once, in order
     assert [e.email for e in jobs.handled] == emails
-    assert await unpublished(container) == 0
+    assert await unpublished(either) == 0
 
 
 async def test_relays_running_together_publish_each_event_once(container: Container) -> None:

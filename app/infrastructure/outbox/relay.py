@@ -28,11 +28,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 import structlog
-from sqlalchemy import Boolean, ColumnElement, any_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Row, make_url
@@ -111,6 +124,8 @@ class OutboxRelay:
         self._retention = retention
         self._wakeup = asyncio.Event()
         self._postgres = engine.dialect.name == "postgresql"
+        #: The reading and marking statements, built once per set of destinations.
+        self._statements: dict[tuple[str, ...], Any] = {}
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -172,28 +187,37 @@ class OutboxRelay:
     async def _relay(self, destinations: Sequence[_Destination]) -> tuple[int, dict[str, Exception]]:
         """Each destination's oldest events it has not had, in one transaction; what each took is marked.
 
-        Returns the most events one destination took, and each failed destination's error.
+        One statement reads every due destination's batch and one marks what they took: the
+        destinations are handed their batches at once, so a batch costs four round trips to
+        the database (begin, read, mark, commit) and the slower destination's time, not the
+        sum of both. Returns the most events one destination took, and each failed one's error.
         """
-        handed, failures = 0, {}
+        if not destinations:
+            return 0, {}
         async with self._engine.begin() as connection:
-            for destination in destinations:
-                rows = (await connection.execute(self._pending(destination))).all()
-                if not rows:
-                    continue
-                confirmed = await self._hand_over(destination, rows)
-                if confirmed.count:
-                    taken = [row.id for row in rows[: confirmed.count]]
-                    await connection.execute(
-                        update(OutboxModel).where(self._among(taken)).values({destination.done: _now()})
-                    )
-                    handed = max(handed, confirmed.count)
+            rows = (await connection.execute(self._pending(destinations))).all()
+            batches = [
+                (destination, batch)
+                for index, destination in enumerate(destinations)
+                if (batch := [row for row in rows if row.destination == index])
+            ]
+            outcomes = await asyncio.gather(*(self._hand_over(destination, batch) for destination, batch in batches))
+            taken = {
+                destination.name: [row.id for row in batch[: confirmed.count]]
+                for (destination, batch), confirmed in zip(batches, outcomes, strict=True)
+                if confirmed.count
+            }
+            if taken:
+                await connection.execute(self._marking(tuple(taken)), {"now": _now(), **taken})
+            failures = {}
+            for (destination, batch), confirmed in zip(batches, outcomes, strict=True):
                 if confirmed.error is not None:  # The first envelope not confirmed is the one that failed.
                     failures[destination.name] = confirmed.error
                     await connection.execute(
-                        update(OutboxModel).where(OutboxModel.id == rows[confirmed.count].id)
+                        update(OutboxModel).where(OutboxModel.id == batch[confirmed.count].id)
                         .values(attempts=OutboxModel.attempts + 1)
                     )  # fmt: skip
-        return handed, failures
+        return max((confirmed.count for confirmed in outcomes), default=0), failures
 
     async def _hand_over(self, destination: _Destination, rows: Sequence[Row[Any]]) -> Confirmed:
         envelopes = [row.envelope for row in rows]
@@ -225,34 +249,64 @@ class OutboxRelay:
             )
         return int(result.rowcount or 0)
 
-    def _among(self, ids: list[UUID]) -> ColumnElement[bool]:
-        """``id = ANY(:ids)`` on PostgreSQL: one statement whatever the count, prepared once.
+    def _among(self, name: str) -> ColumnElement[bool]:
+        """``id = ANY(:name)`` on PostgreSQL: one statement whatever the count, prepared once.
 
         (An ``IN`` list renders one parameter per id: a statement, and a server-side prepare,
         for every batch size.)
         """
         if self._postgres:
-            return OutboxModel.id == any_(bindparam("ids", ids, type_=ARRAY(PG_UUID(as_uuid=True))))
-        return OutboxModel.id.in_(ids)
+            return OutboxModel.id == any_(bindparam(name, type_=ARRAY(PG_UUID(as_uuid=True))))
+        return OutboxModel.id.in_(bindparam(name, expanding=True))
 
-    def _pending(self, destination: _Destination) -> Any:
-        """The destination's oldest events it has not had; on PostgreSQL, only if this relay has the turn.
+    def _marking(self, names: tuple[str, ...]) -> Any:
+        """Marks, for each named destination, the ids bound under its name as had ``:now``."""
+        if (statement := self._statements.get(("marking", *names))) is None:
+            done = {destination.name: destination.done for destination in self._destinations}
+            statement = (
+                update(OutboxModel)
+                .where(or_(*(self._among(name) for name in names)))
+                .values(
+                    {
+                        done[name]: case((self._among(name), bindparam("now", type_=done[name].type)), else_=done[name])
+                        for name in names
+                    }
+                )
+            )
+            self._statements["marking", *names] = statement
+        return statement
+
+    def _pending(self, destinations: Sequence[_Destination]) -> Any:
+        """Each destination's oldest events it has not had, tagged with its index; on PostgreSQL, only with the turn.
 
         The turn (the transaction-scoped advisory lock, which the same transaction may take
         again) is taken by the statement itself: an uncorrelated subquery that PostgreSQL
         evaluates once, before reading any row, so the turn costs no round trip of its own,
-        and a relay without it reads and locks nothing.
+        and a relay without it reads and locks nothing. Each destination's batch is a
+        common table expression of its own, so a long backlog of one destination never
+        holds back the other.
         """
-        statement = (
-            select(OutboxModel.id, OutboxModel.type, OutboxModel.envelope, OutboxModel.trace_context)
-            .where(destination.done.is_(None))
-            .order_by(OutboxModel.id)
-            .limit(self._batch_size)
-        )
-        if not self._postgres:  # embedded mode: one process, one relay
+        names = tuple(destination.name for destination in destinations)
+        if (statement := self._statements.get(("pending", *names))) is not None:
             return statement
         turn = select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY, type_=Boolean)).scalar_subquery()
-        return statement.where(turn).with_for_update(skip_locked=True)
+        batches = []
+        for index, destination in enumerate(destinations):
+            batch = (
+                select(
+                    literal_column(str(index), Integer).label("destination"),
+                    OutboxModel.id, OutboxModel.type, OutboxModel.envelope, OutboxModel.trace_context,
+                )
+                .where(destination.done.is_(None))
+                .order_by(OutboxModel.id)
+                .limit(self._batch_size)
+            )  # fmt: skip
+            if self._postgres:  # embedded mode (SQLite) has one process, one relay
+                batch = batch.where(turn).with_for_update(skip_locked=True)
+            batches.append(select(batch.cte(destination.name)))
+        statement = union_all(*batches) if len(batches) > 1 else batches[0]
+        self._statements["pending", *names] = statement
+        return statement
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
