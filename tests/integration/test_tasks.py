@@ -30,6 +30,7 @@ from app.domain.organizations.events import MemberRemoved
 from app.domain.organizations.values import OrgRole
 from app.infrastructure.db.tasks.models import TaskModel
 from app.infrastructure.db.tasks.uow import SqlTaskUnitOfWork
+from app.infrastructure.outbox.model import OutboxModel
 from tests.conftest import alembic_config, make_settings
 from tests.support.factories import PASSWORD, unique_email
 from tests.support.tenancy import create_organization, delete_organization
@@ -181,6 +182,9 @@ async def test_a_removed_member_is_nobodys_assignee_any_more(org: Org) -> None:
         org["both"], org.other_id, TaskCreate(title="Theirs", assignee_id=org["both"])
     )
     mine_too = await org.create(assignee_id=str(org["both"]))
+    deleted = await org.create(assignee_id=str(org["assignee"]))
+    await org.service.tasks.delete(org["creator"], org.id, deleted.id)
+    updates_before = await _task_updates(org.service)
 
     await _remove_member(org.service, org.id, org["both"])
     await _remove_member(org.service, org.id, org["assignee"])
@@ -189,6 +193,21 @@ async def test_a_removed_member_is_nobodys_assignee_any_more(org: Org) -> None:
     assert (await org.service.tasks.get(org["creator"], org.id, mine_too.id)).assignee_id is None
     assert (await org.service.tasks.get(org["creator"], org.id, someone_elses.id)).assignee_id == org["member"]
     assert (await org.service.tasks.get(org["both"], org.other_id, theirs.id)).assignee_id == org["both"]
+    # Each task unassigned is published as changed, like any change of assignee; the deleted one is left alone.
+    published = (await _task_updates(org.service))[len(updates_before) :]
+    assert published == [
+        {"task_id": str(mine_too.id), "organization_id": str(org.id), "changed": ["assignee_id"]},
+        {"task_id": str(mine.id), "organization_id": str(org.id), "changed": ["assignee_id"]},
+    ]
+
+
+async def _task_updates(service: Container) -> list[dict[str, Any]]:
+    """The data of every ``task.updated`` in the outbox, in outbox order."""
+    async with service.engine.connect() as connection:
+        envelopes = await connection.scalars(
+            select(OutboxModel.envelope).where(OutboxModel.type == "task.updated").order_by(OutboxModel.id)
+        )
+        return [envelope["data"] for envelope in envelopes]
 
 
 class _Departure(Aggregate):

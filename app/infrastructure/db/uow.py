@@ -29,7 +29,8 @@ _CONSTRAINT_ERRORS: ConstraintErrors = MappingProxyType({UQ_USERS_EMAIL: EmailAl
 
 #: What one context does in the same transaction when another's aggregate records an event
 #: (a member leaves an organization: their tasks are unassigned), as SQL on the session.
-Reaction = Callable[[AsyncSession, Any], Awaitable[None]]
+#: It returns the events of its own changes, which are written to the outbox with the rest.
+Reaction = Callable[[AsyncSession, Any], Awaitable[Sequence[DomainEvent]]]
 Reactions = Mapping[type[DomainEvent], Sequence[Reaction]]
 
 _UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, OSError, TimeoutError)
@@ -125,9 +126,14 @@ class SqlAlchemyUnitOfWork:
 
     async def commit(self) -> None:
         events, touched = self._changes.events, self._changes.touched_users
-        for event in events:
-            for reaction in self._reactions.get(type(event), ()):
-                await reaction(self._session, event)
+        # One level deep: what a reaction changes is published, but sets off no reaction itself.
+        caused = [
+            consequence
+            for event in events
+            for reaction in self._reactions.get(type(event), ())
+            for consequence in await reaction(self._session, event)
+        ]
+        events = [*events, *caused]
         if events:
             trace_context = self._tracing.current() if self._tracing is not None else None
             await write_events(self._session, events, trace_context)
