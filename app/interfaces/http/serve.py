@@ -13,10 +13,23 @@ app.interfaces.http.protocol:BoundedHttpProtocol``: the protocol bounds each con
 believe (``app.interfaces.http.forwarded``), uvicorn's own handling being off. The app and
 the protocol are named, not imported: the supervisor imports neither, and each worker
 imports them itself.
+
+A worker is a fresh interpreter (multiprocessing's spawn) whose first act is to run this
+module again, as ``__mp_main__``, before anything of uvicorn or the app: the garbage
+collector is paused there, for the imports and the app's creation, and resumed once the
+worker serves (``app.interfaces.collector``). With one worker, the app is built in this
+process, paused likewise.
 """
 
 from __future__ import annotations
 
+from app.interfaces.collector import pause_collector, resume_collector
+
+if __name__ in {"__main__", "__mp_main__"}:
+    pause_collector()
+
+# Imported once the collector is paused: uvicorn (with click) and the settings are the first
+# of the imports it would otherwise walk again and again.
 import uvicorn
 
 from app.infrastructure.config import load_settings_or_exit
@@ -27,6 +40,8 @@ PROTOCOL = "app.interfaces.http.protocol:BoundedHttpProtocol"
 
 def main() -> None:
     settings = load_settings_or_exit()
+    if settings.workers > 1:
+        resume_collector()  # this process only supervises: the workers build the app
     uvicorn.run(
         APP,
         factory=True,
