@@ -17,8 +17,10 @@ imports them itself.
 A worker is a fresh interpreter (multiprocessing's spawn) whose first act is to run this
 module again, as ``__mp_main__``, before anything of uvicorn or the app: the garbage
 collector is paused there, for the imports and the app's creation, and resumed once the
-worker serves (``app.interfaces.collector``). With one worker, the app is built in this
-process, paused likewise.
+worker serves (``app.interfaces.collector``). There too, with ``LOG_FORMAT=json``, the
+worker is kept from importing what only console logs use
+(``app.infrastructure.logging_imports``). With one worker, the app is built in this
+process, which does the same.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ if __name__ in {"__main__", "__mp_main__"}:
 import uvicorn
 
 from app.infrastructure.config import load_settings_or_exit
+from app.infrastructure.logging_imports import skip_console_only_imports
+
+if __name__ == "__mp_main__":
+    skip_console_only_imports(load_settings_or_exit())
 
 APP = "app.interfaces.http.app:create_app"
 PROTOCOL = "app.interfaces.http.protocol:BoundedHttpProtocol"
@@ -40,6 +46,7 @@ PROTOCOL = "app.interfaces.http.protocol:BoundedHttpProtocol"
 
 def main() -> None:
     settings = load_settings_or_exit()
+    skip_console_only_imports(settings)
     if settings.workers > 1:
         resume_collector()  # this process only supervises: the workers build the app
     uvicorn.run(
