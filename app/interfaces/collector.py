@@ -1,9 +1,9 @@
 """The cyclic garbage collector, paused while a server process builds itself.
 
 Importing the framework, the ORM and the service and building the app make some 140,000
-objects that live as long as the process (and leave some 90,000 more in cycles); while they
-are made, the collector runs hundreds of times and walks them again each time: about a fifth of a second of CPU per
-API worker, every start. A launcher that knows the process is about to build its app
+objects that live as long as the process (and leave some 90,000 more in cycles); while
+they are made, the collector runs hundreds of times and walks them again each time: about
+a fifth of a second of CPU per API worker, every start. A launcher that knows the process is about to build its app
 (``app.interfaces.http.serve``) pauses it first; the process resumes it once it serves
 (``app.interfaces.lifecycle``), freezing what was built so that no later collection walks
 it again. The cycles the imports left behind are frozen with the rest and never freed: a
