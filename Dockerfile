@@ -62,12 +62,13 @@ EXPOSE 8000 50051 9100 9101 9102
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-m", "app.interfaces.healthcheck"]
 
-# Through sh so PORT/WORKERS expand at run time; exec so uvicorn is PID 1 and gets SIGTERM.
-# The settings are checked first: uvicorn's supervisor would end with status 0 if its workers
-# refused them. Migrations use the same image: `docker run IMAGE alembic upgrade head`; so does
-# the gRPC server: `docker run IMAGE python -m app.interfaces.grpc` (HOST:GRPC_PORT, see
-# docker-compose.yml). Each start gets a fresh metrics directory, so /metrics sums every
-# worker's series. The protocol bounds each connection in time and size, as `just serve` does,
-# and as there the app alone decides whose X-Forwarded-For to believe (FORWARDED_ALLOW_IPS,
-# default none).
-CMD ["sh", "-c", "python -m app.infrastructure.config && export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) && exec uvicorn --factory app.interfaces.http.app:create_app --host 0.0.0.0 --port ${PORT:-8000} --workers ${WORKERS:-2} --no-access-log --no-proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol"]
+# Through sh so the metrics directory is made at run time; exec so the server is PID 1 and gets
+# SIGTERM. The entry point checks the settings in its own process first (uvicorn's supervisor
+# would end with status 0 if its workers refused them), then runs uvicorn on 0.0.0.0:PORT with
+# WORKERS processes (default 2 here). Migrations use the same image: `docker run IMAGE alembic
+# upgrade head`; so does the gRPC server: `docker run IMAGE python -m app.interfaces.grpc`
+# (HOST:GRPC_PORT, see docker-compose.yml). Each start gets a fresh metrics directory, so
+# /metrics sums every worker's series. The protocol bounds each connection in time and size, as
+# `just serve` does, and as there the app alone decides whose X-Forwarded-For to believe
+# (FORWARDED_ALLOW_IPS, default none); see app/interfaces/http/serve.py.
+CMD ["sh", "-c", "export PROMETHEUS_MULTIPROC_DIR=$(mktemp -d) HOST=0.0.0.0 WORKERS=${WORKERS:-2} && exec python -m app.interfaces.http.serve"]

@@ -6,7 +6,6 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 host := env("HOST", "127.0.0.1")
 port := env("PORT", "8000")
-workers := env("WORKERS", "1")
 job_workers := env("JOB_WORKERS", "1")
 litestar := "uv run --frozen litestar --app app.interfaces.http.app:create_app"
 
@@ -43,17 +42,15 @@ serve: sync
     PROMETHEUS_MULTIPROC_DIR="$(mktemp -d "${TMPDIR:-/tmp}/app-metrics.XXXXXX")"
     export PROMETHEUS_MULTIPROC_DIR
     trap 'rm -rf "$PROMETHEUS_MULTIPROC_DIR"' EXIT
-    # Settings first: uvicorn's supervisor ends with status 0 when its workers refuse to start,
-    # and reads a bad PORT itself, with its own message.
-    .venv/bin/python -m app.infrastructure.config
     # From the environment `sync` just made: `uv run` would check it again before starting.
-    # The protocol bounds each connection: how long a request may take to arrive
-    # (HTTP_READ_TIMEOUT_SECONDS), how large its head may be, how long it may idle between
-    # requests (HTTP_KEEP_ALIVE_SECONDS), and answers malformed requests with problems; see
-    # app/interfaces/http/protocol.py. The app believes X-Forwarded-For only from the proxies
-    # in FORWARDED_ALLOW_IPS (app/interfaces/http/forwarded.py): uvicorn's own handling, which
-    # trusts 127.0.0.1 by default, is off.
-    .venv/bin/uvicorn --factory app.interfaces.http.app:create_app --host {{host}} --port {{port}} --workers {{workers}} --no-access-log --no-proxy-headers --http app.interfaces.http.protocol:BoundedHttpProtocol &
+    # The entry point checks the settings first, in its own process (uvicorn's supervisor ends
+    # with status 0 when its workers refuse to start), then runs uvicorn on HOST:PORT with
+    # WORKERS processes and the protocol that bounds each connection (HTTP_READ_TIMEOUT_SECONDS,
+    # the size of a request head, HTTP_KEEP_ALIVE_SECONDS; malformed requests answered with
+    # problems): see app/interfaces/http/serve.py. The app believes X-Forwarded-For only from
+    # the proxies in FORWARDED_ALLOW_IPS (app/interfaces/http/forwarded.py): uvicorn's own
+    # handling, which trusts 127.0.0.1 by default, is off.
+    .venv/bin/python -m app.interfaces.http.serve &
     server=$!
     # This shell stays to clean up, so it passes stop signals on and waits for the server.
     trap 'kill -TERM "$server" 2>/dev/null || true' INT TERM HUP

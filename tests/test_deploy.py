@@ -163,9 +163,13 @@ def test_the_grpc_service_uses_the_images_healthcheck() -> None:
 
 
 def test_supervised_processes_check_their_settings_first() -> None:
-    """uvicorn's and Taskiq's supervisors end with status 0 when their workers refuse the settings."""
+    """uvicorn's and Taskiq's supervisors end with status 0 when their workers refuse the settings.
+
+    The image's API runs the entry point that checks them before it starts uvicorn
+    (``tests/test_startup_errors.py`` runs it with a bad one).
+    """
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert '"python -m app.infrastructure.config && ' in dockerfile
+    assert 'exec python -m app.interfaces.http.serve"]' in dockerfile
     worker_command = " ".join(SERVICES["worker"]["command"])
     assert "python -m app.infrastructure.config worker &&" in worker_command
     [k8s_worker] = containers(deployment("worker"))

@@ -99,11 +99,12 @@ def test_the_consumer_without_a_broker_says_so(tmp_path: Path) -> None:
     "command",
     [
         ["python", "-m", "app.infrastructure.config"],
+        ["python", "-m", "app.interfaces.http.serve"],
         ["uvicorn", "--factory", "app.interfaces.http.app:create_app"],
         ["alembic", "upgrade", "head"],
         ["python", "-m", "app.interfaces.grpc"],
     ],
-    ids=["settings-check", "uvicorn", "alembic", "grpc"],
+    ids=["settings-check", "serve", "uvicorn", "alembic", "grpc"],
 )
 def test_the_processes_started_without_just_also_say_it_in_one_line(command: list[str], tmp_path: Path) -> None:
     """As the image, compose and Kubernetes start them (the check first, before a supervisor that would exit 0)."""
