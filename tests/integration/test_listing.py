@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import pytest
 from alembic import command
 from sqlalchemy import Row as ResultRow
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import delete, event, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.application.listing import CursorCodec, FieldKind, FieldSpec, Ordering, ResourceSpec, parse_list_query
@@ -294,6 +294,41 @@ async def test_soft_deleted_rows_stay_out_of_the_callers_base(engine: AsyncEngin
     assert await emails(engine, {}) == EVERYONE
 
 
+#: One base for every page, as the listings pass their module's constant: statements are cached by it.
+LIVE_USERS = select(UserModel.__table__).where(UserModel.deleted_at.is_(None))
+SAME_SHAPES: list[tuple[Params, set[str]]] = [
+    ({"email__ilike": "ada"}, {ADA}),
+    ({"email__ilike": ".org"}, {GRACE}),
+    ({"first_name__in": "Ada,Alan"}, {ADA, ALAN}),
+    ({"first_name__in": "Grace"}, {GRACE}),
+    ({"email__like": "example.com"}, {ADA, ALAN}),
+    ({"email__like": "x.net"}, {NOBODY}),
+    ({"last_name__isnull": "true"}, {NOBODY}),
+    ({"last_name__isnull": "false"}, {ADA, ALAN, GRACE, EDSGER}),
+]
+
+
+async def test_pages_of_one_shape_share_a_statement_and_bind_their_own_values(engine: AsyncEngine) -> None:
+    """One listing serves pages whose filters differ only in their values from one statement,
+    each with its own values; the answers are those of a fresh listing."""
+    await insert_users(engine, PEOPLE)
+    shared = listing(engine)
+    for params, expected in SAME_SHAPES:
+        query = parse_list_query({**params, "limit": "500"}, USER_LISTING, CURSORS)
+        assert {row.email for row in (await shared.page(LIVE_USERS, query)).items} == expected, params
+        assert await emails(engine, params) == expected, params
+    # isnull's value is part of the SQL (IS NULL or IS NOT NULL): two shapes among the eight.
+    assert (
+        len(
+            {
+                shared.statement(LIVE_USERS, parse_list_query(p, USER_LISTING, CURSORS)).compile(engine).string
+                for p, _ in SAME_SHAPES
+            }
+        )
+        == 5
+    )
+
+
 LIKE_NAMES = ["100%", "100x", "a_c", "abc", "a\\c", "a\\%c", "a/c", "AbC", 'O\'Brien "x"']
 LIKE_CASES: list[tuple[str, str, set[str]]] = [
     ("like", "0%", {"100%"}),
@@ -511,6 +546,25 @@ async def test_a_cursor_page_is_counted_too(engine: AsyncEngine) -> None:
 
 
 # --------------------------------------------------------------------------- PostgreSQL only
+
+
+async def test_an_unscoped_page_is_one_statement_planned_for_its_values(container: Container) -> None:
+    """No setting precedes a users page: every connection plans each statement for its values."""
+    await insert_users(container.engine, PEOPLE)
+    statements: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(container.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        items, _, _ = await page(container.engine, {"email__ilike": "ada"})
+    finally:
+        event.remove(container.engine.sync_engine, "before_cursor_execute", record)
+    assert [item.email for item in items] == [ADA]
+    assert len(statements) == 1, statements
+    async with container.engine.connect() as connection:
+        assert (await connection.execute(text("SHOW plan_cache_mode"))).scalar_one() == "force_custom_plan"
 
 
 def pg_listing_sql(params: Params, container: Container) -> str:

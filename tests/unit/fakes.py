@@ -571,7 +571,7 @@ LINKS = LinkPolicy(
 class UnusedListing:
     """Listing is SQL through and through; it is tested on real databases, never on a fake."""
 
-    async def page(self, query: ListQuery) -> Page[User]:
+    async def page(self, query: ListQuery) -> Page[UserRead]:
         raise AssertionError("listing belongs in the integration tests")
 
 

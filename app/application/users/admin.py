@@ -45,14 +45,7 @@ class UserAdministration:
 
     async def list_users(self, params: Mapping[str, Sequence[str]]) -> Page[UserRead]:
         """One page of users as the query parameters ask (see ``app.application.listing``)."""
-        page = await self.listing.page(parse_list_query(params, USER_LISTING, self.cursors))
-        return Page(
-            items=[UserRead.from_entity(user) for user in page.items],
-            total=page.total,
-            limit=page.limit,
-            offset=page.offset,
-            next_cursor=page.next_cursor,
-        )
+        return await self.listing.page(parse_list_query(params, USER_LISTING, self.cursors))
 
     async def get(self, user_id: UUID, *, include_deleted: bool = False) -> UserRead:
         async with self.uow() as uow:

@@ -1,4 +1,4 @@
-"""A :class:`ListQuery` run through advanced-alchemy's filters as Core SQL: predicates, keyset pages, counts.
+"""A :class:`ListQuery` as Core SQL: predicates, keyset pages, counts, one statement per shape.
 
 The columns come from the resource's :class:`ResourceSpec`, resolved once when the
 listing is built (``address.city`` is the ``city`` member of the ``address`` JSON column);
@@ -9,12 +9,19 @@ SQLite (the embedded default). Where they would differ, this module decides:
 * NULL sorts as the greatest value on both (``NULLS LAST`` ascending, ``NULLS FIRST``
   descending: PostgreSQL's own default, so its b-tree indexes still serve the order).
 * ``ne``/``not_in`` also match NULL (see :mod:`app.application.listing.spec`).
-* ``ilike``/``istartswith`` fold case (SQLite folds ASCII only) and match literally.
+* ``ilike``/``istartswith`` fold case (SQLite folds ASCII only) and match literally
+  (advanced-alchemy's ``escape_like_value``, ``/`` as the escape character).
+
+A statement depends on the query's shape (the fields and operators of its filters, its
+order, whether a cursor or an offset positions it), not on its values: each shape's
+statement is built once, over named parameters, and every page of that shape runs the same
+statement object with its own values. SQLAlchemy keeps the compiled form and the cache key
+on that object, so a page neither rebuilds its SQL nor hashes its clauses again.
 
 Pages are result rows of a Core statement over the table's columns, never ORM entities:
 no identity map, no instrumented attributes, no per-row object to build and then copy;
-the caller converts all the rows of a page in one call (msgspec reads them by attribute).
-A Core statement of one shape is compiled once and served from the engine's cache.
+the caller converts all the rows of a page in one call. A page of a resource without
+row-level security runs in autocommit mode: one round trip, no BEGIN or ROLLBACK.
 
 Pages are keyset pages: the position after the last row served becomes a predicate, so
 the cost of a page does not grow with its depth, and rows inserted or deleted between
@@ -25,97 +32,163 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Literal, cast
 from uuid import UUID
 
-from advanced_alchemy.filters import (
-    CollectionFilter,
-    ComparisonFilter,
-    FilterGroup,
-    LimitOffset,
-    NotInCollectionFilter,
-    NotNullFilter,
-    NullFilter,
-    OrderBy,
-    SearchFilter,
-    StatementFilter,
-    StatementTypeT,
-)
+from advanced_alchemy.filters import LIKE_ESCAPE_CHAR, OrderBy, escape_like_value
 from sqlalchemy import (
+    BindParameter,
     Column,
     ColumnElement,
+    Integer,
     Row,
     Select,
+    String,
     and_,
+    bindparam,
     case,
     false,
     func,
     inspect,
-    literal,
     or_,
-    select,
     tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.elements import KeyedColumnElement
 
-from app.application.listing import CursorCodec, FieldKind, Filter, ListQuery, Operator, Page, ResourceSpec
+from app.application.listing import CursorCodec, FieldKind, ListQuery, Operator, Ordering, Page, ResourceSpec
 from app.infrastructure.db.listing_sql import array_contains, contains, json_member_text, startswith
 from app.infrastructure.db.tenancy import scope_statement
 from app.infrastructure.db.uow import translate_storage_error
 
-ListingFilter = StatementFilter | ColumnElement[bool]
-
-#: A listing's shape and selectivity come from the client, so a plan cached for one set of
-#: values can be ruinous for the next (a rare ``email__ilike`` planned as a full backward
-#: index scan: 1 s instead of 30 ms). Planning per execution costs well under a millisecond.
-_PLAN_PER_EXECUTION = func.set_config("plan_cache_mode", "force_custom_plan", True)
-
-
-def _transaction_settings(organization_id: UUID | None) -> Select[Any]:
-    """Custom plans, and for a tenant's rows the scope of ``tenancy``: one round trip for all of them."""
-    custom_plans = select(_PLAN_PER_EXECUTION)
-    return (
-        custom_plans if organization_id is None else scope_statement(organization_id).add_columns(_PLAN_PER_EXECUTION)
-    )
+#: Names of the parameters the engine binds; a ``base`` statement's own must not start so.
+_PREFIX = "listing_"
+_LIMIT = f"{_PREFIX}limit"
+_OFFSET = f"{_PREFIX}offset"
+#: Statement shapes kept per listing. A client chooses the shape (which fields, operators and
+#: order), so the cache is bounded; the few shapes clients really use stay in it.
+SHAPES_CACHED = 256
 
 
-def _or_null(condition: StatementFilter, column: ColumnElement[Any]) -> StatementFilter:
+def _parameter(name: str, column: ColumnElement[Any]) -> BindParameter[Any]:
+    return bindparam(name, type_=column.type)
+
+
+def _or_null(condition: ColumnElement[bool], column: ColumnElement[Any]) -> ColumnElement[bool]:
     """``condition`` or the column is NULL: a missing value is "not equal" to any value."""
-    return FilterGroup(or_, [condition, NullFilter(column)])
+    return or_(condition, column.is_(None))
 
 
-_FILTERS: Mapping[Operator, Callable[[ColumnElement[Any], Any], ListingFilter]] = MappingProxyType(
+def _as_is(name: str, value: Any) -> dict[str, Any]:
+    return {name: value}
+
+
+def _with_needle(pattern: Callable[[str], str]) -> Callable[[str, str], dict[str, str]]:
+    """The values of a case-sensitive match: the escaped LIKE pattern, and the text itself (for SQLite)."""
+    return lambda name, value: {name: pattern(value), f"{name}_needle": value}
+
+
+def _contains_pattern(value: str) -> str:
+    return f"%{escape_like_value(value)}%"
+
+
+def _prefix_pattern(value: str) -> str:
+    return f"{escape_like_value(value)}%"
+
+
+def _needle(name: str) -> BindParameter[str]:
+    return bindparam(f"{name}_needle", type_=String())
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    """One operator: its condition over named parameters (built once per statement shape), and
+    the parameters' values for a client's value (computed per page)."""
+
+    condition: Callable[[ColumnElement[Any], str], ColumnElement[bool]]
+    values: Callable[[str, Any], dict[str, Any]] = _as_is
+
+
+_OPERATIONS: Mapping[Operator, _Operation] = MappingProxyType(
     {
-        Operator.EQ: lambda column, value: ComparisonFilter(column, "eq", value),
-        Operator.NE: lambda column, value: _or_null(ComparisonFilter(column, "ne", value), column),
-        Operator.GT: lambda column, value: ComparisonFilter(column, "gt", value),
-        Operator.GTE: lambda column, value: ComparisonFilter(column, "ge", value),
-        Operator.LT: lambda column, value: ComparisonFilter(column, "lt", value),
-        Operator.LTE: lambda column, value: ComparisonFilter(column, "le", value),
-        Operator.IN: CollectionFilter,
-        Operator.NOT_IN: lambda column, value: _or_null(NotInCollectionFilter(column, value), column),
-        Operator.LIKE: contains,
-        # SearchFilter reads attribute names from a set; a set holding the column passes it through.
-        Operator.ILIKE: lambda column, value: SearchFilter({column}, value, ignore_case=True, escape_wildcards=True),  # type: ignore[arg-type]
-        Operator.STARTSWITH: startswith,
-        # advanced-alchemy's "istartswith" does not escape the wildcards.
-        Operator.ISTARTSWITH: lambda column, value: column.istartswith(value, autoescape=True),
-        Operator.ISNULL: lambda column, value: NullFilter(column) if value else NotNullFilter(column),
-        Operator.CONTAINS: array_contains,
+        Operator.EQ: _Operation(lambda column, name: column == _parameter(name, column)),
+        Operator.NE: _Operation(lambda column, name: _or_null(column != _parameter(name, column), column)),
+        Operator.GT: _Operation(lambda column, name: column > _parameter(name, column)),
+        Operator.GTE: _Operation(lambda column, name: column >= _parameter(name, column)),
+        Operator.LT: _Operation(lambda column, name: column < _parameter(name, column)),
+        Operator.LTE: _Operation(lambda column, name: column <= _parameter(name, column)),
+        # An expanding parameter: one placeholder per value, however many the client sends.
+        Operator.IN: _Operation(lambda column, name: column.in_(bindparam(name, expanding=True))),
+        Operator.NOT_IN: _Operation(
+            lambda column, name: _or_null(column.not_in(bindparam(name, expanding=True)), column)
+        ),
+        Operator.LIKE: _Operation(
+            lambda column, name: contains(column, bindparam(name, type_=String()), _needle(name)),
+            _with_needle(_contains_pattern),
+        ),
+        Operator.ILIKE: _Operation(
+            lambda column, name: column.ilike(bindparam(name, type_=String()), escape=LIKE_ESCAPE_CHAR),
+            lambda name, value: {name: _contains_pattern(value)},
+        ),
+        Operator.STARTSWITH: _Operation(
+            lambda column, name: startswith(column, bindparam(name, type_=String()), _needle(name)),
+            _with_needle(_prefix_pattern),
+        ),
+        Operator.ISTARTSWITH: _Operation(
+            lambda column, name: func.lower(column).like(
+                func.lower(bindparam(name, type_=String())), escape=LIKE_ESCAPE_CHAR
+            ),
+            lambda name, value: {name: _prefix_pattern(value)},
+        ),
+        Operator.CONTAINS: _Operation(lambda column, name: array_contains(column, bindparam(name, type_=String()))),
     }
+)
+#: An operator whose value decides the SQL itself, so it is part of the statement's shape.
+_SHAPED: Mapping[Operator, Callable[[ColumnElement[Any], Any], ColumnElement[bool]]] = MappingProxyType(
+    {Operator.ISNULL: lambda column, value: column.is_(None) if value else column.is_not(None)}
 )
 
 
-class _LimitOffset(LimitOffset):
-    """``LimitOffset`` without ``OFFSET 0``: a keyset page's statement seeks and skips nothing."""
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a page's SQL depends on, apart from the values it binds: equal shapes, one statement."""
 
-    def append_to_statement(self, statement: StatementTypeT, model: Any) -> StatementTypeT:
-        statement = super().append_to_statement(statement, model)
-        return statement if self.offset else cast("StatementTypeT", cast("Select[Any]", statement).offset(None))
+    base: Select[Any]
+    #: Each filter's field and operator, and its value where the operator is shaped by it.
+    filters: tuple[tuple[str, Operator, Any], ...]
+    ordering: tuple[Ordering, ...]
+    #: Which of the cursor's position values are NULL (None without a cursor).
+    nulls_after: tuple[bool, ...] | None
+    offset: bool
+
+    @classmethod
+    def of(cls, base: Select[Any], query: ListQuery) -> _Shape:
+        return cls(
+            base,
+            tuple((f.field, f.op, f.value if f.op in _SHAPED else None) for f in query.filters),
+            query.ordering,
+            None if query.after is None else tuple(value is None for value in query.after),
+            query.after is None and bool(query.offset),
+        )
+
+
+def _values(query: ListQuery) -> dict[str, Any]:
+    """The values a page's statement binds: the filters', the cursor's position, limit and offset."""
+    values: dict[str, Any] = {}
+    for index, item in enumerate(query.filters):
+        if item.op not in _SHAPED:
+            values |= _OPERATIONS[item.op].values(f"{_PREFIX}{index}", item.value)
+    if query.after is not None:
+        values |= {f"{_PREFIX}after_{index}": value for index, value in enumerate(query.after) if value is not None}
+    elif query.offset:
+        values[_OFFSET] = query.offset
+    # One row more than a page: it tells whether a next page exists without counting.
+    values[_LIMIT] = query.limit + 1
+    return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +204,14 @@ class _SortKey:
         nulls: Literal["first", "last"] | None = ("first" if self.descending else "last") if self.nullable else None
         return OrderBy(self.column, "desc" if self.descending else "asc", nulls)
 
-    def same(self, value: Any) -> ColumnElement[bool]:
-        return self.column.is_(None) if value is None else self.column == value
+    def same(self, position: ColumnElement[Any] | None) -> ColumnElement[bool]:
+        return self.column.is_(None) if position is None else self.column == position
 
-    def beyond(self, value: Any) -> ColumnElement[bool] | None:
-        """Rows whose key sorts strictly after ``value``; None when nothing can."""
-        if value is None:  # NULL is greatest: after it come only the non-NULLs of a descending key
+    def beyond(self, position: ColumnElement[Any] | None) -> ColumnElement[bool] | None:
+        """Rows whose key sorts strictly after ``position``; None when nothing can."""
+        if position is None:  # NULL is greatest: after it come only the non-NULLs of a descending key
             return self.column.is_not(None) if self.descending else None
-        beyond: ColumnElement[bool] = self.column < value if self.descending else self.column > value
+        beyond: ColumnElement[bool] = self.column < position if self.descending else self.column > position
         # Ascending, the NULLs of a nullable key come after every value.
         return or_(beyond, self.column.is_(None)) if self.nullable and not self.descending else beyond
 
@@ -153,24 +226,32 @@ def _is_nullable(column: ColumnElement[Any]) -> bool:
     return not isinstance(column, Column) or bool(column.nullable)
 
 
-def _after(keys: list[_SortKey], position: tuple[Any, ...]) -> ColumnElement[bool]:
-    """The keyset predicate: rows strictly after ``position`` in the order of ``keys``."""
+def _after(keys: list[_SortKey], nulls: tuple[bool, ...]) -> ColumnElement[bool]:
+    """The keyset predicate: rows strictly after the cursor's position in the order of ``keys``.
+
+    The position's values are parameters; ``nulls`` says which of them are NULL, which
+    decides the predicate's form.
+    """
+    position: list[ColumnElement[Any] | None] = [
+        None if null else bindparam(f"{_PREFIX}after_{index}", type_=key.column.type)
+        for index, (key, null) in enumerate(zip(keys, nulls, strict=True))
+    ]
     one_direction = len({key.descending for key in keys}) == 1
     descending = keys[0].descending
-    if one_direction and None not in position and (descending or not any(key.nullable for key in keys)):
+    if one_direction and not any(nulls) and (descending or not any(key.nullable for key in keys)):
         # One row-value comparison lets PostgreSQL seek an index such as (created_at, id) or
         # (organization_id, due_at, id). A NULL in a row value makes the comparison NULL (the row
         # is left out), which is right when the keys descend: NULL is greatest, so its rows come
         # before any position with values. Ascending, they would come after: that order takes
         # the branches below over nullable keys.
         left = tuple_(*(key.column for key in keys))
-        right = tuple_(*(literal(value, key.column.type) for key, value in zip(keys, position, strict=True)))
+        right = tuple_(*cast("list[ColumnElement[Any]]", position))
         return left < right if descending else left > right
     branches = []
-    for index, (key, value) in enumerate(zip(keys, position, strict=True)):
-        beyond = key.beyond(value)
+    for index, key in enumerate(keys):
+        beyond = key.beyond(position[index])
         if beyond is not None:
-            equal = [k.same(v) for k, v in zip(keys[:index], position[:index], strict=True)]
+            equal = [k.same(p) for k, p in zip(keys[:index], position[:index], strict=True)]
             branches.append(and_(*equal, beyond))
     return or_(false(), *branches)
 
@@ -193,7 +274,12 @@ class SqlListing:
         table: dict[str, KeyedColumnElement[Any]] = {column.key: column for column in model.__table__.columns}
         table |= joined
         self._engine = engine
-        self._plan_per_execution = engine.dialect.name == "postgresql"
+        # A page needs no transaction of its own: one statement (two with a total, each with
+        # its own snapshot either way under READ COMMITTED). In autocommit mode no BEGIN
+        # precedes it and no ROLLBACK follows it when the connection goes back to the pool:
+        # one round trip instead of three. The same pool; the mode is only a flag of the driver.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._tenant_policies = engine.dialect.name == "postgresql"
         self._cursors = cursors
         self._model = model
         self._json = {name: table[name] for name in spec.json_fields}
@@ -213,6 +299,10 @@ class SqlListing:
         (primary_key,) = inspect(model).primary_key if tiebreak is None else (tiebreak,)
         self._id = cast("KeyedColumnElement[Any]", primary_key)
         self._read_id = attrgetter(self._id.key)
+        # The same statement object for every page of a shape: SQLAlchemy then neither builds it
+        # nor computes its cache key again (both memoized on it), and finds its compiled form at once.
+        self._statements = lru_cache(maxsize=SHAPES_CACHED)(self._page_statement)
+        self._counts = lru_cache(maxsize=SHAPES_CACHED)(self._count_statement)
 
     def column(self, field: str) -> ColumnElement[Any]:
         """The column of a declared field, or the text of a member of a declared JSON column."""
@@ -221,69 +311,78 @@ class SqlListing:
         document, _, key = field.partition(".")
         return json_member_text(self._json[document], key)
 
-    def _keys(self, query: ListQuery) -> list[_SortKey]:
+    def _keys(self, ordering: tuple[Ordering, ...]) -> list[_SortKey]:
         """The ordering, then id in the last key's direction, so that the order is total."""
         keys = [
             _SortKey(column, o.descending, _is_nullable(column), read)
-            for o in query.ordering
+            for o in ordering
             for column, read in [self._sort[o.field]]
         ]
         last_descending = keys[-1].descending if keys else False
         return [*keys, _SortKey(self._id, last_descending, nullable=False, read=self._read_id)]
 
-    def predicates(self, query: ListQuery) -> list[ListingFilter]:
-        """The query's filters as advanced-alchemy filters (or expressions it has no filter for)."""
-        return [self._predicate(item) for item in query.filters]
-
-    def _predicate(self, item: Filter) -> ListingFilter:
-        return _FILTERS[item.op](self.column(item.field), item.value)
-
-    def page_filters(self, query: ListQuery) -> list[ListingFilter]:
-        """Everything of one page: predicates, the cursor's position, the order, one row more than a page.
-
-        The extra row tells whether a next page exists without counting. OFFSET applies only
-        without a cursor: with one, the position is a predicate and depth costs nothing.
-        """
-        keys = self._keys(query)
-        position = [_after(keys, query.after)] if query.after is not None else []
-        offset = 0 if query.after is not None else query.offset or 0
+    def _predicates(self, shape: _Shape) -> list[ColumnElement[bool]]:
+        """The query's filters as conditions over named parameters (see :func:`_values`)."""
         return [
-            *self.predicates(query),
-            *position,
-            *(key.order() for key in keys),
-            _LimitOffset(query.limit + 1, offset),
+            _SHAPED[op](self.column(field), value)
+            if op in _SHAPED
+            else _OPERATIONS[op].condition(self.column(field), f"{_PREFIX}{index}")
+            for index, (field, op, value) in enumerate(shape.filters)
         ]
 
-    def statement(self, base: Select[Any], query: ListQuery) -> Select[Any]:
-        """The page's statement: ``base`` (a Core select of columns) with the page's filters."""
-        return self._filtered(base, self.page_filters(query))
+    def _page_statement(self, shape: _Shape) -> Select[Any]:
+        """Everything of one page: predicates, the cursor's position, the order, a page and one row.
 
-    def count(self, base: Select[Any], query: ListQuery) -> Select[Any]:
-        """How many rows of ``base`` match the query's filters, whatever the page."""
-        return self._filtered(base.with_only_columns(func.count(), maintain_column_froms=True), self.predicates(query))
+        OFFSET applies only without a cursor: with one, the position is a predicate and depth
+        costs nothing. A keyset page's statement has no OFFSET at all (not even ``OFFSET 0``).
+        """
+        keys = self._keys(shape.ordering)
+        statement = shape.base.where(*self._predicates(shape))
+        if shape.nulls_after is not None:
+            statement = statement.where(_after(keys, shape.nulls_after))
+        for key in keys:
+            statement = key.order().append_to_statement(statement, self._model)
+        statement = statement.limit(bindparam(_LIMIT, type_=Integer()))
+        return statement.offset(bindparam(_OFFSET, type_=Integer())) if shape.offset else statement
 
-    def _filtered(self, statement: Select[Any], filters: list[ListingFilter]) -> Select[Any]:
-        for item in filters:
-            statement = (
-                item.append_to_statement(statement, self._model)
-                if isinstance(item, StatementFilter)
-                else statement.where(item)
-            )
-        return statement
+    def _count_statement(self, shape: _Shape) -> Select[Any]:
+        """How many rows of the shape's base match its filters, whatever the page."""
+        counted = shape.base.with_only_columns(func.count(), maintain_column_froms=True)
+        return counted.where(*self._predicates(shape))
 
-    async def page(self, base: Select[Any], query: ListQuery, *, organization_id: UUID | None = None) -> Page[Row[Any]]:
+    def statement(
+        self, base: Select[Any], query: ListQuery, parameters: Mapping[str, Any] = MappingProxyType({})
+    ) -> Select[Any]:
+        """The page's statement with its values bound: what :meth:`page` runs, for a plan."""
+        return self._statements(_Shape.of(base, query)).params({**parameters, **_values(query)})
+
+    async def page(
+        self,
+        base: Select[Any],
+        query: ListQuery,
+        *,
+        parameters: Mapping[str, Any] = MappingProxyType({}),
+        organization_id: UUID | None = None,
+    ) -> Page[Row[Any]]:
         """One page of ``base``'s rows, its total when asked for, and the cursor of the next page.
 
         ``base`` selects table columns (not an ORM entity), so the page is plain result rows.
+        It is one statement object for every page (a module's constant), whose own values are
+        named parameters given in ``parameters``: statements are cached by their ``base``.
         A tenant-scoped resource's ``base`` filters by its organization, and ``organization_id``
         scopes the transaction to it as well (``tenancy``), so row-level security agrees.
         """
+        shape = _Shape.of(base, query)
+        values = {**parameters, **_values(query)}
+        # Row-level security reads settings local to a transaction, so only a tenant's page on
+        # PostgreSQL takes one, scoped before its statement.
+        scope = scope_statement(organization_id) if organization_id is not None and self._tenant_policies else None
         try:
             # A connection, not an ORM session: nothing here needs one, and it costs per call.
-            async with self._engine.connect() as connection:
-                if self._plan_per_execution:
-                    await connection.execute(_transaction_settings(organization_id))
-                items = list((await connection.execute(self.statement(base, query))).all())
+            async with (self._autocommit if scope is None else self._engine).connect() as connection:
+                if scope is not None:
+                    await connection.execute(scope)
+                items = list((await connection.execute(self._statements(shape), values)).all())
                 has_next = len(items) > query.limit
                 items = items[: query.limit]
                 total = None
@@ -292,7 +391,7 @@ class SqlListing:
                     total = (
                         len(items)
                         if first_and_whole
-                        else (await connection.execute(self.count(base, query))).scalar_one()
+                        else (await connection.execute(self._counts(shape), values)).scalar_one()
                     )
         except Exception as error:
             translated = translate_storage_error(error)
@@ -301,7 +400,7 @@ class SqlListing:
             raise translated from error
         next_cursor = None
         if has_next:
-            next_cursor = self._cursors.encode(query, tuple(key.read(items[-1]) for key in self._keys(query)))
+            next_cursor = self._cursors.encode(query, tuple(key.read(items[-1]) for key in self._keys(query.ordering)))
         return Page(
             items=items,
             total=total,

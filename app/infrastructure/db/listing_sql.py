@@ -1,7 +1,8 @@
 """SQL that advanced-alchemy's filters do not offer, rendered alike on PostgreSQL and SQLite.
 
 * ``like``/``startswith`` are case-sensitive on both (SQLite's ``LIKE`` is not, so there
-  they use ``instr``); ``%``, ``_`` and the escape character are literal.
+  they use ``instr``); ``%``, ``_`` and the escape character are literal. Values come as
+  bind parameters, so that a statement serves every value of its shape.
 * ``contains`` of an array: ``@>`` on PostgreSQL's ``text[]``, ``json_each`` over SQLite's
   JSON array; the same rows either way.
 * A JSON member compares as text: strings as themselves, ``true``/``false``, integers as
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from advanced_alchemy.filters import LIKE_ESCAPE_CHAR, escape_like_value
-from sqlalchemy import Boolean, ColumnElement, String, bindparam
+from advanced_alchemy.filters import LIKE_ESCAPE_CHAR
+from sqlalchemy import BindParameter, Boolean, ColumnElement, String, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -88,24 +89,20 @@ def _case_sensitive_match_sqlite(element: _CaseSensitiveMatch, compiler: SQLComp
     return f"(instr({compiler.process(column, **kw)}, {compiler.process(needle, **kw)}) {element.sqlite_position})"
 
 
-def _case_sensitive(
-    kind: type[_CaseSensitiveMatch], column: ColumnElement[Any], pattern: str, value: str
+def contains(
+    column: ColumnElement[Any], pattern: BindParameter[str], needle: BindParameter[str]
 ) -> ColumnElement[bool]:
-    return kind(
-        column,
-        bindparam(None, pattern, type_=String(), unique=True),
-        bindparam(None, value, type_=String(), unique=True),
-    )
+    """``needle`` anywhere in ``column``, case-sensitively and literally; ``pattern`` is
+    ``%needle%`` with the LIKE wildcards escaped (each dialect uses one of the two)."""
+    return _Contains(column, pattern, needle)
 
 
-def contains(column: ColumnElement[Any], value: str) -> ColumnElement[bool]:
-    """``value`` anywhere in ``column``, case-sensitively and literally."""
-    return _case_sensitive(_Contains, column, f"%{escape_like_value(value)}%", value)
-
-
-def startswith(column: ColumnElement[Any], value: str) -> ColumnElement[bool]:
-    """``column`` begins with ``value``, case-sensitively and literally."""
-    return _case_sensitive(_StartsWith, column, f"{escape_like_value(value)}%", value)
+def startswith(
+    column: ColumnElement[Any], pattern: BindParameter[str], needle: BindParameter[str]
+) -> ColumnElement[bool]:
+    """``column`` begins with ``needle``, case-sensitively and literally; ``pattern`` is
+    ``needle%`` with the LIKE wildcards escaped."""
+    return _StartsWith(column, pattern, needle)
 
 
 class _ArrayContains(FunctionElement[bool]):
@@ -133,6 +130,6 @@ def _array_contains_sqlite(element: _ArrayContains, compiler: SQLCompiler, **kw:
     )
 
 
-def array_contains(column: ColumnElement[Any], value: str) -> ColumnElement[bool]:
+def array_contains(column: ColumnElement[Any], value: BindParameter[str]) -> ColumnElement[bool]:
     """``column`` (an array of strings) holds ``value``."""
-    return _ArrayContains(column, bindparam(None, value, type_=String(), unique=True))
+    return _ArrayContains(column, value)

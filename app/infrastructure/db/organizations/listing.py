@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.application.listing import CursorCodec, ListQuery, Page
@@ -20,6 +20,9 @@ _organizations = OrganizationModel.__table__.c
 _memberships = MembershipModel.__table__.c
 _users = UserModel.__table__.c
 
+_USER = "user_id"
+_ORGANIZATION = "organization_id"
+
 #: A user's live organizations with the user's role in each (``user_id`` bound per page).
 _MY_ORGANIZATIONS = (
     select(
@@ -33,10 +36,11 @@ _MY_ORGANIZATIONS = (
     .join_from(
         OrganizationModel.__table__, MembershipModel.__table__, _memberships.organization_id == _organizations.id
     )
-    .where(_organizations.deleted_at.is_(None))
+    .where(_memberships.user_id == bindparam(_USER), _organizations.deleted_at.is_(None))
 )
 
-#: An organization's members whose accounts exist (a soft-deleted user is hidden, as from every list).
+#: An organization's members whose accounts exist (a soft-deleted user is hidden, as from every
+#: list), the organization bound per page.
 _MEMBERS = (
     select(
         _memberships.user_id,
@@ -47,7 +51,7 @@ _MEMBERS = (
         _memberships.joined_at,
     )
     .join_from(MembershipModel.__table__, UserModel.__table__, _users.id == _memberships.user_id)
-    .where(_users.deleted_at.is_(None))
+    .where(_memberships.organization_id == bindparam(_ORGANIZATION), _users.deleted_at.is_(None))
 )
 
 
@@ -60,7 +64,7 @@ class SqlOrganizationListing:
         self.rows = SqlListing(ORGANIZATION_LISTING, OrganizationModel, engine, cursors)
 
     async def page(self, user_id: UUID, query: ListQuery) -> Page[OrganizationRead]:
-        page = await self.rows.page(_MY_ORGANIZATIONS.where(_memberships.user_id == user_id), query)
+        page = await self.rows.page(_MY_ORGANIZATIONS, query, parameters={_USER: user_id})
         return _page(page, from_rows(page.items, OrganizationRead))
 
 
@@ -76,5 +80,5 @@ class SqlMemberListing:
         )
 
     async def page(self, organization_id: UUID, query: ListQuery) -> Page[MemberRead]:
-        page = await self.rows.page(_MEMBERS.where(_memberships.organization_id == organization_id), query)
+        page = await self.rows.page(_MEMBERS, query, parameters={_ORGANIZATION: organization_id})
         return _page(page, from_rows(page.items, MemberRead))

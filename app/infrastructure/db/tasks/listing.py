@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select
+from sqlalchemy import Select, bindparam
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.application.listing import CursorCodec, ListQuery, Page
@@ -16,6 +16,10 @@ from app.infrastructure.db.mapping import from_rows
 from app.infrastructure.db.tasks.models import TASKS, TaskModel
 from app.infrastructure.db.tasks.repositories import TASK_ROW
 
+_ORGANIZATION = "organization_id"
+#: An organization's live tasks, the organization bound per page.
+_LIVE_TASKS = TASK_ROW.where(TASKS.c.organization_id == bindparam(_ORGANIZATION), TASKS.c.deleted_at.is_(None))
+
 
 class SqlTaskListing:
     def __init__(self, engine: AsyncEngine, cursors: CursorCodec) -> None:
@@ -23,7 +27,9 @@ class SqlTaskListing:
 
     async def page(self, organization_id: UUID, query: ListQuery) -> Page[Task]:
         """The organization's live tasks: filtered here, and scoped for row-level security as well."""
-        page = await self.rows.page(_live_tasks(organization_id), query, organization_id=organization_id)
+        page = await self.rows.page(
+            _LIVE_TASKS, query, parameters={_ORGANIZATION: organization_id}, organization_id=organization_id
+        )
         return Page(
             items=from_rows(page.items, Task),
             total=page.total,
@@ -34,8 +40,4 @@ class SqlTaskListing:
 
     def statement(self, organization_id: UUID, query: ListQuery) -> Select[Any]:
         """The SQL of :meth:`page`'s page, for the benchmark to run and explain as the listing does."""
-        return self.rows.statement(_live_tasks(organization_id), query)
-
-
-def _live_tasks(organization_id: UUID) -> Select[Any]:
-    return TASK_ROW.where(TASKS.c.organization_id == organization_id, TASKS.c.deleted_at.is_(None))
+        return self.rows.statement(_LIVE_TASKS, query, {_ORGANIZATION: organization_id})
