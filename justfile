@@ -162,13 +162,15 @@ bench-task-listing *ARGS: sync
 
 # Load test in one run: HTTP under wrk and gRPC GetMe against bare baselines (WORKERS workers), events and jobs; see docs/benchmarks.md.
 [group('bench')]
+[positional-arguments]
 bench *ARGS: sync
-    uv run --frozen python -m bench.run {{ARGS}}
+    uv run --frozen python -m bench.run "$@"
 
 # The load test with a small seed and short rounds, for development.
 [group('bench')]
+[positional-arguments]
 bench-quick *ARGS: sync
-    uv run --frozen python -m bench.run --quick {{ARGS}}
+    uv run --frozen python -m bench.run --quick "$@"
 
 # In-process cost of GET /api/v1/users/me with a Bearer token (--api-key: an X-API-Key), medians; --profile adds a pyinstrument profile.
 [group('bench')]
