@@ -1,8 +1,10 @@
 """An API worker builds its app with the garbage collector paused, and resumes it as it serves.
 
-``python -m app.interfaces.http.serve`` starts each worker as multiprocessing's spawn does:
-a fresh interpreter that runs the main module first, as ``__mp_main__``. Each check runs in
-a fresh interpreter, since pausing, freezing and resuming the collector are process-wide.
+``python -m app.interfaces.http.serve`` pauses the collector before it imports anything;
+with several workers it imports the app's modules, freezes them and forks the workers
+from itself; with one it builds the app itself and resumes collecting as it serves. Each
+check runs in a fresh interpreter, since pausing, freezing and resuming the collector are
+process-wide.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ SERVE = (
     "        print(gc.isenabled(), gc.get_freeze_count())\n"
     "asyncio.run(main())\n"
 )
-AS_A_WORKER = (
-    "import gc, runpy\n"
-    "runpy.run_module('app.interfaces.http.serve', run_name='__mp_main__')\n"
-    "print(gc.isenabled())\n"
-)  # fmt: skip
+PAUSED = "from app.interfaces.collector import pause_collector\npause_collector()\n"
+#: What the supervisor of several workers does before uvicorn forks them.
+SUPERVISOR = (
+    PAUSED + "import gc, sys, uvicorn._subprocess\n"
+    "from app.interfaces.http import serve\n"
+    "serve.fork_workers_with_the_app_imported()\n"
+    "print(gc.isenabled(), gc.get_freeze_count(), 'app.interfaces.http.app' in sys.modules,"
+    " uvicorn._subprocess.spawn.get_start_method())\n"
+)
 
 
 def run(script: str, tmp_path: Path) -> list[str]:
@@ -41,11 +47,19 @@ def run(script: str, tmp_path: Path) -> list[str]:
     return result.stdout.split()
 
 
-def test_a_worker_builds_the_app_paused_and_freezes_it_as_it_serves(tmp_path: Path) -> None:
-    started, built, serving, frozen = run(AS_A_WORKER + SERVE, tmp_path)
+def test_a_single_worker_builds_the_app_paused_and_freezes_it_as_it_serves(tmp_path: Path) -> None:
+    built, serving, frozen = run(PAUSED + SERVE, tmp_path)
 
-    assert (started, built, serving) == ("False", "False", "True")
+    assert (built, serving) == ("False", "True")
     assert int(frozen) > 100_000  # the app and everything imported to build it
+
+
+def test_the_supervisor_of_several_workers_imports_the_app_freezes_it_and_forks(tmp_path: Path) -> None:
+    """The workers start with the app's modules loaded and frozen; uvicorn's start method is replaced."""
+    collecting, frozen, imported, start_method = run(SUPERVISOR, tmp_path)
+
+    assert (collecting, imported, start_method) == ("True", "True", "fork")
+    assert int(frozen) > 100_000
 
 
 def test_importing_the_entry_point_leaves_the_collector_alone(tmp_path: Path) -> None:

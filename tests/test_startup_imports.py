@@ -25,8 +25,14 @@ CREATE_APP = "from app.interfaces.http.app import create_app\ncreate_app()\n"
 #: Each process's factory, as its command calls it (none of them connects anything).
 CREATE_CONSUMER = "from app.interfaces.consumer import create_app\ncreate_app()\n"
 CREATE_WORKER = "from app.interfaces.worker import create_worker_broker\ncreate_worker_broker()\n"
-#: How a worker of ``python -m app.interfaces.http.serve`` begins: the entry point runs again, as ``__mp_main__``.
-AS_A_WORKER = "import runpy\nrunpy.run_module('app.interfaces.http.serve', run_name='__mp_main__')\n"
+#: What the supervisor of ``python -m app.interfaces.http.serve`` does before it forks its workers.
+AS_THE_SUPERVISOR = (
+    "from app.infrastructure.config import load_settings_or_exit\n"
+    "from app.infrastructure.logging_imports import skip_console_only_imports\n"
+    "from app.interfaces.http import serve\n"
+    "skip_console_only_imports(load_settings_or_exit())\n"
+    "serve.fork_workers_with_the_app_imported()\n"
+)
 #: Packages of the modules imported (a None entry marks a module absent: see app/__init__.py).
 LOADED = (
     "import sys\n"
@@ -61,7 +67,7 @@ def test_the_http_app_starts_without_the_job_message_broker_or_grpc_stacks(tmp_p
 @pytest.mark.parametrize(("log_format", "imports_rich"), [("json", False), ("console", True)])
 def test_a_worker_logging_json_lines_does_not_import_rich(tmp_path: Path, log_format: str, imports_rich: bool) -> None:
     """structlog would import rich for the console renderer's tracebacks, which JSON lines never show."""
-    loaded = packages_after_create_app(tmp_path, {"LOG_FORMAT": log_format}, AS_A_WORKER + CREATE_APP)
+    loaded = packages_after_create_app(tmp_path, {"LOG_FORMAT": log_format}, AS_THE_SUPERVISOR + CREATE_APP)
 
     assert {"litestar", "structlog"} <= loaded
     assert ("rich" in loaded) is imports_rich

@@ -96,6 +96,20 @@ def _live_workers(directory: Path) -> list[int]:
     return sorted(pids - dead)
 
 
+def leave_no_worker_files() -> None:
+    """Remove this process's files from the multiprocess directory (if any), so that it counts as no worker.
+
+    For a process that imported the metrics without serving: the supervisor that imports
+    the app before forking its workers (``app.interfaces.http.serve``). Its files hold only
+    the zeros written when the metrics were declared; each forked worker writes files of
+    its own as it first touches a metric (prometheus_client notices the new pid), zeros
+    included, and would otherwise be reported beside a supervisor that serves nothing.
+    """
+    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        for path in Path(directory).glob(f"*_{os.getpid()}.db"):
+            path.unlink(missing_ok=True)
+
+
 def _is_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

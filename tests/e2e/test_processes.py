@@ -78,7 +78,13 @@ async def test_production_server_serves_a_whole_session(database_url: str, tmp_p
             workers = [s.value for s in samples if s.name == "app_http_workers"]
             if workers == [2.0] or attempt == 49:
                 assert workers == [2.0]
-                assert len({s.labels["pid"] for s in samples if s.name == "process_resident_memory_bytes"}) == 2
+                pids = {s.labels["pid"] for s in samples if s.name == "process_resident_memory_bytes"}
+                assert len(pids) == 2
+                # Forked from the supervisor, which imported the app (app/interfaces/http/serve.py):
+                # a worker's command line is the supervisor's, not multiprocessing's spawn_main.
+                for pid in pids:
+                    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                    assert b"app.interfaces.http.serve" in command, command
                 break
             await asyncio.sleep(0.2)
 
