@@ -11,10 +11,12 @@ always a private one, started in-process (``tests/support/smtp.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import graphlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -68,6 +70,18 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
         },
         env_file=None,
     )
+
+
+@contextlib.asynccontextmanager
+async def embedded_container(database_file: Path) -> AsyncIterator[Container]:
+    """The service on a SQLite file migrated like a deployment's (embedded mode, ``just dev``), closed after."""
+    database_url = f"sqlite+aiosqlite:///{database_file}"
+    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
+    container = build_container(make_settings(database_url))
+    try:
+        yield container
+    finally:
+        await container.close()
 
 
 @pytest.fixture(scope="session")

@@ -16,15 +16,13 @@ from typing import Any
 import asyncpg
 import msgspec
 import pytest
-from alembic import command
 from httpx import Response
 from sqlalchemy.engine import make_url
 
 from app.application.users.dto import AdminUserPatch, UserRead
-from app.bootstrap import build_container
 from app.domain.errors import Conflict
 from app.infrastructure.config import Settings
-from tests.conftest import alembic_config, make_settings
+from tests.conftest import embedded_container
 from tests.e2e.conftest import ADMIN_EMAIL
 from tests.e2e.helpers import PASSWORD, Client, assert_problem, bearer, create, sign_in
 from tests.support.waiting import until
@@ -241,11 +239,8 @@ SQLITE_ROUNDS = 5
 
 async def test_on_embedded_sqlite_two_admins_demoting_each_other_at_once_leave_one(tmp_path: Path) -> None:
     """The development database has no advisory locks; its one write lock serializes the check instead."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
-    container = build_container(make_settings(database_url))
     demote = msgspec.convert({"role": "user"}, AdminUserPatch)
-    try:
+    async with embedded_container(tmp_path / "embedded.db") as container:
         survivor: UserRead | None = None
         for round_ in range(SQLITE_ROUNDS):
             pair = [(await container.users.create_admin(f"{n}{round_}@example.com", PASSWORD))[0] for n in "ab"]
@@ -258,5 +253,3 @@ async def test_on_embedded_sqlite_two_admins_demoting_each_other_at_once_leave_o
             survivor = pair[[isinstance(outcome, Conflict) for outcome in outcomes].index(True)]
             page = await container.administration.list_users({"role": ["admin"], "is_active": ["true"]})
             assert [user.id for user in page.items] == [survivor.id]
-    finally:
-        await container.close()

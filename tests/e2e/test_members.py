@@ -6,13 +6,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from alembic import command
 
 from app.application.organizations.dto import OrganizationCreateBody
-from app.bootstrap import Container, build_container
+from app.bootstrap import Container
 from app.domain.organizations.errors import LastOwner
 from app.domain.organizations.values import OrgRole
-from tests.conftest import alembic_config, make_settings
+from tests.conftest import embedded_container
 from tests.e2e.helpers import PASSWORD, Client, assert_problem, error_fields
 from tests.e2e.tenancy import Team, add_member, events, make_team
 
@@ -160,10 +159,7 @@ async def test_two_owners_demoting_themselves_at_once_leave_one(
 
 async def test_on_embedded_sqlite_two_owners_leaving_at_once_leave_one(tmp_path: Path) -> None:
     """The development database has no row locks; its one write lock serializes membership changes instead."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
-    container = build_container(make_settings(database_url))
-    try:
+    async with embedded_container(tmp_path / "embedded.db") as container:
         ada = await container.users.sign_up("ada@example.com", PASSWORD, {})
         grace = await container.users.sign_up("grace@example.com", PASSWORD, {})
         for round_ in range(3):
@@ -180,5 +176,3 @@ async def test_on_embedded_sqlite_two_owners_leaving_at_once_leave_one(tmp_path:
                 ada.id if isinstance(outcomes[0], LastOwner) else grace.id, org.id, {"role": ["owner"]}
             )
             assert owners.total == 1
-    finally:
-        await container.close()

@@ -18,17 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import func, select
 
 from app.application.auth.dto import ClientInfo
 from app.application.users.dto import META_MAX_BYTES
-from app.bootstrap import Container, build_container
+from app.bootstrap import Container
 from app.domain.errors import Unauthorized
 from app.infrastructure.db.models import InboxModel
 from app.infrastructure.outbox.model import OutboxModel
 from app.interfaces.consumer.handling import Delivery, InboundHandler
-from tests.conftest import alembic_config, make_settings
+from tests.conftest import embedded_container
 from tests.integration.test_inbound import PASSWORD
 
 #: Sizes of the batches around a poison message: alone, with one neighbour, and a prefetch's worth.
@@ -276,13 +275,8 @@ async def test_batches_that_change_each_others_users_the_other_way_round_do_not_
 @pytest.fixture
 async def embedded(tmp_path: Path) -> AsyncIterator[Container]:
     """A container on the embedded SQLite database, which has no ``jsonb ||`` and no row locks."""
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
-    container = build_container(make_settings(database_url))
-    try:
+    async with embedded_container(tmp_path / "embedded.db") as container:
         yield container
-    finally:
-        await container.close()
 
 
 async def test_on_embedded_sqlite_a_batch_applies_as_on_postgresql(embedded: Container) -> None:

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from sqlalchemy import func, select
 
 from app.application.auth.dto import ClientInfo
 from app.application.users.dto import AdminUserPatch
-from app.bootstrap import Container, build_container
+from app.bootstrap import Container
 from app.domain.users.events import UserRegistered
 from app.domain.users.values import Role
 from app.infrastructure.messaging.publisher import OneAtATime
@@ -21,7 +20,7 @@ from app.infrastructure.outbox.model import OutboxModel
 from app.infrastructure.outbox.relay import OutboxRelay
 from app.infrastructure.outbox.subscribers import CommittedEvents
 from app.infrastructure.outbox.tracing import TraceHeaders
-from tests.conftest import alembic_config, make_settings
+from tests.conftest import embedded_container
 
 PASSWORD = "correct horse battery"
 
@@ -32,13 +31,8 @@ async def either(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "postgresql":
         yield request.getfixturevalue("container")
         return
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(database_url), "head")
-    embedded = build_container(make_settings(database_url))
-    try:
+    async with embedded_container(tmp_path / "embedded.db") as embedded:
         yield embedded
-    finally:
-        await embedded.close()
 
 
 class RecordingPublisher(OneAtATime):

@@ -8,7 +8,6 @@ security itself is proven in ``test_task_isolation``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,13 +16,12 @@ from uuid import UUID
 
 import msgspec
 import pytest
-from alembic import command
 from sqlalchemy import select
 
 from app.application.organizations.access import OrganizationNotFound
 from app.application.tasks.dto import TaskCreate, TaskPatch, TaskRead
 from app.application.tasks.use_cases import TaskNotFound
-from app.bootstrap import Container, build_container
+from app.bootstrap import Container
 from app.domain.errors import ValidationFailed
 from app.domain.events import Aggregate
 from app.domain.organizations.events import MemberRemoved
@@ -31,7 +29,7 @@ from app.domain.organizations.values import OrgRole
 from app.infrastructure.db.tasks.models import TaskModel
 from app.infrastructure.db.tasks.uow import SqlTaskUnitOfWork
 from app.infrastructure.outbox.model import OutboxModel
-from tests.conftest import alembic_config, make_settings
+from tests.conftest import embedded_container
 from tests.support.factories import PASSWORD, unique_email
 from tests.support.tenancy import create_organization, delete_organization
 
@@ -41,11 +39,8 @@ DUE = datetime(2027, 1, 1, 12, tzinfo=UTC)
 @pytest.fixture(scope="module")
 async def sqlite_container(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Container]:
     """The service wired to a SQLite file migrated like a deployment's (embedded mode)."""
-    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('tasks') / 'tasks.db'}"
-    await asyncio.to_thread(command.upgrade, alembic_config(url), "head")
-    container = build_container(make_settings(url))
-    yield container
-    await container.close()
+    async with embedded_container(tmp_path_factory.mktemp("tasks") / "tasks.db") as container:
+        yield container
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
