@@ -6,7 +6,9 @@ they are made, the collector runs hundreds of times and walks them again each ti
 a fifth of a second of CPU per API worker, every start. A launcher that knows the process is about to build its app
 (``app.interfaces.http.serve``) pauses it first; the process resumes it once it serves
 (``app.interfaces.lifecycle``), freezing what was built so that no later collection walks
-it again. The cycles the imports left behind are frozen with the rest and never freed: a
+it again. With several workers the launcher, which imports the app before forking them,
+resumes it itself just before the fork, so the workers start with the imports frozen.
+The cycles the imports left behind are frozen with the rest and never freed: a
 full collection first would find them, but costs more than a tenth of a second just before
 the process serves, and gave no memory back to the system when measured (see
 docs/benchmarks.md, "Start-up"). A process that never paused it (the tests, the CLI, gRPC,

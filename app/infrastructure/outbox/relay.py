@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -124,8 +125,9 @@ class OutboxRelay:
         self._retention = retention
         self._wakeup = asyncio.Event()
         self._postgres = engine.dialect.name == "postgresql"
-        #: The reading and marking statements, built once per set of destinations.
-        self._statements: dict[tuple[str, ...], Any] = {}
+        # The reading and marking statements, built once per set of destinations (by name).
+        self._pending = functools.cache(self._pending_statement)
+        self._marking = functools.cache(self._marking_statement)
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -195,7 +197,7 @@ class OutboxRelay:
         if not destinations:
             return 0, {}
         async with self._engine.begin() as connection:
-            rows = (await connection.execute(self._pending(destinations))).all()
+            rows = (await connection.execute(self._pending(tuple(d.name for d in destinations)))).all()
             batches = [
                 (destination, batch)
                 for index, destination in enumerate(destinations)
@@ -259,24 +261,21 @@ class OutboxRelay:
             return OutboxModel.id == any_(bindparam(name, type_=ARRAY(PG_UUID(as_uuid=True))))
         return OutboxModel.id.in_(bindparam(name, expanding=True))
 
-    def _marking(self, names: tuple[str, ...]) -> Any:
+    def _marking_statement(self, names: tuple[str, ...]) -> Any:
         """Marks, for each named destination, the ids bound under its name as had ``:now``."""
-        if (statement := self._statements.get(("marking", *names))) is None:
-            done = {destination.name: destination.done for destination in self._destinations}
-            statement = (
-                update(OutboxModel)
-                .where(or_(*(self._among(name) for name in names)))
-                .values(
-                    {
-                        done[name]: case((self._among(name), bindparam("now", type_=done[name].type)), else_=done[name])
-                        for name in names
-                    }
-                )
+        done = {destination.name: destination.done for destination in self._destinations}
+        return (
+            update(OutboxModel)
+            .where(or_(*(self._among(name) for name in names)))
+            .values(
+                {
+                    done[name]: case((self._among(name), bindparam("now", type_=done[name].type)), else_=done[name])
+                    for name in names
+                }
             )
-            self._statements["marking", *names] = statement
-        return statement
+        )
 
-    def _pending(self, destinations: Sequence[_Destination]) -> Any:
+    def _pending_statement(self, names: tuple[str, ...]) -> Any:
         """Each destination's oldest events it has not had, tagged with its index; on PostgreSQL, only with the turn.
 
         The turn (the transaction-scoped advisory lock, which the same transaction may take
@@ -286,12 +285,10 @@ class OutboxRelay:
         common table expression of its own, so a long backlog of one destination never
         holds back the other.
         """
-        names = tuple(destination.name for destination in destinations)
-        if (statement := self._statements.get(("pending", *names))) is not None:
-            return statement
+        by_name = {destination.name: destination for destination in self._destinations}
         turn = select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY, type_=Boolean)).scalar_subquery()
         batches = []
-        for index, destination in enumerate(destinations):
+        for index, destination in enumerate(by_name[name] for name in names):
             batch = (
                 select(
                     literal_column(str(index), Integer).label("destination"),
@@ -304,9 +301,7 @@ class OutboxRelay:
             if self._postgres:  # embedded mode (SQLite) has one process, one relay
                 batch = batch.where(turn).with_for_update(skip_locked=True)
             batches.append(select(batch.cte(destination.name)))
-        statement = union_all(*batches) if len(batches) > 1 else batches[0]
-        self._statements["pending", *names] = statement
-        return statement
+        return union_all(*batches) if len(batches) > 1 else batches[0]
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
