@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +34,9 @@ _Ports = TypeVar("_Ports")
 
 _STOP_TIMEOUT_SECONDS = 10.0
 """How long a killed server process may take to be reaped before we give up on it."""
+
+_FREEZE_TIMEOUT_SECONDS = 10.0
+"""How long a server sent SIGSTOP may take until every one of its threads has stopped."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -199,6 +202,57 @@ def _tail(path: Path) -> str:
         return path.read_text(errors="replace")[-_LOG_TAIL_CHARS:]
     except OSError as exc:
         return f"<no log at {path}: {exc}>"
+
+
+def _proc_stat_fields(stat_file: Path) -> list[str]:
+    """The fields of a ``/proc/…/stat`` line after the command name, from the state on.
+
+    The line is "pid (comm) state ppid pgrp …" and comm may hold spaces: split after its ")".
+    Raises ``OSError`` when the process or thread has gone.
+    """
+    return stat_file.read_text().rpartition(")")[2].split()
+
+
+def _process_group(pgid: int) -> list[int]:
+    """The pids of the processes in process group ``pgid`` (read from ``/proc``)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(_proc_stat_fields(stat)[2]) == pgid:
+                members.append(int(stat.parent.name))
+    return members
+
+
+def _wait_until_frozen(pids: Iterable[int], timeout: float = _FREEZE_TIMEOUT_SECONDS) -> None:
+    """Return once every thread of each process in ``pids`` is stopped; processes that have ended are skipped.
+
+    ``kill`` returns once SIGSTOP is queued, not once it has been acted on. A process with
+    many threads (the Erlang VM) stops when one of its threads takes the signal and stops
+    the others; on a loaded machine the rest may go on answering clients meanwhile, and a
+    test that expects a hung server would see it answer.
+    """
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while not _all_threads_stopped(pid):
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"process {pid} did not stop within {timeout:g}s of SIGSTOP")
+            time.sleep(0.002)
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of ``pid`` is in the stopped state; True for a process that has ended."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").glob("[0-9]*/stat"))
+    except OSError:
+        return True
+    for stat in tasks:
+        try:
+            state = _proc_stat_fields(stat)[0]
+        except OSError:
+            continue  # A thread that ended since it was listed.
+        if state not in {"T", "t"}:
+            return False
+    return True
 
 
 class _PortTakenError(RuntimeError):

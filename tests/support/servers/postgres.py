@@ -19,12 +19,14 @@ from tests.support.servers.common import (
     _Account,
     _free_port,
     _PortTakenError,
+    _proc_stat_fields,
     _run,
     _server_account,
     _start_on_ports,
     _tail,
     _throwaway_dir,
     _wait_for_tcp,
+    _wait_until_frozen,
 )
 
 _PG_TOOLS = ("initdb", "pg_ctl", "postgres")
@@ -159,8 +161,11 @@ class PostgresServer:
 
         The postmaster first, so that it forks no new backend meanwhile, then each of its
         children: the backends serving open connections and the background processes.
+        Returns once each of them has stopped.
         """
-        self._signal_each(self._processes(), signal.SIGSTOP)
+        processes = self._processes()
+        self._signal_each(processes, signal.SIGSTOP)
+        _wait_until_frozen(processes)
 
     def resume(self) -> None:
         """Undo :meth:`pause` (children first, the postmaster last); harmless when not paused."""
@@ -179,9 +184,7 @@ class PostgresServer:
         children = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             with contextlib.suppress(OSError):
-                # "pid (comm) state ppid …": comm may hold spaces, so split after its ")".
-                fields = stat.read_text().rpartition(")")[2].split()
-                if int(fields[1]) == postmaster:
+                if int(_proc_stat_fields(stat)[1]) == postmaster:
                     children.append(int(stat.parent.name))
         return [postmaster, *children]
 

@@ -23,11 +23,13 @@ from tests.support.servers.common import (
     _Account,
     _free_port,
     _PortTakenError,
+    _process_group,
     _server_env,
     _start_on_ports,
     _tail,
     _throwaway_dir,
     _wait_for_tcp,
+    _wait_until_frozen,
     _which_admin_tool,
 )
 
@@ -235,11 +237,15 @@ class RabbitServer:
         )
 
     def pause(self) -> None:
-        """Freeze the node (SIGSTOP): connections stay open and nothing answers, as when a broker hangs."""
+        """Freeze the node (SIGSTOP): connections stay open and nothing answers, as when a broker hangs.
+
+        Returns once every thread of the node has stopped.
+        """
         if self._process is None:
             raise RuntimeError("the RabbitMQ node is not running")
         os.killpg(self._process.pid, signal.SIGSTOP)
         self._paused = True
+        _wait_until_frozen(_process_group(self._process.pid))
 
     def resume(self) -> None:
         """Undo :meth:`pause`; a no-op when not paused."""
