@@ -22,6 +22,8 @@ from app.infrastructure.setting_values import check_cron, smtp_endpoint, trusted
 DATA_DIR = Path(".data")
 EMBEDDED_DATABASE_URL = f"sqlite+aiosqlite:///{DATA_DIR}/app.db"
 SECRET_KEY_MIN_LENGTH = 32
+#: Where OTLP/HTTP receivers take spans, below the base URL of ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+OTLP_TRACES_PATH = "/v1/traces"
 
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 
@@ -132,7 +134,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
     api_version: Annotated[str, msgspec.Meta(min_length=1)] = msgspec.field(default_factory=_package_version)
     # Tracing (OpenTelemetry): on when an OTLP endpoint is set, spans exported over HTTP/protobuf
     # (the only protocol shipped). The SDK reads the other OTEL_* variables itself (sampler, headers…).
+    # The base URL: spans go to its /v1/traces.
     otel_exporter_otlp_endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")] | None = None
+    # The traces' own URL, used as given; set, it wins over the base URL (OpenTelemetry's rule).
+    otel_exporter_otlp_traces_endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")] | None = None
     otel_exporter_otlp_protocol: Literal["http/protobuf"] = "http/protobuf"
     otel_service_name: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = "app"
     # The SDK's own switch: true turns tracing off whatever the endpoint.
@@ -145,9 +150,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, rename="upper", forbid
         return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @property
+    def otlp_traces_url(self) -> str | None:
+        """Where spans are exported, by OpenTelemetry's rule for the two endpoint variables; None: tracing is off."""
+        if self.otel_sdk_disabled:
+            return None
+        if self.otel_exporter_otlp_traces_endpoint is not None:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint is not None:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + OTLP_TRACES_PATH
+        return None
+
+    @property
     def tracing_enabled(self) -> bool:
         """Spans are recorded and exported only with an OTLP endpoint; without one nothing of OpenTelemetry loads."""
-        return self.otel_exporter_otlp_endpoint is not None and not self.otel_sdk_disabled
+        return self.otlp_traces_url is not None
 
     @property
     def is_production(self) -> bool:

@@ -161,12 +161,30 @@ async def test_a_sign_up_is_one_trace_from_the_request_to_the_event_and_the_emai
     (REPORTS / "trace-signup.json").write_text(json.dumps([dataclasses.asdict(span) for span in spans], indent=1))
 
 
+@pytest.mark.parametrize(
+    "endpoint_variable",
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",  # the base URL, below which spans go to /v1/traces
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",  # the traces' own URL, used as given
+    ],
+)
 async def test_a_job_run_by_a_worker_process_continues_the_request_s_trace(
-    settings: Settings, otlp: OtlpReceiver, stoppable_redis: RedisServer, smtp: SmtpSink, tmp_path: Path
+    settings: Settings,
+    otlp: OtlpReceiver,
+    stoppable_redis: RedisServer,
+    smtp: SmtpSink,
+    tmp_path: Path,
+    *,
+    endpoint_variable: str,
 ) -> None:
-    """Across processes: the trace travels in the job's labels through Redis to ``just worker``."""
+    """Across processes: the trace travels in the job's labels through Redis to ``just worker``.
+
+    The worker is told where to export by either endpoint variable (the receiver takes
+    spans on ``/v1/traces`` only, so a URL built wrong loses the worker's spans).
+    """
     trace_id, _, header = traceparent()
-    exporting = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    url = otlp.endpoint if endpoint_variable == "OTEL_EXPORTER_OTLP_ENDPOINT" else f"{otlp.endpoint}/v1/traces"
+    exporting = {endpoint_variable: url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     worker_env = job_env(settings.database_url, stoppable_redis.url, SMTP_URL=smtp.url, OTEL_SERVICE_NAME="app-worker")
     api_settings = traced_settings(settings, otlp, REDIS_URL=stoppable_redis.url, SMTP_URL=smtp.url)
     async with traced_api(api_settings) as client, worker({**worker_env, **exporting}, tmp_path / "w.log") as w:

@@ -121,6 +121,7 @@ def test_values_are_parsed_to_their_types() -> None:
         ("GRPC_METRICS_PORT", "70000"),
         ("CONSUMER_METRICS_PORT", "-1"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "grpc://collector:4317"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ("OTEL_SDK_DISABLED", "maybe"),
     ],
@@ -318,3 +319,28 @@ def test_cron_expressions_the_scheduler_reads_are_accepted(cron: str) -> None:
 )
 def test_tracing_is_on_with_an_otlp_endpoint_only(environ: dict[str, str], enabled: bool) -> None:
     assert _load(**environ).tracing_enabled is enabled
+
+
+BASE = "http://collector:4318"
+TRACES = "https://traces.example.com/otlp/spans"
+
+
+@pytest.mark.parametrize(
+    ("environ", "url"),
+    [
+        ({}, None),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": BASE}, f"{BASE}/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": f"{BASE}/"}, f"{BASE}/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": TRACES}, TRACES),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": BASE, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": TRACES}, TRACES),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": TRACES, "OTEL_SDK_DISABLED": "true"}, None),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ""}, None),
+    ],
+    ids=["none", "base", "base-with-slash", "traces-only", "traces-wins", "sdk-disabled", "empty-traces"],
+)
+def test_spans_go_to_the_traces_endpoint_as_given_or_below_the_base_url(
+    environ: dict[str, str], url: str | None
+) -> None:
+    settings = _load(**environ)
+    assert settings.otlp_traces_url == url
+    assert settings.tracing_enabled is (url is not None)

@@ -1,4 +1,4 @@
-"""Tracing with OpenTelemetry: off unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and free when off.
+"""Tracing with OpenTelemetry: off unless an OTLP endpoint is set, and free when off.
 
 Nothing here is imported while tracing is off: each place that instruments something
 checks ``Settings.tracing_enabled`` and only then imports what it needs — the composition

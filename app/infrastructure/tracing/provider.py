@@ -23,20 +23,17 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from app.infrastructure.config import Settings
 
-#: The path OTLP/HTTP receivers take traces on, below the endpoint's base URL.
-TRACES_PATH = "/v1/traces"
-
 
 def start_tracing(settings: Settings) -> None:
     """Install the tracer provider and instrument SQLAlchemy, once per process (later calls change nothing)."""
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
-    endpoint = settings.otel_exporter_otlp_endpoint
+    endpoint = settings.otlp_traces_url
     if endpoint is None:
-        raise RuntimeError("tracing is off: OTEL_EXPORTER_OTLP_ENDPOINT is not set")
+        raise RuntimeError("tracing is off: no OTLP endpoint is set, or OTEL_SDK_DISABLED is true")
     resource = Resource.create({SERVICE_NAME: settings.otel_service_name, SERVICE_VERSION: settings.api_version})
     provider = TracerProvider(resource=resource)  # The sampler comes from OTEL_TRACES_SAMPLER.
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + TRACES_PATH)))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     # Every engine made from now on runs its statements in spans (app/infrastructure/db/engine.py
     # calls create_async_engine through its module, which this wraps).
