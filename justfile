@@ -223,11 +223,13 @@ fmt: sync
     uv run --frozen ruff check --fix .
     uv run --frozen ruff format .
 
-# Coverage is of app/; its floor is `fail_under` in pyproject.toml.
+# Coverage is of app/; its floor is `fail_under` in pyproject.toml. The tests are spread over
+# one pytest process per core, four at most, each with throwaway servers of its own; `-n 0`
+# among the arguments runs them in this process alone.
 [doc('Run the static checks, then every test against real servers it starts itself, with coverage.')]
 [group('check')]
 test *ARGS: lint
-    uv run --frozen pytest --cov --cov-report=term:skip-covered {{ARGS}}
+    uv run --frozen pytest --numprocesses auto --maxprocesses 4 --cov --cov-report=term:skip-covered {{ARGS}}
 
 # Contract fuzzing of every operation of the OpenAPI document with more examples than `just test` (FUZZ_SEED picks another seed).
 [group('check')]
