@@ -44,6 +44,7 @@ from tests.support.servers import (
     throwaway_redis,
 )
 from tests.support.smtp import SmtpSink, smtp_sink
+from tests.support.turns import turn
 
 
 def alembic_config(database_url: str) -> Config:
@@ -82,6 +83,31 @@ async def embedded_container(database_file: Path) -> AsyncIterator[Container]:
         yield container
     finally:
         await container.close()
+
+
+@pytest.fixture(scope="session")
+def _turns_dir(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """Where this run's test processes take turns (``tests/support/turns.py``); None when there is one process."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return None
+    return tmp_path_factory.getbasetemp().parent  # Each process's own base is below the run's.
+
+
+@pytest.fixture(autouse=True)
+def _taking_turns(request: pytest.FixtureRequest, _turns_dir: Path | None) -> Iterator[None]:
+    """Every test runs in a turn: beside the other processes' tests, or alone when marked ``alone``."""
+    with turn(_turns_dir, alone=request.node.get_closest_marker("alone") is not None):
+        yield
+
+
+def _only_one_test_process(variable: str) -> None:
+    """A server named by the settings is shared by every test process: their tests would take each other's work."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        raise RuntimeError(
+            f"{variable} names a server that every test process would share, and their tests would read "
+            "each other's jobs and messages: run the suite in one process (just test -n 0), or unset it "
+            "for throwaway servers of each process's own"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -135,6 +161,7 @@ def redis_server() -> Iterator[str]:
     """
     configured = os.environ.get("REDIS_URL", "")
     if configured.startswith(("redis://", "rediss://")):
+        _only_one_test_process("REDIS_URL")
         yield configured
     else:
         with throwaway_redis() as server:
@@ -185,6 +212,7 @@ def rabbit_server() -> Iterator[str]:
     """
     configured = os.environ.get("BROKER_URL", "")
     if configured.startswith(("amqp://", "amqps://")):
+        _only_one_test_process("BROKER_URL")
         yield configured
     else:
         with throwaway_rabbitmq() as server:

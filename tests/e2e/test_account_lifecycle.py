@@ -257,6 +257,7 @@ TIMING_ROUNDS = 60
 TIMING_TOLERANCE = 1.25
 
 
+@pytest.mark.alone
 async def test_a_reset_request_takes_as_long_whatever_the_address(
     database_url: str, record_property: Callable[[str, object], None]
 ) -> None:

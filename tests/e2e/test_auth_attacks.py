@@ -286,6 +286,7 @@ TIMING_ROUNDS = 20
 TIMING_TOLERANCE = 1.25
 
 
+@pytest.mark.alone
 async def test_sign_in_failures_take_as_long_whatever_the_reason(
     database_url: str, container: Container, record_property: Callable[[str, object], None]
 ) -> None:

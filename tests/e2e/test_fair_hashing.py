@@ -94,6 +94,7 @@ async def timed_sign_in(client: httpx.AsyncClient, email: str) -> float:
     return elapsed
 
 
+@pytest.mark.alone
 async def test_a_sign_in_during_bulk_hashing_waits_about_one_hash(
     database_url: str, container: Container, tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
