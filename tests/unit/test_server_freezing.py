@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +68,10 @@ def test_the_process_group_lists_its_members(busy_process: subprocess.Popen[str]
 
 def test_a_process_that_has_ended_counts_as_stopped(busy_process: subprocess.Popen[str]) -> None:
     busy_process.kill()
-    busy_process.wait()
-    assert _all_threads_stopped(busy_process.pid)
+    deadline = time.monotonic() + 5
+    while not _all_threads_stopped(busy_process.pid):  # a zombie until reaped below
+        assert time.monotonic() < deadline, "the killed process still runs"
+        time.sleep(0.01)
     _wait_until_frozen([busy_process.pid], timeout=0.2)
+    busy_process.wait()
+    assert _all_threads_stopped(busy_process.pid)  # reaped: gone from /proc

@@ -38,6 +38,9 @@ _STOP_TIMEOUT_SECONDS = 10.0
 _FREEZE_TIMEOUT_SECONDS = 10.0
 """How long a server sent SIGSTOP may take until every one of its threads has stopped."""
 
+_CANNOT_RUN = frozenset("TtZX")
+"""Thread states in ``/proc`` that run no code: stopped (also by a tracer), zombie, dead."""
+
 
 # --------------------------------------------------------------------------- helpers
 
@@ -240,7 +243,7 @@ def _wait_until_frozen(pids: Iterable[int], timeout: float = _FREEZE_TIMEOUT_SEC
 
 
 def _all_threads_stopped(pid: int) -> bool:
-    """Whether every thread of ``pid`` is in the stopped state; True for a process that has ended."""
+    """Whether no thread of ``pid`` can run any more: each is stopped, or has ended (a zombie, or gone)."""
     try:
         tasks = list(Path(f"/proc/{pid}/task").glob("[0-9]*/stat"))
     except OSError:
@@ -250,7 +253,7 @@ def _all_threads_stopped(pid: int) -> bool:
             state = _proc_stat_fields(stat)[0]
         except OSError:
             continue  # A thread that ended since it was listed.
-        if state not in {"T", "t"}:
+        if state not in _CANNOT_RUN:
             return False
     return True
 
