@@ -105,7 +105,7 @@ def leave_no_worker_files() -> None:
     its own as it first touches a metric (prometheus_client notices the new pid), zeros
     included, and would otherwise be reported beside a supervisor that serves nothing.
     """
-    if directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if directory := os.environ.get(MULTIPROCESS_DIR_VARIABLE):
         for path in Path(directory).glob(f"*_{os.getpid()}.db"):
             path.unlink(missing_ok=True)
 
