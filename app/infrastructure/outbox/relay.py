@@ -120,6 +120,7 @@ class OutboxRelay:
             _Destination("broker", publisher or _Nowhere(), OutboxModel.published_at),
             _Destination("jobs", subscribers or _Nowhere(), OutboxModel.handled_at),
         ]
+        self._by_name = {destination.name: destination for destination in self._destinations}
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._retention = retention
@@ -263,7 +264,7 @@ class OutboxRelay:
 
     def _marking_statement(self, names: tuple[str, ...]) -> Any:
         """Marks, for each named destination, the ids bound under its name as had ``:now``."""
-        done = {destination.name: destination.done for destination in self._destinations}
+        done = {name: self._by_name[name].done for name in names}
         return (
             update(OutboxModel)
             .where(or_(*(self._among(name) for name in names)))
@@ -285,10 +286,9 @@ class OutboxRelay:
         common table expression of its own, so a long backlog of one destination never
         holds back the other.
         """
-        by_name = {destination.name: destination for destination in self._destinations}
         turn = select(func.pg_try_advisory_xact_lock(RELAY_LOCK_KEY, type_=Boolean)).scalar_subquery()
         batches = []
-        for index, destination in enumerate(by_name[name] for name in names):
+        for index, destination in enumerate(self._by_name[name] for name in names):
             batch = (
                 select(
                     literal_column(str(index), Integer).label("destination"),
