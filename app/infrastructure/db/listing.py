@@ -83,8 +83,17 @@ def _or_null(condition: ColumnElement[bool], column: ColumnElement[Any]) -> Colu
     return or_(condition, column.is_(None))
 
 
+def _text(name: str) -> BindParameter[str]:
+    return bindparam(name, type_=String())
+
+
 def _as_is(name: str, value: Any) -> dict[str, Any]:
     return {name: value}
+
+
+def _as_pattern(pattern: Callable[[str], str]) -> Callable[[str, str], dict[str, str]]:
+    """The value of a case-insensitive match: the escaped LIKE pattern."""
+    return lambda name, value: {name: pattern(value)}
 
 
 def _with_needle(pattern: Callable[[str], str]) -> Callable[[str, str], dict[str, str]]:
@@ -101,7 +110,7 @@ def _prefix_pattern(value: str) -> str:
 
 
 def _needle(name: str) -> BindParameter[str]:
-    return bindparam(f"{name}_needle", type_=String())
+    return _text(f"{name}_needle")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,24 +136,22 @@ _OPERATIONS: Mapping[Operator, _Operation] = MappingProxyType(
             lambda column, name: _or_null(column.not_in(bindparam(name, expanding=True)), column)
         ),
         Operator.LIKE: _Operation(
-            lambda column, name: contains(column, bindparam(name, type_=String()), _needle(name)),
+            lambda column, name: contains(column, _text(name), _needle(name)),
             _with_needle(_contains_pattern),
         ),
         Operator.ILIKE: _Operation(
-            lambda column, name: column.ilike(bindparam(name, type_=String()), escape=LIKE_ESCAPE_CHAR),
-            lambda name, value: {name: _contains_pattern(value)},
+            lambda column, name: column.ilike(_text(name), escape=LIKE_ESCAPE_CHAR),
+            _as_pattern(_contains_pattern),
         ),
         Operator.STARTSWITH: _Operation(
-            lambda column, name: startswith(column, bindparam(name, type_=String()), _needle(name)),
+            lambda column, name: startswith(column, _text(name), _needle(name)),
             _with_needle(_prefix_pattern),
         ),
         Operator.ISTARTSWITH: _Operation(
-            lambda column, name: func.lower(column).like(
-                func.lower(bindparam(name, type_=String())), escape=LIKE_ESCAPE_CHAR
-            ),
-            lambda name, value: {name: _prefix_pattern(value)},
+            lambda column, name: func.lower(column).like(func.lower(_text(name)), escape=LIKE_ESCAPE_CHAR),
+            _as_pattern(_prefix_pattern),
         ),
-        Operator.CONTAINS: _Operation(lambda column, name: array_contains(column, bindparam(name, type_=String()))),
+        Operator.CONTAINS: _Operation(lambda column, name: array_contains(column, _text(name))),
     }
 )
 #: An operator whose value decides the SQL itself, so it is part of the statement's shape.
