@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers.common import _all_threads_stopped, _process_group, _wait_until_frozen
+from tests.support.servers.common import (
+    _all_threads_stopped,
+    _proc_stat_fields,
+    _process_group,
+    _wait_until_frozen,
+)
 
 #: A process with several busy threads, as the Erlang VM has: it prints once they all run.
 _BUSY_THREADS = """
@@ -53,7 +58,7 @@ def test_a_frozen_process_has_every_thread_stopped(busy_process: subprocess.Pope
     _wait_until_frozen(_process_group(busy_process.pid))
 
     assert _all_threads_stopped(busy_process.pid)
-    states = {(thread / "stat").read_text().rpartition(")")[2].split()[0] for thread in threads}
+    states = {_proc_stat_fields(thread / "stat")[0] for thread in threads}
     assert states == {"T"}
 
 
